@@ -1,0 +1,69 @@
+# vmon — build, tests, benchmarks.  `make` builds build/vmon; `make check` runs every test.
+CC      ?= gcc
+NASM    ?= nasm
+CSTD    := -std=c17 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += $(CSTD) $(WARN) -Isrc -MMD -MP -pthread
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDLIBS  := -pthread -lm
+
+LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)
+GUEST_ASM := $(shell find tests/guests -name '*.asm' | sort)
+
+OBJ  := build/obj
+SOBJ := build/san
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+SLIB_OBJS := $(LIB_SRCS:%.c=$(SOBJ)/%.o)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
+GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
+
+.PHONY: all check unit guests guest demo bench fuzz-diff clean
+all: build/vmon guests
+
+build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The sanitized build runs the tests: ASan + UBSan catch what a hostile guest could trigger.
+build/vmon-san: $(SOBJ)/src/main.o $(SLIB_OBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+build/unit-tests: $(UNIT_OBJS) $(SLIB_OBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(SOBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN) -Itests/unit -c -o $@ $<
+
+build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc)
+	@mkdir -p $(dir $@)
+	$(NASM) -f bin -I tests/guests/ -o $@ $<
+
+guests: $(GUESTS)
+
+unit: build/unit-tests
+	build/unit-tests
+
+check: build/vmon build/vmon-san build/unit-tests guests
+	tests/run.sh
+
+# The default Linux guest: Debian's cloud kernel + busybox-static, cached under build/guest/.
+guest:
+	scripts/build-guest.sh build/guest
+
+demo: build/vmon guest
+	build/vmon run --kernel build/guest/vmlinuz --initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0"
+
+bench: build/vmon guests
+	bench/run.sh
+
+clean:
+	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/guests
+
+-include $(shell find build/obj build/san -name '*.d' 2>/dev/null)

@@ -1,0 +1,47 @@
+/* The one narrow interface every execution engine implements.
+ *
+ * An engine runs vCPUs; everything else (RAM, buses, devices, loaders) belongs to the VM and is
+ * shared. Engines call vm_pio()/vm_mmio() for device accesses, deliver interrupts raised through
+ * vm_irq_line(), and return from vcpu_run() only for what the common loop must see.
+ */
+#ifndef VMON_ENGINE_H
+#define VMON_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct vm;
+struct vcpu;
+struct cpu_state;
+
+enum vcpu_exit {
+	VCPU_EXIT_STOP,		/* vm->stop_requested was seen (power-off, debug-exit, reset, quit) */
+	VCPU_EXIT_SHUTDOWN,	/* triple fault or an unrecoverable guest state */
+	VCPU_EXIT_ERROR,	/* the engine itself failed; vcpu->error says why */
+};
+
+struct engine_ops {
+	const char *name;
+	/* 0 if usable on this host, else -1 with a one-line reason in why. */
+	int (*probe)(char *why, size_t len);
+	int (*vm_create)(struct vm *vm);		/* after RAM and devices exist */
+	void (*vm_destroy)(struct vm *vm);
+	int (*vcpu_create)(struct vcpu *v);
+	void (*vcpu_destroy)(struct vcpu *v);
+	/* Runs the vCPU on the calling thread until it must stop. */
+	enum vcpu_exit (*vcpu_run)(struct vcpu *v);
+	int (*get_state)(struct vcpu *v, struct cpu_state *s);
+	int (*set_state)(struct vcpu *v, const struct cpu_state *s);
+	/* Level of interrupt line gsi (ISA IRQs 0-15 are gsi 0-15). Any thread. */
+	void (*irq_line)(struct vm *vm, unsigned gsi, int level);
+	/* Make vcpu_run() on another thread notice vm->stop_requested soon. */
+	void (*kick)(struct vcpu *v);
+	/* Engine-specific counters for --stats. */
+	void (*print_stats)(struct vm *vm, FILE *out);
+};
+
+extern const struct engine_ops kvm_engine;
+extern const struct engine_ops bt_engine;
+
+#endif

@@ -1,0 +1,51 @@
+/* Guest RAM: one memfd, mapped once, split around the 32-bit MMIO hole.
+ *
+ * The memfd lets snapshot/migration map the same pages; the hole below 4 GiB holds
+ * the LAPIC, IOAPIC and PCI windows, so RAM beyond MEM_HOLE_START continues at 4 GiB.
+ */
+#ifndef VMON_MEM_H
+#define VMON_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MEM_HOLE_START	0xc0000000ull	/* 3 GiB: start of the 32-bit MMIO hole */
+#define MEM_HOLE_END	0x100000000ull	/* 4 GiB */
+#define MEM_MIN		(1ull << 20)
+#define MEM_MAX		(64ull << 30)
+
+struct mem_region {
+	uint64_t gpa;		/* guest-physical start */
+	uint64_t size;
+	uint8_t *hva;		/* host address of gpa */
+};
+
+struct guest_mem {
+	int fd;			/* memfd backing all of guest RAM */
+	uint8_t *base;		/* host mapping of the whole memfd */
+	uint64_t size;		/* total RAM bytes */
+	int nr_regions;
+	struct mem_region region[2];
+};
+
+/* Returns 0, or -errno with nothing left allocated. */
+int mem_init(struct guest_mem *m, uint64_t size);
+void mem_destroy(struct guest_mem *m);
+
+/* Host pointer for [gpa, gpa+len) if that range lies entirely in guest RAM, else NULL.
+ * Every access the guest can steer goes through here (or the bt engine's TLB, filled from here). */
+static inline uint8_t *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < m->nr_regions; i++) {
+		const struct mem_region *r = &m->region[i];
+		if (gpa >= r->gpa && len <= r->size && gpa - r->gpa <= r->size - len)
+			return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+/* Copy to/from guest RAM; -1 if any byte is outside RAM (nothing copied). */
+int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
+int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
+
+#endif

@@ -1,0 +1,32 @@
+/* Exit counters shared by all engines. Each vCPU counts into its own block (no atomics on the
+ * hot path); vm_print_stats() adds them up at exit. */
+#ifndef VMON_STATS_H
+#define VMON_STATS_H
+
+#include <stdint.h>
+
+enum stat_kind {
+	STAT_PIO_SERIAL,	/* 0x3f8-0x3ff */
+	STAT_PIO_DEBUG,		/* 0xf4, 0x80 */
+	STAT_PIO_PIC_PIT,	/* 0x20-0x21, 0xa0-0xa1, 0x40-0x43, 0x61 */
+	STAT_PIO_KBD_RTC,	/* 0x60-0x64, 0x70-0x71 */
+	STAT_PIO_PCI,		/* 0xcf8-0xcff and PCI BARs */
+	STAT_PIO_ACPI,		/* PM block */
+	STAT_PIO_OTHER,
+	STAT_PIO_UNCLAIMED,
+	STAT_MMIO,
+	STAT_MMIO_UNCLAIMED,
+	STAT_HLT,
+	STAT_HYPERCALL,
+	STAT_IRQ_INJECTED,
+	STAT_SHUTDOWN,
+	STAT_NR
+};
+
+struct vcpu_stats {
+	uint64_t count[STAT_NR];
+};
+
+extern const char *const stat_names[STAT_NR];
+
+#endif

@@ -1,0 +1,81 @@
+/* One virtual machine: guest RAM, buses, devices, vCPUs and their lifecycle. */
+#ifndef VMON_VM_H
+#define VMON_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "cpu_state.h"
+#include "engine/engine.h"
+#include "mem.h"
+#include "stats.h"
+
+#define VM_MAX_CPUS 64
+
+enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_BT };
+enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
+
+struct vm_config {
+	enum engine_choice engine;
+	const char *kernel;		/* bzImage or multiboot kernel */
+	const char *boot_sector;	/* raw image loaded at 0x7c00 */
+	const char *initrd;
+	const char *cmdline;
+	uint64_t mem_size;
+	int cpus;
+	enum console_kind console;
+	const char *console_path;	/* CONSOLE_FILE */
+	bool stats;
+};
+
+/* Exit statuses of `vmon run` (README "Exit status"). */
+#define EXIT_STATUS_OK		0
+#define EXIT_STATUS_USAGE	2
+#define EXIT_STATUS_GUEST_FAULT	3
+
+struct vcpu {
+	struct vm *vm;
+	int id;				/* also its initial APIC ID */
+	pthread_t thread;
+	void *engine_priv;
+	struct vcpu_stats stats;
+	char error[160];		/* why VCPU_EXIT_ERROR */
+};
+
+struct serial8250;
+struct acpi_pm;
+
+struct vm {
+	struct vm_config cfg;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	const struct engine_ops *engine;
+	void *engine_priv;
+
+	int nr_cpus;
+	struct vcpu *vcpu[VM_MAX_CPUS];
+	struct cpu_state boot_state;	/* BSP state the loader produced */
+
+	/* Set once by whoever ends the VM; every vCPU loop polls stop_requested. */
+	atomic_bool stop_requested;
+	atomic_int exit_status;
+
+	struct serial8250 *com1;
+	int console_out_fd;		/* where guest serial output goes, -1 for none */
+};
+
+/* Device access from an engine. val is in/out; size 1, 2, 4 (pio) or 1-8 (mmio).
+ * Returns true if a device claimed it. Counted in v->stats. */
+bool vm_pio(struct vcpu *v, uint16_t port, unsigned size, bool write, uint64_t *val);
+bool vm_mmio(struct vcpu *v, uint64_t gpa, unsigned size, bool write, uint64_t *val);
+
+/* Interrupt line from a device; routed by the engine's interrupt controllers. */
+void vm_irq_line(struct vm *vm, unsigned gsi, int level);
+
+/* End the VM with this exit status (first caller wins) and kick every vCPU. */
+void vm_request_stop(struct vm *vm, int status);
+
+#endif
