@@ -11,6 +11,7 @@ LDLIBS  := -pthread -lm
 LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)
 GUEST_ASM := $(shell find tests/guests -name '*.asm' | sort)
+DIFF_SRCS := $(shell find tests/difftest -name '*.c' | sort)
 
 OBJ  := build/obj
 SOBJ := build/san
@@ -18,6 +19,7 @@ SOBJ := build/san
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 SLIB_OBJS := $(LIB_SRCS:%.c=$(SOBJ)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
+DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
 .PHONY: all check unit guests guest demo bench fuzz-diff clean
@@ -31,6 +33,10 @@ build/vmon-san: $(SOBJ)/src/main.o $(SLIB_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 build/unit-tests: $(UNIT_OBJS) $(SLIB_OBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+# Differential tester: random instruction sequences on the host CPU vs the bt engine.
+build/difftest: $(DIFF_OBJS) $(SLIB_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(OBJ)/%.o: %.c
@@ -50,7 +56,7 @@ guests: $(GUESTS)
 unit: build/unit-tests
 	build/unit-tests
 
-check: build/vmon build/vmon-san build/unit-tests guests
+check: build/vmon build/vmon-san build/unit-tests build/difftest guests
 	tests/run.sh
 
 # The default Linux guest: Debian's cloud kernel + busybox-static, cached under build/guest/.
@@ -63,7 +69,12 @@ demo: build/vmon guest
 bench: build/vmon guests
 	bench/run.sh
 
+# Runs as long as asked (FUZZ_SECONDS) and keeps a reproducer per mismatch in build/fuzz-diff/.
+FUZZ_SECONDS ?= 300
+fuzz-diff: build/difftest
+	build/difftest --seed $$(date +%s) --seconds $(FUZZ_SECONDS) --repro build/fuzz-diff
+
 clean:
-	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/guests
+	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests
 
 -include $(shell find build/obj build/san -name '*.d' 2>/dev/null)

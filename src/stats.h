@@ -4,6 +4,7 @@
 #define VMON_STATS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 enum stat_kind {
 	STAT_PIO_SERIAL,	/* 0x3f8-0x3ff */
@@ -28,5 +29,12 @@ struct vcpu_stats {
 };
 
 extern const char *const stat_names[STAT_NR];
+
+/* The counter a claimed access to port belongs to (one of the STAT_PIO_* above). */
+enum stat_kind stat_pio_kind(uint16_t port);
+
+struct vm;
+/* --stats: every non-zero counter summed over the vCPUs, then the engine's own counters. */
+void vm_print_stats(struct vm *vm, FILE *out);
 
 #endif

@@ -64,8 +64,16 @@ struct vm {
 	atomic_int exit_status;
 
 	struct serial8250 *com1;
+	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */
 	int console_out_fd;		/* where guest serial output goes, -1 for none */
 };
+
+/* `vmon run`: build the VM from cfg (RAM, devices, loader, engine, vCPUs). Returns 0, or the
+ * exit status (EXIT_STATUS_USAGE for bad input, 1 for host failures) after printing one line. */
+int vm_create(const struct vm_config *cfg, struct vm **out);
+/* Runs every vCPU on its own thread until vm_request_stop(); returns the exit status. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
 
 /* Device access from an engine. val is in/out; size 1, 2, 4 (pio) or 1-8 (mmio).
  * Returns true if a device claimed it. Counted in v->stats. */

@@ -26,7 +26,8 @@ typedef void (*irqchip_kick_fn)(void *opaque, int cpu);
 struct irqchip *irqchip_create(struct vm *vm, int nr_cpus, irqchip_kick_fn kick, void *opaque);
 void irqchip_destroy(struct irqchip *c);
 
-/* Device interrupt line (gsi 0-23): to the PIC (gsi < 16) and the IOAPIC. */
+/* Device interrupt line (gsi 0-23): to the PIC (gsi < 16) and the IOAPIC. As on PCs, ISA IRQ 0
+ * (the PIT) reaches IOAPIC pin 2: firmware tables must carry the IRQ0 -> GSI2 override. */
 void irqchip_set_irq(struct irqchip *c, unsigned gsi, int level);
 
 struct lapic *irqchip_lapic(struct irqchip *c, int cpu);
@@ -44,6 +45,17 @@ int irqchip_ack(struct irqchip *c, int cpu, int vector);
 /* INIT / SIPI addressed to cpu, consumed by the engine: returns true once per event. */
 bool irqchip_take_init(struct irqchip *c, int cpu);
 bool irqchip_take_sipi(struct irqchip *c, int cpu, uint8_t *vector);
+/* NMI addressed to cpu (ICR or IOAPIC delivery mode NMI), once per event; the engine delivers
+ * vector 2 regardless of RFLAGS.IF. */
+bool irqchip_take_nmi(struct irqchip *c, int cpu);
+
+/* The calling thread runs vCPU cpu: LAPIC MMIO accesses from this thread reach that CPU's LAPIC.
+ * Each vCPU thread calls it once before running; threads that never do see CPU 0. */
+void irqchip_set_current_cpu(int cpu);
+
+/* Replaces the clock device registers read (PIT counts, LAPIC current count, timer starts);
+ * NULL restores host_now_ns. Tests use it to run timers on explicit times. */
+void irqchip_set_clock(struct irqchip *c, uint64_t (*now_ns)(void));
 
 /* LAPIC registers the engine needs directly. */
 void lapic_set_tpr(struct lapic *l, uint8_t cr8);	/* MOV CR8 = TPR[7:4] */

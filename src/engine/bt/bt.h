@@ -74,6 +74,7 @@ struct bt_tlb_entry {
 	uint64_t tag_read, tag_write, tag_exec;
 	uintptr_t addend;	/* host = linear + addend */
 	uint64_t gpa_page;	/* guest-physical page of this entry (for invalidation, stats) */
+	uint32_t flags;		/* mmu.c's own bits (global page, large page, MMIO) */
 };
 
 /* Which TLB: supervisor or user accesses (CPL 3 and implicit-supervisor accesses differ). */

@@ -1,0 +1,100 @@
+#include "boot/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int open_failed(struct boot_file *f, const char *why)
+{
+	fprintf(stderr, "vmon: %s: %s\n", f->path, why);
+	boot_file_close(f);
+	return -1;
+}
+
+int boot_file_open(struct boot_file *f, const char *path)
+{
+	struct stat st;
+
+	f->path = path;
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0 || fstat(f->fd, &st) < 0)
+		return open_failed(f, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return open_failed(f, strerror(EISDIR));
+	if (!S_ISREG(st.st_mode))
+		return open_failed(f, "not a regular file");
+	f->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+void boot_file_close(struct boot_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
+int boot_file_read(const struct boot_file *f, uint64_t off, void *dst, uint64_t len)
+{
+	uint8_t *p = dst;
+
+	while (len) {
+		size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+		ssize_t n = pread(f->fd, p, chunk, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "vmon: %s: %s\n", f->path,
+				n < 0 ? strerror(errno) : "file shrank while loading");
+			return -1;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+int boot_file_read_to_guest(const struct boot_file *f, const struct guest_mem *m, uint64_t gpa)
+{
+	uint8_t *dst = gpa_to_hva(m, gpa, f->size);
+
+	if (!dst) {
+		fprintf(stderr, "vmon: %s: does not fit in guest memory\n", f->path);
+		return -1;
+	}
+	return boot_file_read(f, 0, dst, f->size);
+}
+
+int boot_file_slurp(const char *path, uint64_t max, uint8_t **buf, size_t *len)
+{
+	struct boot_file f;
+	int ret = -1;
+
+	if (boot_file_open(&f, path))
+		return -1;
+	if (f.size > max) {
+		fprintf(stderr, "vmon: %s: larger than guest memory\n", path);
+		goto out;
+	}
+	*buf = malloc(f.size ? f.size : 1);
+	if (!*buf) {
+		fprintf(stderr, "vmon: %s: %s\n", path, strerror(ENOMEM));
+		goto out;
+	}
+	if (boot_file_read(&f, 0, *buf, f.size)) {
+		free(*buf);
+		*buf = NULL;
+		goto out;
+	}
+	*len = f.size;
+	ret = 0;
+out:
+	boot_file_close(&f);
+	return ret;
+}

@@ -1,0 +1,326 @@
+#include "boot/multiboot.h"
+
+#include <elf.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "boot/bytes.h"
+#include "boot/e820.h"
+#include "boot/entry.h"
+#include "boot/layout.h"
+#include "vm.h"
+
+#define MB_FLAG_AOUT_KLUDGE	(1u << 16)
+/* Bits 0-15 are requirements: page-aligned modules and memory info are given; a video mode
+ * request (bit 2) is ignored as QEMU does, since there is no display. Others are unknown. */
+#define MB_FLAGS_KNOWN		0x0007u
+
+#define MB_HEADER_LEN		12
+#define MB_AOUT_HEADER_LEN	32
+
+#define PAGE_SIZE		4096ull
+#define LOADER_NAME		"vmon"
+
+static int bad(char *why, size_t why_len, const char *msg)
+{
+	snprintf(why, why_len, "%s", msg);
+	return -1;
+}
+
+/* A piece of the image to copy to [gpa, gpa+memsz); checked against the file and RAM. */
+static int add_segment(struct mb_image *mb, size_t len, uint64_t low_end, uint64_t file_off,
+		       uint64_t filesz, uint64_t gpa, uint64_t memsz, char *why, size_t why_len)
+{
+	if (!memsz)
+		return 0;
+	if (filesz > memsz)
+		return bad(why, why_len, "segment file size larger than its memory size");
+	if (file_off > len || filesz > len - file_off)
+		return bad(why, why_len, "segment beyond end of file");
+	if (gpa < BOOT_LOADER_END) {
+		snprintf(why, why_len, "segment at %#llx overlaps vmon's area below 1 MiB",
+			 (unsigned long long)gpa);
+		return -1;
+	}
+	if (gpa > low_end || memsz > low_end - gpa) {
+		snprintf(why, why_len, "segment %#llx-%#llx outside guest memory",
+			 (unsigned long long)gpa, (unsigned long long)(gpa + memsz - 1));
+		return -1;
+	}
+	if (mb->nr_segs == MB_MAX_SEGMENTS)
+		return bad(why, why_len, "too many loadable segments");
+	mb->seg[mb->nr_segs++] = (struct mb_segment){ file_off, filesz, gpa, memsz };
+	if (gpa + memsz > mb->end)
+		mb->end = gpa + memsz;
+	return 0;
+}
+
+/* Header fields 3-7 of a flags-bit-16 kernel describe one segment directly. */
+static int parse_aout(const uint8_t *img, size_t len, uint64_t low_end, struct mb_image *mb,
+		      char *why, size_t why_len)
+{
+	const uint8_t *h = img + mb->header_off;
+
+	if (mb->header_off + MB_AOUT_HEADER_LEN > len)
+		return bad(why, why_len, "truncated multiboot header");
+
+	uint32_t header_addr = get_le32(h + 12), load_addr = get_le32(h + 16);
+	uint32_t load_end = get_le32(h + 20), bss_end = get_le32(h + 24);
+	if (load_addr > header_addr || header_addr - load_addr > mb->header_off)
+		return bad(why, why_len, "multiboot header_addr/load_addr do not match the file");
+
+	uint64_t file_off = mb->header_off - (header_addr - load_addr);
+	uint64_t filesz = len - file_off;
+	if (load_end) {
+		if (load_end <= load_addr)
+			return bad(why, why_len, "multiboot load_end_addr below load_addr");
+		filesz = load_end - load_addr;
+	}
+	uint64_t memsz = filesz;
+	if (bss_end) {
+		if (bss_end < load_addr || bss_end - load_addr < filesz)
+			return bad(why, why_len, "multiboot bss_end_addr below load_end_addr");
+		memsz = bss_end - load_addr;
+	}
+	mb->entry = get_le32(h + 28);
+	return add_segment(mb, len, low_end, file_off, filesz, load_addr, memsz, why, why_len);
+}
+
+static int parse_elf32(const uint8_t *img, size_t len, uint64_t low_end, struct mb_image *mb,
+		       char *why, size_t why_len)
+{
+	Elf32_Ehdr eh;
+
+	if (len < sizeof(eh))
+		return bad(why, why_len, "truncated ELF header");
+	memcpy(&eh, img, sizeof(eh));
+	if (eh.e_machine != EM_386)
+		return bad(why, why_len, "ELF32 kernel is not for i386");
+	if (eh.e_phentsize < sizeof(Elf32_Phdr) || eh.e_phoff > len ||
+	    (uint64_t)eh.e_phnum * eh.e_phentsize > len - eh.e_phoff)
+		return bad(why, why_len, "truncated program headers");
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf32_Phdr ph;
+
+		memcpy(&ph, img + eh.e_phoff + (size_t)i * eh.e_phentsize, sizeof(ph));
+		if (ph.p_type == PT_LOAD &&
+		    add_segment(mb, len, low_end, ph.p_offset, ph.p_filesz, ph.p_paddr, ph.p_memsz,
+				why, why_len))
+			return -1;
+	}
+	mb->entry = eh.e_entry;
+	return 0;
+}
+
+static int parse_elf64(const uint8_t *img, size_t len, uint64_t low_end, struct mb_image *mb,
+		       char *why, size_t why_len)
+{
+	Elf64_Ehdr eh;
+
+	if (len < sizeof(eh))
+		return bad(why, why_len, "truncated ELF header");
+	memcpy(&eh, img, sizeof(eh));
+	if (eh.e_machine != EM_X86_64)
+		return bad(why, why_len, "ELF64 kernel is not for x86-64");
+	if (eh.e_entry > UINT32_MAX)
+		return bad(why, why_len, "ELF64 entry point above 4 GiB (entered in 32-bit mode)");
+	if (eh.e_phentsize < sizeof(Elf64_Phdr) || eh.e_phoff > len ||
+	    (uint64_t)eh.e_phnum * eh.e_phentsize > len - eh.e_phoff)
+		return bad(why, why_len, "truncated program headers");
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		memcpy(&ph, img + eh.e_phoff + (size_t)i * eh.e_phentsize, sizeof(ph));
+		if (ph.p_type == PT_LOAD &&
+		    add_segment(mb, len, low_end, ph.p_offset, ph.p_filesz, ph.p_paddr, ph.p_memsz,
+				why, why_len))
+			return -1;
+	}
+	mb->entry = (uint32_t)eh.e_entry;
+	return 0;
+}
+
+static int parse_elf(const uint8_t *img, size_t len, uint64_t low_end, struct mb_image *mb,
+		     char *why, size_t why_len)
+{
+	if (len < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG))
+		return bad(why, why_len, "multiboot kernel is neither ELF nor a.out-kludge");
+	if (img[EI_DATA] != ELFDATA2LSB)
+		return bad(why, why_len, "ELF kernel is not little-endian");
+	if (img[EI_CLASS] == ELFCLASS32)
+		return parse_elf32(img, len, low_end, mb, why, why_len);
+	if (img[EI_CLASS] == ELFCLASS64)
+		return parse_elf64(img, len, low_end, mb, why, why_len);
+	return bad(why, why_len, "ELF kernel is neither 32- nor 64-bit");
+}
+
+/* The first 4-aligned valid header in the first 8 KiB; a bad checksum is reported only if no
+ * valid header follows. */
+static int find_header(const uint8_t *img, size_t len, struct mb_image *mb, char *why,
+		       size_t why_len)
+{
+	bool bad_sum = false;
+
+	for (size_t off = 0; off + MB_HEADER_LEN <= len && off + MB_HEADER_LEN <= MB_SEARCH_LEN;
+	     off += 4) {
+		uint32_t magic = get_le32(img + off), flags = get_le32(img + off + 4);
+
+		if (magic != MB_HEADER_MAGIC)
+			continue;
+		if ((uint32_t)(magic + flags + get_le32(img + off + 8))) {
+			bad_sum = true;
+			continue;
+		}
+		mb->header_off = off;
+		mb->flags = flags;
+		return 0;
+	}
+	return bad(why, why_len, bad_sum ? "multiboot header checksum mismatch" :
+		   "not a bzImage or multiboot kernel");
+}
+
+int multiboot_parse(const uint8_t *img, size_t len, uint64_t mem_size, struct mb_image *mb,
+		    char *why, size_t why_len)
+{
+	uint64_t low_end = e820_low_ram_end(mem_size);
+	int ret;
+
+	memset(mb, 0, sizeof(*mb));
+	if (find_header(img, len, mb, why, why_len))
+		return -1;
+	if (mb->flags & 0xffffu & ~MB_FLAGS_KNOWN) {
+		snprintf(why, why_len, "multiboot flags %#x require unsupported features", mb->flags);
+		return -1;
+	}
+	if (mb->flags & MB_FLAG_AOUT_KLUDGE)
+		ret = parse_aout(img, len, low_end, mb, why, why_len);
+	else
+		ret = parse_elf(img, len, low_end, mb, why, why_len);
+	if (!ret && !mb->nr_segs)
+		return bad(why, why_len, "kernel has nothing to load");
+	return ret;
+}
+
+void multiboot_build_info(uint8_t page[MB_PAGE_SIZE], const struct mb_info_params *p)
+{
+	uint8_t *info = page + MB_PAGE_INFO;
+	struct e820_entry map[E820_MAX];
+	int n = e820_build(p->mem_size, map);
+	uint64_t low_end = e820_low_ram_end(p->mem_size);
+	uint32_t flags = MB_INFO_MEM | MB_INFO_CMDLINE | MB_INFO_MMAP | MB_INFO_LOADER_NAME;
+
+	memset(page, 0, MB_PAGE_SIZE);
+	/* As QEMU reports it: conventional memory below the VGA hole, then the KiB from 1 MiB up
+	 * to the first hole. */
+	put_le32(info + 4, 640);
+	if (low_end > BOOT_LOADER_END)
+		put_le32(info + 8, (uint32_t)((low_end - BOOT_LOADER_END) >> 10));
+	put_le32(info + 16, p->cmdline_addr);
+
+	for (int i = 0; i < n; i++) {
+		uint8_t *e = page + MB_PAGE_MMAP + 24 * i;
+
+		put_le32(e, 20);	/* size of the entry, not counting this field */
+		put_le64(e + 4, map[i].addr);
+		put_le64(e + 12, map[i].size);
+		put_le32(e + 20, map[i].type);
+	}
+	put_le32(info + 44, (uint32_t)(24 * n));
+	put_le32(info + 48, (uint32_t)(BOOT_MB_INFO_ADDR + MB_PAGE_MMAP));
+
+	if (p->has_module) {
+		uint8_t *mod = page + MB_PAGE_MODS;
+
+		flags |= MB_INFO_MODS;
+		put_le32(info + 20, 1);
+		put_le32(info + 24, (uint32_t)(BOOT_MB_INFO_ADDR + MB_PAGE_MODS));
+		put_le32(mod, p->mod_start);
+		put_le32(mod + 4, p->mod_end);
+		put_le32(mod + 8, p->mod_name_addr);
+	}
+	memcpy(page + MB_PAGE_LOADER_NAME, LOADER_NAME, sizeof(LOADER_NAME));
+	put_le32(info + 64, (uint32_t)(BOOT_MB_INFO_ADDR + MB_PAGE_LOADER_NAME));
+	put_le32(info, flags);
+}
+
+/* "PATH" or "PATH CMDLINE" at BOOT_CMDLINE_ADDR. */
+static int write_cmdline(const struct guest_mem *m, const char *path, const char *cmdline)
+{
+	size_t len = strlen(path) + (cmdline ? 1 + strlen(cmdline) : 0);
+	char *dst = len < BOOT_CMDLINE_MAX ? (char *)gpa_to_hva(m, BOOT_CMDLINE_ADDR, len + 1) : NULL;
+
+	if (!dst) {
+		fprintf(stderr, "vmon: --cmdline too long (at most %llu bytes with the kernel path)\n",
+			BOOT_CMDLINE_MAX - 1);
+		return -1;
+	}
+	snprintf(dst, len + 1, "%s%s%s", path, cmdline ? " " : "", cmdline ? cmdline : "");
+	return 0;
+}
+
+static int load_segments(const struct guest_mem *m, const uint8_t *img, const struct mb_image *mb)
+{
+	for (int i = 0; i < mb->nr_segs; i++) {
+		const struct mb_segment *s = &mb->seg[i];
+		uint8_t *dst = gpa_to_hva(m, s->gpa, s->memsz);
+
+		if (!dst)
+			return -1;
+		memcpy(dst, img + s->file_off, s->filesz);
+		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+	}
+	return 0;
+}
+
+int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t len,
+		   const struct boot_file *initrd)
+{
+	const struct guest_mem *m = &vm->mem;
+	uint64_t low_end = e820_low_ram_end(m->size);
+	struct mb_info_params p = { .mem_size = m->size, .cmdline_addr = BOOT_CMDLINE_ADDR };
+	struct mb_image mb;
+	uint8_t page[MB_PAGE_SIZE];
+	char why[128];
+
+	if (multiboot_parse(img, len, m->size, &mb, why, sizeof(why))) {
+		fprintf(stderr, "vmon: %s: %s\n", path, why);
+		return -1;
+	}
+	if (initrd) {
+		uint64_t start = (mb.end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		size_t name_len = strlen(initrd->path);
+
+		if (start > low_end || initrd->size > low_end - start) {
+			fprintf(stderr, "vmon: initrd too large for guest memory\n");
+			return -1;
+		}
+		if (name_len >= BOOT_MB_MODNAME_MAX) {
+			fprintf(stderr, "vmon: %s: path too long for a multiboot module\n",
+				initrd->path);
+			return -1;
+		}
+		p.has_module = true;
+		p.mod_start = (uint32_t)start;
+		p.mod_end = (uint32_t)(start + initrd->size);
+		p.mod_name_addr = BOOT_MB_MODNAME_ADDR;
+		if (mem_write(m, BOOT_MB_MODNAME_ADDR, initrd->path, name_len + 1))
+			goto too_small;
+	}
+	if (write_cmdline(m, path, vm->cfg.cmdline))
+		return -1;
+	multiboot_build_info(page, &p);
+	if (load_segments(m, img, &mb) || mem_write(m, BOOT_MB_INFO_ADDR, page, sizeof(page)) ||
+	    boot_write_gdt(m))
+		goto too_small;
+	if (initrd && boot_file_read_to_guest(initrd, m, p.mod_start))
+		return -1;
+
+	boot_state_protected(&vm->boot_state, mb.entry);
+	vm->boot_state.gpr[R_RAX] = MB_BOOT_MAGIC;
+	vm->boot_state.gpr[R_RBX] = BOOT_MB_INFO_ADDR;
+	return 0;
+
+too_small:
+	fprintf(stderr, "vmon: %s: does not fit in guest memory\n", path);
+	return -1;
+}

@@ -1,0 +1,203 @@
+/* Command-line parsing. Every error is one line on stderr; the caller exits with status 2. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage_main[] =
+	"usage: vmon run [options]   run a virtual machine (vmon run --help)\n"
+	"       vmon --help | --version\n";
+
+static const char usage_run[] =
+	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
+	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
+	"                [--console stdio|none|FILE] [--stats]\n"
+	"\n"
+	"  --engine E        kvm (/dev/kvm), bt (software), auto: kvm when usable (default)\n"
+	"  --kernel FILE     Linux bzImage or multiboot kernel\n"
+	"  --boot-sector FILE  raw real-mode image loaded at 0x7c00 (512 bytes..1 MiB)\n"
+	"  --initrd FILE     initial ramdisk (Linux) or module (multiboot)\n"
+	"  --cmdline STR     kernel command line\n"
+	"  --mem SIZE        guest RAM, 1M..64G: 512K, 64M, 1G or bytes (default 256M)\n"
+	"  --cpus N          vCPUs, 1..64 (default 1)\n"
+	"  --console C       COM1: stdio (default; Ctrl-A x quits, Ctrl-A h helps), none, or FILE\n"
+	"  --stats           print exit counters on stderr when the VM ends\n";
+
+static enum cli_action fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vmon: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_ERROR;
+}
+
+int cli_parse_size(const char *s, uint64_t *bytes)
+{
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+
+	unsigned shift = 0;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return -1;
+	*bytes = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_int(const char *s, int *out)
+{
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v > 1000000)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* --opt VALUE or --opt=VALUE; *i is advanced past what was consumed. */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(name);
+
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (*i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
+{
+	*cfg = (struct vm_config){
+		.engine = ENGINE_AUTO,
+		.mem_size = 256ull << 20,
+		.cpus = 1,
+		.console = CONSOLE_STDIO,
+	};
+
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		char name[32];
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			fputs(usage_run, stdout);
+			return CLI_HELP;
+		}
+		if (strcmp(arg, "--stats") == 0) {
+			cfg->stats = true;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return fail("unexpected argument '%s' (try vmon run --help)", arg);
+
+		size_t n = strcspn(arg, "=");
+		if (n >= sizeof(name))
+			return fail("unknown option %s", arg);
+		memcpy(name, arg, n);
+		name[n] = 0;
+
+		static const char *const with_value[] = {
+			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
+			"--cpus", "--console",
+		};
+		bool known = false;
+		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+			known |= strcmp(name, with_value[k]) == 0;
+		if (!known)
+			return fail("unknown option %s (try vmon run --help)", name);
+
+		const char *val = option_value(argc, argv, &i, name);
+		if (!val)
+			return fail("%s needs a value", name);
+
+		if (strcmp(name, "--engine") == 0) {
+			if (strcmp(val, "kvm") == 0)
+				cfg->engine = ENGINE_KVM;
+			else if (strcmp(val, "bt") == 0)
+				cfg->engine = ENGINE_BT;
+			else if (strcmp(val, "auto") == 0)
+				cfg->engine = ENGINE_AUTO;
+			else
+				return fail("--engine %s: must be kvm, bt or auto", val);
+		} else if (strcmp(name, "--kernel") == 0) {
+			cfg->kernel = val;
+		} else if (strcmp(name, "--boot-sector") == 0) {
+			cfg->boot_sector = val;
+		} else if (strcmp(name, "--initrd") == 0) {
+			cfg->initrd = val;
+		} else if (strcmp(name, "--cmdline") == 0) {
+			cfg->cmdline = val;
+		} else if (strcmp(name, "--mem") == 0) {
+			uint64_t size;
+			if (cli_parse_size(val, &size) < 0 || size < MEM_MIN || size > MEM_MAX)
+				return fail("--mem %s: size must be 1M..64G", val);
+			if (size & 0xfff)
+				return fail("--mem %s: size must be a multiple of 4K", val);
+			cfg->mem_size = size;
+		} else if (strcmp(name, "--cpus") == 0) {
+			if (parse_int(val, &cfg->cpus) < 0 || cfg->cpus < 1 ||
+			    cfg->cpus > VM_MAX_CPUS)
+				return fail("--cpus %s: must be 1..%d", val, VM_MAX_CPUS);
+		} else {	/* --console */
+			if (strcmp(val, "stdio") == 0) {
+				cfg->console = CONSOLE_STDIO;
+			} else if (strcmp(val, "none") == 0) {
+				cfg->console = CONSOLE_NONE;
+			} else if (*val) {
+				cfg->console = CONSOLE_FILE;
+				cfg->console_path = val;
+			} else {
+				return fail("--console needs stdio, none or a file name");
+			}
+		}
+	}
+
+	if (cfg->kernel && cfg->boot_sector)
+		return fail("--kernel and --boot-sector exclude each other");
+	if (!cfg->kernel && !cfg->boot_sector)
+		return fail("run needs --kernel FILE or --boot-sector FILE");
+	if (cfg->boot_sector && (cfg->initrd || cfg->cmdline))
+		return fail("--initrd and --cmdline need --kernel");
+	return CLI_RUN;
+}
+
+enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg)
+{
+	if (argc < 2)
+		return fail("missing command (try vmon --help)");
+
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		fputs("\n", stdout);
+		fputs(usage_run, stdout);
+		return CLI_HELP;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		puts("vmon " VMON_VERSION);
+		return CLI_VERSION;
+	}
+	if (strcmp(cmd, "run") == 0)
+		return parse_run(argc - 2, argv + 2, cfg);
+	return fail("unknown command '%s' (try vmon --help)", cmd);
+}

@@ -1,0 +1,114 @@
+/* bt engine, system side: what engine.c, mmu.c, seg.c, except.c and the privileged-instruction
+ * handlers share beyond bt.h. Not for the decoder/interpreter.
+ */
+#ifndef VMON_BT_BTSYS_H
+#define VMON_BT_BTSYS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/bt/bt.h"
+
+/* Physical address width vmon's CPU model advertises (CPUID 0x80000008) and checks
+ * reserved bits against. */
+#define BT_MAXPHYADDR	40
+#define BT_PHYS_MASK	((1ull << BT_MAXPHYADDR) - 1)
+
+/* pending_vector value for "stop this vCPU": bt_shutdown(). */
+#define BT_VEC_SHUTDOWN	(-1)
+
+/* bt_deliver's soft argument: INT n / INT3 / INTO check the gate DPL; INT1 (ICEBP) returns
+ * to the next instruction like them but skips the DPL check. */
+enum { BT_DELIVER_HW = 0, BT_DELIVER_SOFT = 1, BT_DELIVER_ICEBP = 2 };
+
+/* Exception classes of the SDM's double-fault rules (Vol. 3, Table 6-5). */
+enum { BT_EXC_BENIGN, BT_EXC_CONTRIBUTORY, BT_EXC_PF, BT_EXC_DF };
+int bt_exc_class(int vector);
+/* The event to deliver when vector faults while an event of first_class is being delivered:
+ * vector itself (handled serially), EXC_DF, or BT_VEC_SHUTDOWN (triple fault). */
+int bt_fault_during_delivery(int first_class, int vector);
+
+/* The engine's per-vCPU object: the bt_cpu first, so a struct bt_cpu * converts back. */
+struct bt_vcpu {
+	struct bt_cpu cpu;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;		/* HLT / wait-for-SIPI sleep */
+	bool wait_sipi;			/* AP before its startup IPI, or after INIT */
+	atomic_bool irq_hint;		/* the irqchip kicked: an interrupt may be pending */
+	int64_t tsc_offset;		/* guest TSC = guest_tsc_from_ns(now) + tsc_offset */
+};
+
+static inline struct bt_vcpu *bt_vcpu_of(struct bt_cpu *cpu)
+{
+	return (struct bt_vcpu *)cpu;
+}
+
+/* Stop the vCPU: vcpu_run returns VCPU_EXIT_SHUTDOWN after printing why (unsupported guest
+ * state that real hardware would handle, e.g. a task gate). Never returns. */
+_Noreturn void bt_shutdown(struct bt_cpu *cpu, const char *why);
+
+/* ---- mmu.c ---- */
+/* TLB entry for the page of lin with the tag for acc valid (walks, checks, sets A/D, may
+ * raise #PF). The entry's tag may still carry TLB_SLOW (MMIO or watched page). */
+struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int tlb);
+/* Protected-mode type and limit checks of an access to segment s (not long mode). */
+bool bt_seg_ok(const struct seg_reg *s, uint64_t off, unsigned size, enum bt_access acc);
+
+/* ---- seg.c ---- */
+/* The 8-byte descriptor sel refers to (GDT or LDT); raises #GP(sel) past the table limit or
+ * for an LDT selector without an LDT. *lin receives the descriptor's linear address. */
+uint64_t bt_read_desc(struct bt_cpu *cpu, uint16_t sel, uint64_t *lin);
+/* High 8 bytes of a 16-byte system descriptor in IA-32e mode (LDT, TSS, gates in the GDT). */
+uint64_t bt_read_desc_hi(struct bt_cpu *cpu, uint64_t lin);
+void bt_desc_to_seg(struct seg_reg *s, uint16_t sel, uint64_t desc);
+/* Set the descriptor's accessed bit in memory if it is clear. */
+void bt_desc_set_accessed(struct bt_cpu *cpu, uint64_t lin, uint64_t desc);
+static inline uint32_t bt_desc_attr(uint64_t d) { return (uint32_t)(d >> 40) & 0xf0ff; }
+static inline unsigned bt_desc_dpl(uint64_t d) { return (unsigned)(d >> 45) & 3; }
+/* Load CS from an already checked code descriptor with RPL = cpl. */
+void bt_load_cs(struct bt_cpu *cpu, uint16_t sel, uint64_t desc, unsigned cpl);
+/* Check a code-segment descriptor as the target of a far JMP/CALL at the current CPL
+ * (no gates): #GP(sel) / #NP(sel). Returns the descriptor. */
+uint64_t bt_check_far_target(struct bt_cpu *cpu, uint16_t sel);
+/* Checks of a far RET / IRET target: code segment with RPL >= CPL (#GP/#NP), and of the
+ * stack segment for a return to privilege rpl (0 for an allowed null SS in 64-bit mode). */
+uint64_t bt_check_ret_cs(struct bt_cpu *cpu, uint16_t cs, uint64_t *lin);
+uint64_t bt_check_ret_ss(struct bt_cpu *cpu, uint16_t ss, unsigned rpl, bool to64, uint64_t *lin);
+/* Load SS from a checked descriptor (desc 0: null SS with RPL cpl) and refresh the mode. */
+void bt_set_ss(struct bt_cpu *cpu, uint16_t ss, uint64_t desc, unsigned cpl);
+/* Null data segment registers whose DPL is below the new CPL (return to outer privilege). */
+void bt_null_outer_segs(struct bt_cpu *cpu);
+
+/* ---- Stack access without committing RSP (far transfers, IRET, interrupt frames) ---- */
+uint64_t bt_stack_mask(unsigned stack_size);
+uint64_t bt_stack_peek(struct bt_cpu *cpu, uint64_t rsp, unsigned off, unsigned size);
+void bt_set_rsp(struct bt_cpu *cpu, uint64_t rsp);
+
+struct lapic;
+/* This vCPU's local APIC, or NULL without an irqchip (unit tests). */
+struct lapic *bt_lapic(struct bt_cpu *cpu);
+
+/* Privilege checks shared by handlers. */
+void bt_require_cpl0(struct bt_cpu *cpu);	/* #GP(0) unless CPL 0 (and not v86) */
+static inline unsigned bt_iopl(const struct bt_cpu *cpu) { return (cpu->s.rflags >> 12) & 3; }
+/* An interrupt might now be deliverable (IF set): make the run loop look. */
+void bt_irq_window_opened(struct bt_cpu *cpu);
+
+/* ---- sys.c: RFLAGS as POPF / IRET may change them at the current privilege ---- */
+uint64_t bt_merge_rflags(struct bt_cpu *cpu, uint64_t cur, uint64_t val, unsigned opsize);
+
+/* ---- cpuid.c / msr.c ---- */
+void bt_cpuid(struct bt_cpu *cpu, uint32_t leaf, uint32_t r[4]);
+/* false: #GP. */
+bool bt_msr_read(struct bt_cpu *cpu, uint32_t msr, uint64_t *val);
+bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val);
+uint64_t bt_guest_tsc(struct bt_cpu *cpu);
+
+static inline bool bt_canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
+#endif

@@ -1,0 +1,388 @@
+/* The bt engine: vCPUs run in the software interpreter on their own threads.
+ *
+ * The run loop owns the fault landing pad (cpu->fault_jmp): a fault raised anywhere in the
+ * interpreter or the system emulation lands here and is delivered through the guest's IDT,
+ * escalating to #DF and then to shutdown (triple fault) as the SDM's Table 6-5 says.
+ * Between interpreter slices the loop polls the timers, takes INIT/SIPI, injects interrupts when
+ * RFLAGS.IF allows, and sleeps on a condition variable while the guest is halted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/bt/btsys.h"
+#include "engine/engine.h"
+#include "hw/irqchip.h"
+#include "vm.h"
+
+/* Instructions per interpreter slice: bounds the latency of timers and stop requests. */
+#define SLICE_INSNS	20000
+
+static int bt_probe(char *why, size_t len)
+{
+	return 0;
+}
+
+/* Wake the vCPU: out of the interpreter (kick) and out of a HLT sleep. */
+static void wake(struct bt_vcpu *bv)
+{
+	pthread_mutex_lock(&bv->lock);
+	atomic_store(&bv->cpu.kick, true);
+	pthread_cond_signal(&bv->wake);
+	pthread_mutex_unlock(&bv->lock);
+}
+
+static void irqchip_kick(void *opaque, int id)
+{
+	struct bt_vm *bvm = opaque;
+
+	if (id < 0 || id >= bvm->nr_cpus || !bvm->cpu[id])
+		return;
+	struct bt_vcpu *bv = bt_vcpu_of(bvm->cpu[id]);
+	atomic_store(&bv->irq_hint, true);
+	wake(bv);
+}
+
+void bt_irq_window_opened(struct bt_cpu *cpu)
+{
+	if (atomic_load_explicit(&bt_vcpu_of(cpu)->irq_hint, memory_order_relaxed))
+		atomic_store(&cpu->kick, true);
+}
+
+static int bt_vm_create(struct vm *vm)
+{
+	struct bt_vm *bvm = calloc(1, sizeof(*bvm));
+	if (!bvm)
+		return -1;
+
+	uint64_t top = 0;
+	for (int k = 0; k < vm->mem.nr_regions; k++)
+		if (vm->mem.region[k].gpa + vm->mem.region[k].size > top)
+			top = vm->mem.region[k].gpa + vm->mem.region[k].size;
+	bvm->vm = vm;
+	bvm->nr_pages = (top + BT_PAGE - 1) >> 12;
+	bvm->page_gen = calloc(bvm->nr_pages ? bvm->nr_pages : 1, sizeof(*bvm->page_gen));
+	bvm->nr_cpus = vm->cfg.cpus < 1 ? 1 : vm->cfg.cpus > VM_MAX_CPUS ? VM_MAX_CPUS : vm->cfg.cpus;
+	atomic_init(&bvm->tlb_gen, 0);
+	pthread_mutex_init(&bvm->atomic_lock, NULL);
+	if (bvm->page_gen)
+		bvm->irqchip = irqchip_create(vm, bvm->nr_cpus, irqchip_kick, bvm);
+	if (!bvm->irqchip) {
+		pthread_mutex_destroy(&bvm->atomic_lock);
+		free((void *)bvm->page_gen);
+		free(bvm);
+		return -1;
+	}
+	vm->engine_priv = bvm;
+	return 0;
+}
+
+static void bt_vm_destroy(struct vm *vm)
+{
+	struct bt_vm *bvm = vm->engine_priv;
+
+	if (!bvm)
+		return;
+	irqchip_destroy(bvm->irqchip);
+	pthread_mutex_destroy(&bvm->atomic_lock);
+	free((void *)bvm->page_gen);
+	free(bvm);
+	vm->engine_priv = NULL;
+}
+
+struct lapic *bt_lapic(struct bt_cpu *cpu)
+{
+	return cpu->bvm->irqchip ? irqchip_lapic(cpu->bvm->irqchip, cpu->vcpu->id) : NULL;
+}
+
+/* Architectural state after RESET/INIT; TLB and derived mode refreshed. */
+static void reset_cpu(struct bt_cpu *cpu)
+{
+	cpu_state_reset(&cpu->s);
+	cpu->s.misc_enable = 1;		/* fast strings */
+	cpu->s.gpr[R_RDX] = 0x306f2;	/* CPUID.1.EAX of vmon's CPU model */
+	cpu->inhibit_irq = false;
+	bt_set_rflags(cpu, cpu->s.rflags);
+	bt_update_mode(cpu);
+	bt_tlb_flush(cpu, true);
+}
+
+static int bt_vcpu_create(struct vcpu *v)
+{
+	struct bt_vm *bvm = v->vm->engine_priv;
+	size_t size = (sizeof(struct bt_vcpu) + 63) & ~(size_t)63;
+
+	if (v->id < 0 || v->id >= bvm->nr_cpus) {
+		snprintf(v->error, sizeof(v->error), "vcpu id %d out of range", v->id);
+		return -1;
+	}
+	struct bt_vcpu *bv = aligned_alloc(64, size);
+	if (!bv)
+		return -1;
+	memset(bv, 0, size);
+	struct bt_cpu *cpu = &bv->cpu;
+	cpu->vcpu = v;
+	cpu->vm = v->vm;
+	cpu->bvm = bvm;
+	if (bt_block_cache_init(cpu) < 0) {
+		free(bv);
+		return -1;
+	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&bv->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&bv->lock, NULL);
+	reset_cpu(cpu);
+	bv->tsc_offset = -(int64_t)guest_tsc_from_ns(host_now_ns());
+	/* Application processors wait for INIT-SIPI-SIPI. */
+	bv->wait_sipi = v->id != 0;
+	v->engine_priv = bv;
+	bvm->cpu[v->id] = cpu;
+	return 0;
+}
+
+static void bt_vcpu_destroy(struct vcpu *v)
+{
+	struct bt_vcpu *bv = v->engine_priv;
+
+	if (!bv)
+		return;
+	bv->cpu.bvm->cpu[v->id] = NULL;
+	bt_block_cache_free(&bv->cpu);
+	pthread_cond_destroy(&bv->wake);
+	pthread_mutex_destroy(&bv->lock);
+	free(bv);
+	v->engine_priv = NULL;
+}
+
+/* Sleep until kicked or until deadline (host ns, UINT64_MAX: none). */
+static void sleep_until(struct bt_vcpu *bv, uint64_t deadline)
+{
+	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
+			       .tv_nsec = (long)(deadline % 1000000000ull) };
+
+	pthread_mutex_lock(&bv->lock);
+	while (!atomic_load(&bv->cpu.kick)) {
+		if (deadline == UINT64_MAX)
+			pthread_cond_wait(&bv->wake, &bv->lock);
+		else if (pthread_cond_timedwait(&bv->wake, &bv->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&bv->lock);
+}
+
+/* INIT and SIPI from the local APIC. Returns true while the vCPU waits for a SIPI. */
+static bool handle_init_sipi(struct bt_vcpu *bv)
+{
+	struct bt_cpu *cpu = &bv->cpu;
+	struct irqchip *chip = cpu->bvm->irqchip;
+	int id = cpu->vcpu->id;
+	uint8_t vector;
+
+	if (irqchip_take_init(chip, id)) {
+		uint64_t apic_base = cpu->s.apic_base;
+		reset_cpu(cpu);
+		cpu->s.apic_base = apic_base;
+		bv->wait_sipi = true;
+	}
+	if (irqchip_take_sipi(chip, id, &vector) && bv->wait_sipi) {
+		/* Real mode at vector << 12: CS = vector << 8, IP = 0. */
+		cpu->s.seg[S_CS].sel = (uint16_t)(vector << 8);
+		cpu->s.seg[S_CS].base = (uint64_t)vector << 12;
+		cpu->s.rip = 0;
+		cpu->s.halted = false;
+		bt_update_mode(cpu);
+		bv->wait_sipi = false;
+	}
+	return bv->wait_sipi;
+}
+
+/* Deliver an external interrupt if RFLAGS.IF and no STI/MOV SS shadow allow it. */
+static bool inject_irq(struct bt_vcpu *bv)
+{
+	struct bt_cpu *cpu = &bv->cpu;
+	struct irqchip *chip = cpu->bvm->irqchip;
+	int id = cpu->vcpu->id;
+
+	if (!(cpu->s.rflags & RFLAGS_IF) || cpu->inhibit_irq)
+		return false;
+	int vector = irqchip_pending(chip, id);
+	if (vector < 0) {
+		atomic_store(&bv->irq_hint, false);
+		return false;
+	}
+	vector = irqchip_ack(chip, id, vector);
+	if (vector < 0)
+		return false;
+	cpu->stats.interrupts++;
+	cpu->vcpu->stats.count[STAT_IRQ_INJECTED]++;
+	bt_deliver(cpu, vector, false, 0, BT_DELIVER_HW);
+	return true;
+}
+
+static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
+{
+	struct bt_vcpu *bv = v->engine_priv;
+	struct bt_cpu *cpu = &bv->cpu;
+	struct vm *vm = v->vm;
+	struct irqchip *chip = cpu->bvm->irqchip;
+	/* Class of the event being delivered when a fault lands, or -1 outside delivery. */
+	volatile int delivering = -1;
+
+	irqchip_set_current_cpu(v->id);
+	if (setjmp(cpu->fault_jmp)) {
+		int vector = cpu->pending_vector;
+		bool has_error = cpu->pending_has_error;
+		uint32_t error = cpu->pending_error;
+
+		if (vector == BT_VEC_SHUTDOWN)
+			return VCPU_EXIT_SHUTDOWN;
+		if (delivering >= 0) {
+			int second = bt_fault_during_delivery(delivering, vector);
+			if (second == BT_VEC_SHUTDOWN) {
+				fprintf(stderr, "vmon: vcpu %d: triple fault (vector %d during #DF delivery)\n",
+					v->id, vector);
+				return VCPU_EXIT_SHUTDOWN;
+			}
+			if (second == EXC_DF && vector != EXC_DF) {
+				has_error = true;
+				error = 0;
+			}
+			vector = second;
+		}
+		cpu->stats.exceptions[vector]++;
+		delivering = bt_exc_class(vector);
+		bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
+	}
+	delivering = -1;
+
+	for (;;) {
+		atomic_store(&cpu->kick, false);
+		if (atomic_load(&vm->stop_requested))
+			return VCPU_EXIT_STOP;
+		if (handle_init_sipi(bv)) {
+			sleep_until(bv, UINT64_MAX);
+			continue;
+		}
+		uint64_t deadline = irqchip_poll(chip, host_now_ns());
+
+		delivering = BT_EXC_BENIGN;
+		bool injected = inject_irq(bv);
+		delivering = -1;
+		if (cpu->s.halted && !injected) {
+			sleep_until(bv, deadline);
+			continue;
+		}
+
+		/* Single-step: one instruction, then the #DB trap (DR6.BS). */
+		bool tf = cpu->s.rflags & RFLAGS_TF;
+		uint64_t ran = bt_interp_run(cpu, tf ? 1 : SLICE_INSNS);
+		if (tf && ran) {
+			cpu->s.dr[6] |= 1ull << 14;
+			cpu->stats.exceptions[EXC_DB]++;
+			delivering = BT_EXC_BENIGN;
+			bt_deliver(cpu, EXC_DB, false, 0, BT_DELIVER_HW);
+			delivering = -1;
+		}
+	}
+}
+
+static int bt_get_state(struct vcpu *v, struct cpu_state *s)
+{
+	struct bt_vcpu *bv = v->engine_priv;
+	struct bt_cpu *cpu = &bv->cpu;
+	struct lapic *l = bt_lapic(cpu);
+
+	*s = cpu->s;
+	s->rflags = bt_get_rflags(cpu);
+	s->tsc = bt_guest_tsc(cpu);
+	s->interrupt_shadow = cpu->inhibit_irq;
+	s->halted = cpu->s.halted;
+	if (l) {
+		s->apic_base = lapic_get_base_msr(l);
+		s->cr8 = lapic_get_tpr(l);
+	}
+	return 0;
+}
+
+static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
+{
+	struct bt_vcpu *bv = v->engine_priv;
+	struct bt_cpu *cpu = &bv->cpu;
+	struct lapic *l = bt_lapic(cpu);
+
+	cpu->s = *s;
+	bt_set_rflags(cpu, s->rflags);
+	cpu->inhibit_irq = s->interrupt_shadow;
+	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(host_now_ns()));
+	if (l) {
+		lapic_set_base_msr(l, s->apic_base);
+		lapic_set_tpr(l, (uint8_t)(s->cr8 & 0xf));
+	}
+	bt_update_mode(cpu);
+	bt_tlb_flush(cpu, true);
+	return 0;
+}
+
+static void bt_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	struct bt_vm *bvm = vm->engine_priv;
+
+	irqchip_set_irq(bvm->irqchip, gsi, level);
+}
+
+static void bt_kick(struct vcpu *v)
+{
+	if (v->engine_priv)
+		wake(v->engine_priv);
+}
+
+static void bt_print_stats(struct vm *vm, FILE *out)
+{
+	struct bt_vm *bvm = vm->engine_priv;
+	struct bt_stats t = { 0 };
+
+	for (int k = 0; k < bvm->nr_cpus; k++) {
+		const struct bt_stats *s = bvm->cpu[k] ? &bvm->cpu[k]->stats : NULL;
+		if (!s)
+			continue;
+		const uint64_t *src = (const uint64_t *)s;
+		uint64_t *dst = (uint64_t *)&t;
+		for (size_t n = 0; n < sizeof(t) / sizeof(uint64_t); n++)
+			dst[n] += src[n];
+	}
+	fprintf(out, "bt: instructions %llu\n", (unsigned long long)t.insns);
+	fprintf(out, "bt: blocks decoded %llu, invalidated %llu, cache hits %llu, misses %llu\n",
+		(unsigned long long)t.blocks_decoded, (unsigned long long)t.blocks_invalidated,
+		(unsigned long long)t.block_cache_hits, (unsigned long long)t.block_cache_misses);
+	fprintf(out, "bt: traps: io %llu, cr %llu, msr %llu, dt %llu, cpuid %llu, hlt %llu, other %llu\n",
+		(unsigned long long)t.trap_io, (unsigned long long)t.trap_cr,
+		(unsigned long long)t.trap_msr, (unsigned long long)t.trap_dt,
+		(unsigned long long)t.trap_cpuid, (unsigned long long)t.trap_hlt,
+		(unsigned long long)t.trap_other);
+	fprintf(out, "bt: interrupts %llu\n", (unsigned long long)t.interrupts);
+	for (int k = 0; k < 32; k++)
+		if (t.exceptions[k])
+			fprintf(out, "bt: exception %2d: %llu\n", k, (unsigned long long)t.exceptions[k]);
+	fprintf(out, "bt: soft tlb: misses %llu, page walks %llu, flushes %llu, slow-path hits %llu\n",
+		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
+		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
+}
+
+const struct engine_ops bt_engine = {
+	.name = "bt",
+	.probe = bt_probe,
+	.vm_create = bt_vm_create,
+	.vm_destroy = bt_vm_destroy,
+	.vcpu_create = bt_vcpu_create,
+	.vcpu_destroy = bt_vcpu_destroy,
+	.vcpu_run = bt_vcpu_run,
+	.get_state = bt_get_state,
+	.set_state = bt_set_state,
+	.irq_line = bt_irq_line,
+	.kick = bt_kick,
+	.print_stats = bt_print_stats,
+};

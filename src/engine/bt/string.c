@@ -1,0 +1,217 @@
+/* String instructions MOVS CMPS STOS LODS SCAS with REP/REPE/REPNE in every address size.
+ *
+ * A REP instruction runs a bounded amount of work per execution and then re-executes itself
+ * (next_rip = rip, end of block), so it stays interruptible; rSI/rDI/rCX are updated after
+ * every element, which keeps a fault in the middle restartable. REP MOVS/STOS forward copies
+ * go page-wise through host memory when the soft TLB already maps both sides as plain RAM.
+ */
+#include <string.h>
+
+#include "engine/bt/ops.h"
+
+#define REP_WORK	16384	/* elements (or 64 per page-sized host chunk) per execution */
+
+static uint64_t sreg(const struct bt_cpu *cpu, int r, unsigned as)
+{
+	return cpu->s.gpr[r] & addr_mask(as);
+}
+
+static void advance(struct bt_cpu *cpu, int r, unsigned as, int64_t delta)
+{
+	reg_set_addr(cpu, r, as, cpu->s.gpr[r] + (uint64_t)delta);
+}
+
+static int64_t step(const struct bt_cpu *cpu, unsigned size)
+{
+	return (cpu->s.rflags & RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+}
+
+static bool rep(const struct bt_insn *i) { return i->flags & (BI_REP | BI_REPNE); }
+
+/* Not finished: run this instruction again after the block ends. */
+static void rep_again(struct bt_cpu *cpu)
+{
+	cpu->next_rip = cpu->s.rip;
+	cpu->end_block = true;
+}
+
+/* Segment checks need no per-byte work: 64-bit code, or 4 GiB segments. */
+static bool flat(const struct bt_cpu *cpu, int seg)
+{
+	return cpu->code_size == 8 || cpu->s.seg[seg].limit == 0xffffffffu;
+}
+
+/* How many elements from off fit in the page at lin and before the address size wraps. */
+static uint64_t room(uint64_t lin, uint64_t off, unsigned as, unsigned size)
+{
+	uint64_t n = (BT_PAGE - (lin & (BT_PAGE - 1))) / size;
+	if (as < 8) {
+		uint64_t wrap = (addr_mask(as) - off) / size + 1;
+		n = wrap < n ? wrap : n;
+	}
+	return n;
+}
+
+/* Host pointer for [lin, lin + len) if the TLB maps it for acc without the slow path. */
+static uint8_t *host_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc)
+{
+	const struct bt_tlb_entry *e = &cpu->tlb[bt_cur_tlb(cpu)][bt_tlb_index(lin)];
+	uint64_t tag = acc == BT_WRITE ? e->tag_write : e->tag_read;
+
+	if (tag != (lin & BT_PAGE_MASK))
+		return NULL;
+	return (uint8_t *)(uintptr_t)(lin + e->addend);
+}
+
+/* Forward REP MOVS through host memory: elements copied (0: take the slow path). */
+static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t n)
+{
+	unsigned size = i->opsize, as = i->addrsize;
+	uint64_t so = sreg(cpu, R_RSI, as), doff = sreg(cpu, R_RDI, as);
+
+	if (!flat(cpu, i->seg) || !flat(cpu, S_ES))
+		return 0;
+	uint64_t sl = bt_linear(cpu, i->seg, so, size, BT_READ);
+	uint64_t dl = bt_linear(cpu, S_ES, doff, size, BT_WRITE);
+	uint64_t k = room(sl, so, as, size), kd = room(dl, doff, as, size);
+	k = kd < k ? kd : k;
+	k = n < k ? n : k;
+	uint8_t *src = host_ptr(cpu, sl, BT_READ), *dst = host_ptr(cpu, dl, BT_WRITE);
+	if (!k || !src || !dst)
+		return 0;
+	/* An overlap where the destination trails the source replicates data element by
+	 * element: leave that to the slow path. */
+	if (dst > src && dst < src + k * size)
+		return 0;
+	memmove(dst, src, k * size);
+	return k;
+}
+
+static uint64_t stos_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t n)
+{
+	unsigned size = i->opsize, as = i->addrsize;
+	uint64_t doff = sreg(cpu, R_RDI, as), v = cpu->s.gpr[R_RAX];
+
+	if (!flat(cpu, S_ES))
+		return 0;
+	uint64_t dl = bt_linear(cpu, S_ES, doff, size, BT_WRITE);
+	uint64_t k = room(dl, doff, as, size);
+	k = n < k ? n : k;
+	uint8_t *dst = host_ptr(cpu, dl, BT_WRITE);
+	if (!k || !dst)
+		return 0;
+	if (size == 1)
+		memset(dst, (int)(v & 0xff), k);
+	else
+		for (uint64_t j = 0; j < k; j++)
+			memcpy(dst + j * size, &v, size);
+	return k;
+}
+
+void bt_h_movs(struct bt_cpu *cpu, const struct bt_insn *i)
+{
+	unsigned size = i->opsize, as = i->addrsize;
+	int64_t d = step(cpu, size);
+	uint64_t n = rep(i) ? sreg(cpu, R_RCX, as) : 1;
+	unsigned work = 0;
+
+	while (n && work < REP_WORK) {
+		uint64_t k = rep(i) && d > 0 ? movs_fast(cpu, i, n) : 0;
+		if (k) {
+			work += 64;
+		} else {
+			uint64_t v = bt_read(cpu, i->seg, sreg(cpu, R_RSI, as), size);
+			bt_write(cpu, S_ES, sreg(cpu, R_RDI, as), size, v);
+			k = 1;
+			work++;
+		}
+		advance(cpu, R_RSI, as, d * (int64_t)k);
+		advance(cpu, R_RDI, as, d * (int64_t)k);
+		n -= k;
+		if (rep(i))
+			reg_set_addr(cpu, R_RCX, as, n);
+	}
+	if (n)
+		rep_again(cpu);
+}
+
+void bt_h_stos(struct bt_cpu *cpu, const struct bt_insn *i)
+{
+	unsigned size = i->opsize, as = i->addrsize;
+	int64_t d = step(cpu, size);
+	uint64_t n = rep(i) ? sreg(cpu, R_RCX, as) : 1;
+	unsigned work = 0;
+
+	while (n && work < REP_WORK) {
+		uint64_t k = rep(i) && d > 0 ? stos_fast(cpu, i, n) : 0;
+		if (k) {
+			work += 64;
+		} else {
+			bt_write(cpu, S_ES, sreg(cpu, R_RDI, as), size, cpu->s.gpr[R_RAX]);
+			k = 1;
+			work++;
+		}
+		advance(cpu, R_RDI, as, d * (int64_t)k);
+		n -= k;
+		if (rep(i))
+			reg_set_addr(cpu, R_RCX, as, n);
+	}
+	if (n)
+		rep_again(cpu);
+}
+
+void bt_h_lods(struct bt_cpu *cpu, const struct bt_insn *i)
+{
+	unsigned size = i->opsize, as = i->addrsize;
+	int64_t d = step(cpu, size);
+	uint64_t n = rep(i) ? sreg(cpu, R_RCX, as) : 1;
+	unsigned work = 0;
+
+	for (; n && work < REP_WORK; work++) {
+		uint64_t v = bt_read(cpu, i->seg, sreg(cpu, R_RSI, as), size);
+		bt_reg_set(cpu, R_RAX, size, true, v);
+		advance(cpu, R_RSI, as, d);
+		n--;
+		if (rep(i))
+			reg_set_addr(cpu, R_RCX, as, n);
+	}
+	if (n)
+		rep_again(cpu);
+}
+
+/* CMPS / SCAS: a - b sets the flags; REPE continues while equal, REPNE while not. */
+static void compare_string(struct bt_cpu *cpu, const struct bt_insn *i, bool scas)
+{
+	unsigned size = i->opsize, as = i->addrsize;
+	int64_t d = step(cpu, size);
+	uint64_t n = rep(i) ? sreg(cpu, R_RCX, as) : 1, m = sz_mask(size);
+	unsigned work = 0;
+
+	for (; n && work < REP_WORK; work++) {
+		uint64_t a, b;
+		if (scas) {
+			a = cpu->s.gpr[R_RAX];
+		} else {
+			a = bt_read(cpu, i->seg, sreg(cpu, R_RSI, as), size);
+		}
+		b = bt_read(cpu, S_ES, sreg(cpu, R_RDI, as), size);
+		a &= m;
+		b &= m;
+		struct bt_cc cc = cc_make(CC_SUB, size, (a - b) & m, b, a);
+		cc_commit(cpu, &cc);
+		if (!scas)
+			advance(cpu, R_RSI, as, d);
+		advance(cpu, R_RDI, as, d);
+		n--;
+		if (!rep(i))
+			return;
+		reg_set_addr(cpu, R_RCX, as, n);
+		if ((i->flags & BI_REP) ? a != b : a == b)
+			return;
+	}
+	if (n)
+		rep_again(cpu);
+}
+
+void bt_h_cmps(struct bt_cpu *cpu, const struct bt_insn *i) { compare_string(cpu, i, false); }
+void bt_h_scas(struct bt_cpu *cpu, const struct bt_insn *i) { compare_string(cpu, i, true); }

@@ -1,0 +1,108 @@
+/* CPUID seen by a guest vCPU: KVM's supported set with our topology written in.
+ *
+ * vmon presents nr_cpus single-threaded cores in one package, x2APIC ID = APIC ID = vcpu id.
+ * Features a VMM cannot back safely (MONITOR/MWAIT, nested VMX/SVM) are hidden, and the
+ * HYPERVISOR bit is set so guests pick their paravirtual paths.
+ */
+#include "engine/kvm/kvm_priv.h"
+
+#define CPUID1_ECX_MONITOR	(1u << 3)
+#define CPUID1_ECX_VMX		(1u << 5)
+#define CPUID1_ECX_OSXSAVE	(1u << 27)	/* mirrors CR4.OSXSAVE; KVM keeps it current */
+#define CPUID1_ECX_HYPERVISOR	(1u << 31)
+#define CPUID1_EDX_HTT		(1u << 28)
+#define CPUID81_ECX_SVM		(1u << 2)
+
+/* Leaf 0xB / 0x1F level types (ECX[15:8]). */
+#define TOPO_LEVEL_SMT		1u
+#define TOPO_LEVEL_CORE		2u
+
+static unsigned int ceil_log2(unsigned int n)
+{
+	unsigned int bits = 0;
+
+	while (bits < 31 && (1u << bits) < n)
+		bits++;
+	return bits;
+}
+
+static void filter_leaf1(struct kvm_cpuid_entry2 *e, unsigned int id, unsigned int cpus)
+{
+	/* EBX: [31:24] initial APIC ID, [23:16] addressable logical IDs, [15:8] CLFLUSH size. */
+	e->ebx = (e->ebx & 0x0000ff00u) | (cpus << 16) | (id << 24);
+	e->ecx &= ~(CPUID1_ECX_MONITOR | CPUID1_ECX_VMX | CPUID1_ECX_OSXSAVE);
+	e->ecx |= CPUID1_ECX_HYPERVISOR;
+	if (cpus > 1)
+		e->edx |= CPUID1_EDX_HTT;
+	else
+		e->edx &= ~CPUID1_EDX_HTT;
+}
+
+/* Deterministic cache parameters: cores per package, and who shares each cache level. */
+static void filter_leaf4(struct kvm_cpuid_entry2 *e, unsigned int cpus)
+{
+	unsigned int level = (e->eax >> 5) & 7;
+
+	if ((e->eax & 0x1f) == 0)	/* no more caches */
+		return;
+	e->eax &= ~(0x3fu << 26 | 0xfffu << 14);
+	e->eax |= (cpus - 1) << 26;
+	/* One thread per core: L1/L2 are private, the last level is package-wide. */
+	if (level >= 3)
+		e->eax |= (cpus - 1) << 14;
+}
+
+/* Extended topology: SMT level of one thread, core level of all vCPUs. */
+static void filter_topology(struct kvm_cpuid_entry2 *e, unsigned int id, unsigned int cpus)
+{
+	switch (e->index) {
+	case 0:
+		e->eax = 0;
+		e->ebx = 1;
+		e->ecx = TOPO_LEVEL_SMT << 8;
+		break;
+	case 1:
+		e->eax = ceil_log2(cpus);
+		e->ebx = cpus;
+		e->ecx = TOPO_LEVEL_CORE << 8 | 1;
+		break;
+	default:
+		e->eax = 0;
+		e->ebx = 0;
+		e->ecx = e->index & 0xff;	/* level type 0: end of the list */
+		break;
+	}
+	e->edx = id;
+}
+
+void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_cpus)
+{
+	unsigned int id = (unsigned int)vcpu_id & 0xff;
+	unsigned int cpus = nr_cpus < 1 ? 1 : nr_cpus > 64 ? 64 : (unsigned int)nr_cpus;
+
+	for (int i = 0; i < nent; i++) {
+		switch (e[i].function) {
+		case 1:
+			filter_leaf1(&e[i], id, cpus);
+			break;
+		case 4:
+			filter_leaf4(&e[i], cpus);
+			break;
+		case 5:		/* MONITOR/MWAIT parameters, meaningless once hidden */
+			e[i].eax = e[i].ebx = e[i].ecx = e[i].edx = 0;
+			break;
+		case 0xb:
+		case 0x1f:
+			filter_topology(&e[i], id, cpus);
+			break;
+		case 0x80000001:
+			e[i].ecx &= ~CPUID81_ECX_SVM;
+			break;
+		case 0x8000000a:	/* SVM revision and features, likewise */
+			e[i].eax = e[i].ebx = e[i].ecx = e[i].edx = 0;
+			break;
+		default:	/* includes KVM's 0x40000000/0x40000001, kept as reported */
+			break;
+		}
+	}
+}

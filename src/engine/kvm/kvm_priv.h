@@ -1,0 +1,78 @@
+/* kvm engine internals: per-VM and per-vCPU state, and the pure conversions between vmon's
+ * struct cpu_state and the KVM ioctl structures (kept apart from the ioctls so they can be
+ * unit-tested on hosts without /dev/kvm).
+ */
+#ifndef VMON_KVM_PRIV_H
+#define VMON_KVM_PRIV_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu_state.h"
+#include "engine/engine.h"
+
+/* Exit reasons we count individually; anything above lands in the last bucket. */
+#define KVM_EXIT_COUNTED	40
+
+/* Upper bound of the MSRs vmon saves (kvm_msr_select() never returns more). */
+#define KVM_MSR_MAX		48
+
+struct kvm_vm_priv {
+	int sys_fd;			/* /dev/kvm */
+	int vm_fd;
+	size_t run_size;		/* KVM_GET_VCPU_MMAP_SIZE */
+	struct kvm_cpuid2 *supported;	/* KVM_GET_SUPPORTED_CPUID, unfiltered */
+	uint32_t msr[KVM_MSR_MAX];	/* MSRs get_state/set_state transfer */
+	int nr_msrs;
+	bool has_debugregs, has_xcrs, has_vcpu_events;
+};
+
+struct kvm_vcpu_priv {
+	int fd;
+	struct kvm_run *run;		/* shared page(s) of KVM_RUN */
+	size_t run_size;
+
+	/* kick() signals the thread only while it is inside vcpu_run(). */
+	pthread_mutex_t lock;
+	pthread_t thread;
+	bool in_run;
+
+	/* The last exit (IO / MMIO) still owes KVM a re-entry to retire the instruction. */
+	bool io_pending;
+
+	uint64_t exits[KVM_EXIT_COUNTED + 1];
+};
+
+/* cpuid.c: turn KVM's supported CPUID into what vCPU vcpu_id of nr_cpus should see. */
+void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_cpus);
+
+/* regs.c: register-file conversions. */
+void kvm_seg_from_state(struct kvm_segment *k, const struct seg_reg *s);
+void kvm_seg_to_state(struct seg_reg *s, const struct kvm_segment *k);
+void kvm_regs_from_state(struct kvm_regs *k, const struct cpu_state *s);
+void kvm_regs_to_state(struct cpu_state *s, const struct kvm_regs *k);
+/* Only the fields cpu_state owns; interrupt_bitmap is left as the caller read it. */
+void kvm_sregs_from_state(struct kvm_sregs *k, const struct cpu_state *s);
+void kvm_sregs_to_state(struct cpu_state *s, const struct kvm_sregs *k);
+void kvm_fpu_from_fxsave(struct kvm_fpu *k, const uint8_t fxsave[512]);
+void kvm_fpu_to_fxsave(uint8_t fxsave[512], const struct kvm_fpu *k);
+
+/* msr.c: which MSRs are transferred and how they map onto cpu_state. */
+int kvm_msr_select(const uint32_t *supported, int nr_supported, uint32_t out[KVM_MSR_MAX]);
+void kvm_msrs_from_state(struct kvm_msr_entry *e, const uint32_t *idx, int n,
+			 const struct cpu_state *s);
+void kvm_msrs_to_state(struct cpu_state *s, const struct kvm_msr_entry *e, int n);
+/* Power-on values (as kvmtool/Firecracker set them) for those of idx[] that have one. */
+int kvm_msrs_boot(struct kvm_msr_entry *e, const uint32_t *idx, int n);
+
+/* engine.c / vcpu.c / state.c, shared between the files of the engine. */
+int kvm_vcpu_create(struct vcpu *v);
+void kvm_vcpu_destroy(struct vcpu *v);
+enum vcpu_exit kvm_vcpu_run(struct vcpu *v);
+void kvm_vcpu_kick(struct vcpu *v);
+int kvm_get_state(struct vcpu *v, struct cpu_state *s);
+int kvm_set_state(struct vcpu *v, const struct cpu_state *s);
+
+#endif

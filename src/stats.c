@@ -1,0 +1,61 @@
+/* Exit counters: names, port classification, and the --stats report. */
+#include "stats.h"
+#include "vm.h"
+
+const char *const stat_names[STAT_NR] = {
+	[STAT_PIO_SERIAL]	= "pio serial",
+	[STAT_PIO_DEBUG]	= "pio debug",
+	[STAT_PIO_PIC_PIT]	= "pio pic/pit",
+	[STAT_PIO_KBD_RTC]	= "pio kbd/rtc",
+	[STAT_PIO_PCI]		= "pio pci",
+	[STAT_PIO_ACPI]		= "pio acpi",
+	[STAT_PIO_OTHER]	= "pio other",
+	[STAT_PIO_UNCLAIMED]	= "pio unclaimed",
+	[STAT_MMIO]		= "mmio",
+	[STAT_MMIO_UNCLAIMED]	= "mmio unclaimed",
+	[STAT_HLT]		= "hlt",
+	[STAT_HYPERCALL]	= "hypercall",
+	[STAT_IRQ_INJECTED]	= "irq injected",
+	[STAT_SHUTDOWN]		= "shutdown",
+};
+
+static const struct {
+	uint16_t first, last;
+	enum stat_kind kind;
+} pio_kinds[] = {
+	{ 0x3f8, 0x3ff, STAT_PIO_SERIAL },
+	{ 0xf4, 0xf4, STAT_PIO_DEBUG },
+	{ 0x80, 0x80, STAT_PIO_DEBUG },
+	{ 0x20, 0x21, STAT_PIO_PIC_PIT },
+	{ 0xa0, 0xa1, STAT_PIO_PIC_PIT },
+	{ 0x40, 0x43, STAT_PIO_PIC_PIT },
+	{ 0x61, 0x61, STAT_PIO_PIC_PIT },
+	{ 0x60, 0x60, STAT_PIO_KBD_RTC },
+	{ 0x64, 0x64, STAT_PIO_KBD_RTC },
+	{ 0x70, 0x71, STAT_PIO_KBD_RTC },
+	{ 0xcf8, 0xcff, STAT_PIO_PCI },
+};
+
+enum stat_kind stat_pio_kind(uint16_t port)
+{
+	for (size_t i = 0; i < sizeof(pio_kinds) / sizeof(pio_kinds[0]); i++)
+		if (port >= pio_kinds[i].first && port <= pio_kinds[i].last)
+			return pio_kinds[i].kind;
+	return STAT_PIO_OTHER;
+}
+
+void vm_print_stats(struct vm *vm, FILE *out)
+{
+	uint64_t total[STAT_NR] = { 0 };
+
+	for (int i = 0; i < vm->nr_cpus; i++)
+		for (int k = 0; k < STAT_NR; k++)
+			total[k] += vm->vcpu[i]->stats.count[k];
+
+	fprintf(out, "vmon: exits (%d vCPU%s)\n", vm->nr_cpus, vm->nr_cpus == 1 ? "" : "s");
+	for (int k = 0; k < STAT_NR; k++)
+		if (total[k])
+			fprintf(out, "  %-16s %12llu\n", stat_names[k], (unsigned long long)total[k]);
+	if (vm->engine && vm->engine->print_stats)
+		vm->engine->print_stats(vm, out);
+}

@@ -1,0 +1,369 @@
+/* VM lifecycle: create (RAM, buses, devices, loader, engine, vCPUs), run (one thread per
+ * vCPU plus the event thread), stop, destroy; and the device-access entry points engines use.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "console.h"
+#include "event.h"
+#include "hw/devices.h"
+#include "hw/serial8250.h"
+#include "vm.h"
+
+#define EXIT_STATUS_HOST 1	/* vmon itself failed (out of memory, threads...) */
+
+/* What struct vm does not show the engines and devices. */
+struct vm_host {
+	struct vm vm;
+	struct rtc *rtc;
+	struct i8042 *kbd;
+	struct console *console;
+	struct event_loop *events;
+
+	/* vCPU threads wait for `go` so that every thread handle exists before any guest code
+	 * runs (and so can be kicked). */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	bool go;
+};
+
+static struct vm_host *host_of(struct vm *vm)
+{
+	return (struct vm_host *)((char *)vm - offsetof(struct vm_host, vm));
+}
+
+/* ---- Device access from engines ----------------------------------------------------------- */
+
+bool vm_pio(struct vcpu *v, uint16_t port, unsigned size, bool write, uint64_t *val)
+{
+	bool claimed = bus_access(&v->vm->pio, port, size, write, val);
+
+	v->stats.count[claimed ? stat_pio_kind(port) : STAT_PIO_UNCLAIMED]++;
+	return claimed;
+}
+
+bool vm_mmio(struct vcpu *v, uint64_t gpa, unsigned size, bool write, uint64_t *val)
+{
+	bool claimed = bus_access(&v->vm->mmio, gpa, size, write, val);
+
+	v->stats.count[claimed ? STAT_MMIO : STAT_MMIO_UNCLAIMED]++;
+	return claimed;
+}
+
+void vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	/* vm->engine is set once the engine's VM exists; devices are quiet before that. */
+	if (vm->engine && vm->engine->irq_line)
+		vm->engine->irq_line(vm, gsi, level);
+}
+
+/* Returns true for the caller whose status won. */
+static bool stop_vm(struct vm *vm, int status)
+{
+	int unset = -1;
+	bool first = atomic_compare_exchange_strong(&vm->exit_status, &unset, status);
+
+	atomic_store(&vm->stop_requested, true);
+	if (first && vm->engine && vm->engine->kick)
+		for (int i = 0; i < vm->nr_cpus; i++)
+			vm->engine->kick(vm->vcpu[i]);
+	return first;
+}
+
+void vm_request_stop(struct vm *vm, int status)
+{
+	stop_vm(vm, status);
+}
+
+/* ---- Creation ------------------------------------------------------------------------------ */
+
+static int check_readable(const char *path)
+{
+	if (!path)
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static const struct engine_ops *select_engine(enum engine_choice choice)
+{
+	char why[160] = "";
+
+	switch (choice) {
+	case ENGINE_KVM:
+		if (kvm_engine.probe(why, sizeof(why)) == 0)
+			return &kvm_engine;
+		fprintf(stderr, "vmon: %s\n", why);
+		return NULL;
+	case ENGINE_BT:
+		if (bt_engine.probe(why, sizeof(why)) == 0)
+			return &bt_engine;
+		fprintf(stderr, "vmon: %s\n", why);
+		return NULL;
+	case ENGINE_AUTO:
+		break;
+	}
+	if (kvm_engine.probe(why, sizeof(why)) == 0) {
+		fprintf(stderr, "vmon: engine kvm (auto: /dev/kvm usable)\n");
+		return &kvm_engine;
+	}
+	fprintf(stderr, "vmon: engine bt (kvm unavailable: %s)\n", why);
+	return &bt_engine;
+}
+
+static int create_devices(struct vm_host *h)
+{
+	struct vm *vm = &h->vm;
+
+	vm->com1 = serial8250_create(vm, COM1_BASE, COM1_IRQ, vm->console_out_fd);
+	h->kbd = i8042_create(vm);
+	h->rtc = rtc_create(vm);
+	if (!vm->com1 || !h->kbd || !h->rtc || debugexit_init(vm) < 0) {
+		fprintf(stderr, "vmon: cannot create the PC devices\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm, const struct engine_ops *engine)
+{
+	for (int i = 0; i < vm->cfg.cpus; i++) {
+		struct vcpu *v = calloc(1, sizeof(*v));
+		if (!v) {
+			fprintf(stderr, "vmon: vcpu %d: %s\n", i, strerror(ENOMEM));
+			return -1;
+		}
+		v->vm = vm;
+		v->id = i;
+		if (engine->vcpu_create(v) < 0) {
+			fprintf(stderr, "vmon: vcpu %d: %s\n", i, v->error[0] ? v->error : "cannot create");
+			free(v);
+			return -1;
+		}
+		vm->vcpu[vm->nr_cpus++] = v;
+		/* Only the BSP starts from the loader's state; APs wait for INIT/SIPI. */
+		if (i == 0 && engine->set_state(v, &vm->boot_state) < 0) {
+			fprintf(stderr, "vmon: vcpu 0: cannot set the boot state%s%s\n",
+				v->error[0] ? ": " : "", v->error);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int build_vm(struct vm_host *h, const struct vm_config *cfg,
+		    const struct engine_ops *engine)
+{
+	struct vm *vm = &h->vm;
+	int err = mem_init(&vm->mem, cfg->mem_size);
+	if (err < 0) {
+		fprintf(stderr, "vmon: guest RAM (%llu bytes): %s\n",
+			(unsigned long long)cfg->mem_size, strerror(-err));
+		return EXIT_STATUS_HOST;
+	}
+
+	h->console = console_open(cfg);
+	if (!h->console)
+		return EXIT_STATUS_USAGE;
+	vm->console_out_fd = console_out_fd(h->console);
+	h->events = event_loop_create();
+	if (!h->events) {
+		fprintf(stderr, "vmon: event loop: %s\n", strerror(errno));
+		return EXIT_STATUS_HOST;
+	}
+	if (create_devices(h) < 0)
+		return EXIT_STATUS_HOST;
+
+	cpu_state_reset(&vm->boot_state);
+	if (boot_load(vm) < 0)
+		return EXIT_STATUS_USAGE;
+
+	if (engine->vm_create(vm) < 0) {
+		fprintf(stderr, "vmon: engine %s: cannot create the VM\n", engine->name);
+		return EXIT_STATUS_HOST;
+	}
+	vm->engine = engine;
+	if (create_vcpus(vm, engine) < 0)
+		return EXIT_STATUS_HOST;
+	return 0;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out)
+{
+	*out = NULL;
+	if (check_readable(cfg->kernel) < 0 || check_readable(cfg->boot_sector) < 0 ||
+	    check_readable(cfg->initrd) < 0)
+		return EXIT_STATUS_USAGE;
+
+	const struct engine_ops *engine = select_engine(cfg->engine);
+	if (!engine)
+		return EXIT_STATUS_USAGE;
+
+	struct vm_host *h = calloc(1, sizeof(*h));
+	if (!h) {
+		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		return EXIT_STATUS_HOST;
+	}
+	struct vm *vm = &h->vm;
+	vm->cfg = *cfg;
+	vm->mem.fd = -1;
+	vm->console_out_fd = -1;
+	atomic_init(&vm->stop_requested, false);
+	atomic_init(&vm->exit_status, -1);
+	pthread_mutex_init(&h->start_lock, NULL);
+	pthread_cond_init(&h->start_cond, NULL);
+
+	int status = build_vm(h, cfg, engine);
+	if (status) {
+		vm_destroy(vm);
+		return status;
+	}
+	*out = vm;
+	return 0;
+}
+
+/* ---- Running ------------------------------------------------------------------------------- */
+
+static void dump_seg(FILE *f, const char *name, const struct seg_reg *s)
+{
+	fprintf(f, "  %-4s sel=%04x base=%016llx limit=%08x attr=%05x\n", name, s->sel,
+		(unsigned long long)s->base, s->limit, s->attr);
+}
+
+/* One screen of state for a guest that shut down (triple fault). */
+static void dump_state(struct vcpu *v)
+{
+	static const char *const gpr_names[16] = {
+		"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+		"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+	};
+	static const char *const seg_names[S_NR] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
+	struct cpu_state s;
+	FILE *f = stderr;
+
+	fprintf(f, "vmon: vcpu %d: shutdown (triple fault or unrecoverable guest state)\n", v->id);
+	if (v->vm->engine->get_state(v, &s) < 0) {
+		fprintf(f, "  (registers unavailable)\n");
+		return;
+	}
+	for (int i = 0; i < 16; i++)
+		fprintf(f, "  %-3s=%016llx%s", gpr_names[i], (unsigned long long)s.gpr[i],
+			i % 4 == 3 ? "\n" : "");
+	fprintf(f, "  rip=%016llx  rflags=%016llx\n", (unsigned long long)s.rip,
+		(unsigned long long)s.rflags);
+	for (int i = 0; i < S_NR; i++)
+		dump_seg(f, seg_names[i], &s.seg[i]);
+	fprintf(f, "  gdt=%016llx/%04x  idt=%016llx/%04x\n", (unsigned long long)s.gdt.base,
+		s.gdt.limit, (unsigned long long)s.idt.base, s.idt.limit);
+	fprintf(f, "  cr0=%016llx  cr2=%016llx  cr3=%016llx\n", (unsigned long long)s.cr0,
+		(unsigned long long)s.cr2, (unsigned long long)s.cr3);
+	fprintf(f, "  cr4=%016llx  cr8=%016llx  efer=%016llx\n", (unsigned long long)s.cr4,
+		(unsigned long long)s.cr8, (unsigned long long)s.efer);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	struct vm_host *h = host_of(vm);
+
+	pthread_mutex_lock(&h->start_lock);
+	while (!h->go)
+		pthread_cond_wait(&h->start_cond, &h->start_lock);
+	pthread_mutex_unlock(&h->start_lock);
+
+	while (!atomic_load(&vm->stop_requested)) {
+		switch (vm->engine->vcpu_run(v)) {
+		case VCPU_EXIT_STOP:
+			break;
+		case VCPU_EXIT_SHUTDOWN:
+			v->stats.count[STAT_SHUTDOWN]++;
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
+				dump_state(v);
+			break;
+		case VCPU_EXIT_ERROR:
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
+				fprintf(stderr, "vmon: vcpu %d: %s\n", v->id, v->error);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void release_vcpus(struct vm_host *h)
+{
+	pthread_mutex_lock(&h->start_lock);
+	h->go = true;
+	pthread_cond_broadcast(&h->start_cond);
+	pthread_mutex_unlock(&h->start_lock);
+}
+
+int vm_run(struct vm *vm)
+{
+	struct vm_host *h = host_of(vm);
+	int started = 0;
+
+	if (console_start(h->console, vm, h->events, vm->com1) < 0 ||
+	    event_loop_start(h->events) < 0) {
+		console_stop(h->console);
+		return EXIT_STATUS_HOST;
+	}
+	for (; started < vm->nr_cpus; started++) {
+		int err = pthread_create(&vm->vcpu[started]->thread, NULL, vcpu_thread,
+					 vm->vcpu[started]);
+		if (err) {
+			fprintf(stderr, "vmon: vcpu thread: %s\n", strerror(err));
+			/* nr_cpus bounds the kicks: never kick a thread that does not exist. */
+			vm->nr_cpus = started;
+			stop_vm(vm, EXIT_STATUS_HOST);
+			break;
+		}
+	}
+	release_vcpus(h);
+	for (int i = 0; i < started; i++)
+		pthread_join(vm->vcpu[i]->thread, NULL);
+
+	event_loop_stop(h->events);
+	console_stop(h->console);
+	serial8250_flush(vm->com1);
+	if (vm->cfg.stats)
+		vm_print_stats(vm, stderr);
+	return atomic_load(&vm->exit_status);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	struct vm_host *h = host_of(vm);
+
+	for (int i = 0; i < VM_MAX_CPUS; i++) {
+		if (!vm->vcpu[i])
+			continue;
+		vm->engine->vcpu_destroy(vm->vcpu[i]);
+		free(vm->vcpu[i]);
+	}
+	if (vm->engine)
+		vm->engine->vm_destroy(vm);
+	event_loop_destroy(h->events);
+	serial8250_destroy(vm->com1);
+	i8042_destroy(h->kbd);
+	rtc_destroy(h->rtc);
+	console_close(h->console);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	mem_destroy(&vm->mem);
+	pthread_cond_destroy(&h->start_cond);
+	pthread_mutex_destroy(&h->start_lock);
+	free(h);
+}

@@ -1,0 +1,54 @@
+/* Differential tester: random x86-64 instruction sequences run natively (a ptrace'd host child at
+ * user level) and in the bt engine at CPL3; registers, defined flags, data memory and the
+ * exception that ended the run must match. */
+#ifndef VMON_DIFFTEST_H
+#define VMON_DIFFTEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define DT_CODE_VA	0x10000000ull
+#define DT_DATA_VA	0x10010000ull
+#define DT_PAGE		4096
+#define DT_CODE_MAX	(DT_PAGE - 16)
+
+/* Flags compared when defined. */
+#define DT_ARITH_FLAGS	0x8d5u	/* OF SF ZF AF PF CF */
+#define DT_DF		0x400u
+
+struct dt_case {
+	uint8_t code[DT_PAGE];
+	size_t code_len;		/* ends with HLT: #GP at CPL3 ends the run */
+	uint64_t gpr[16];		/* initial registers, cpu_state order */
+	uint64_t rflags;
+	uint8_t data[DT_PAGE];		/* initial data page */
+	/* Arithmetic flags architecturally undefined before the instruction at each code offset
+	 * (what a fault there leaves in RFLAGS); the last entry is the HLT's. */
+	uint16_t undef_at[DT_PAGE];
+	int ninsns;
+};
+
+struct dt_result {
+	uint64_t gpr[16];
+	uint64_t rip, rflags;
+	int vector;			/* exception that ended the run (13 at the final HLT) */
+	uint8_t data[DT_PAGE];
+};
+
+/* gen.c */
+void dt_generate(struct dt_case *c, uint64_t seed, int ninsns);
+
+/* native.c: a child process kept across cases. */
+struct dt_native;
+struct dt_native *dt_native_start(void);
+int dt_native_run(struct dt_native *n, const struct dt_case *c, struct dt_result *r);
+void dt_native_stop(struct dt_native *n);
+
+/* bt_side.c */
+struct dt_bt;
+struct dt_bt *dt_bt_start(void);
+int dt_bt_run(struct dt_bt *b, const struct dt_case *c, struct dt_result *r);
+void dt_bt_stop(struct dt_bt *b);
+
+#endif

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# vmon test driver (what `make check` runs, after the Makefile built build/vmon, build/vmon-san,
+# build/unit-tests and build/guests/*.bin):
+#   - the unit tests,
+#   - every test guest (tests/guests/*.asm) on each engine, stdout and exit status compared with
+#     NAME.expected and the guest's `; vmon-exit:` header,
+#   - CLI error handling,
+#   - every executable tests/integration/*.sh (prints `ok NAME` / `FAIL NAME` / `SKIP NAME: why`).
+# Ends with one line `N passed, N failed, N skipped`; exit status 1 if anything failed.
+#
+# `tests/run.sh --qemu` instead runs the guests marked `; qemu: yes` under QEMU TCG, the reference
+# that keeps the .expected files honest (needs `make guests` first).
+set -u
+cd "$(dirname "$0")/.."
+
+VMON=${VMON:-build/vmon}
+VMON_SAN=${VMON_SAN:-build/vmon-san}
+GUEST_DIR=tests/guests
+GUEST_BIN=build/guests
+TIMEOUT=${TIMEOUT:-60}
+
+passed=0 failed=0 skipped=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+pass() { echo "ok   $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
+skip() { echo "SKIP $1: $2"; skipped=$((skipped + 1)); }
+
+# Indented excerpt of a file, for failure reports.
+show() { sed -n "1,${2:-20}p" "$1" | sed 's/^/    | /'; }
+
+# header FILE KEY: value of the guest's `; KEY: value` line.
+header() { sed -n "s/^; $2:[[:space:]]*//p" "$1" | head -n 1; }
+
+# check_guest NAME OUT ERR STATUS EXPECTED_STATUS: compare one run with the expectations.
+check_guest() {
+	local name=$1 out=$2 err=$3 status=$4 want=$5 expected=$GUEST_DIR/${1%%/*}.expected
+	if [ "$status" = 124 ]; then
+		fail "$name" "timed out after ${TIMEOUT}s"
+		show "$out"
+		show "$err"
+	elif ! cmp -s "$expected" "$out"; then
+		fail "$name" "output differs (exit status $status)"
+		diff -u --label expected --label actual "$expected" "$out" | sed -n '1,40p' | sed 's/^/    | /'
+		show "$err"
+	elif [ "$status" != "$want" ]; then
+		fail "$name" "exit status $status, expected $want"
+		show "$err"
+	else
+		pass "$name"
+	fi
+}
+
+# guest_setup ASM: sets name, bin, kind_opt, args[], want for one guest.
+guest_setup() {
+	local asm=$1 kind
+	name=$(basename "$asm" .asm)
+	bin=$GUEST_BIN/$name.bin
+	kind=$(header "$asm" vmon-kind)
+	case $kind in
+	boot-sector) kind_opt=--boot-sector ;;
+	kernel) kind_opt=--kernel ;;
+	*) kind_opt= ;;
+	esac
+	eval "args=($(header "$asm" vmon-args))"
+	want=$(header "$asm" vmon-exit)
+}
+
+kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+
+run_unit_tests() {
+	local out=$work/unit.out line
+	build/unit-tests >"$out" 2>&1
+	cat "$out"
+	line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	if [ -z "$line" ]; then
+		fail unit-tests "no closing line (crashed?)"
+		return
+	fi
+	set -- $line
+	passed=$((passed + $2))
+	failed=$((failed + $4))
+}
+
+run_guests() {
+	local asm engine status kvm_ok=no
+	kvm_usable && kvm_ok=yes
+	for asm in "$GUEST_DIR"/*.asm; do
+		guest_setup "$asm"
+		if [ -z "$kind_opt" ] || [ -z "$want" ] || [ ! -f "$GUEST_DIR/$name.expected" ]; then
+			fail "$name" "needs vmon-kind, vmon-exit headers and $name.expected"
+			continue
+		fi
+		for engine in kvm bt; do
+			if [ $engine = kvm ] && [ $kvm_ok = no ]; then
+				skip "$name/kvm" "/dev/kvm not available"
+				continue
+			fi
+			timeout "$TIMEOUT" $VMON_SAN run --engine $engine --console stdio \
+				"${args[@]}" $kind_opt "$bin" </dev/null >"$work/out" 2>"$work/err"
+			status=$?
+			if [ $engine = kvm ] && [ "$status" != "$want" ] && grep -q /dev/kvm "$work/err"; then
+				skip "$name/kvm" "/dev/kvm not available ($(head -n 1 "$work/err"))"
+				continue
+			fi
+			check_guest "$name/$engine" "$work/out" "$work/err" "$status" "$want"
+		done
+	done
+}
+
+# cli_error NAME STATUS MESSAGE ARGS...: vmon must fail with STATUS and print exactly one line on
+# stderr (nothing on stdout); MESSAGE, if not empty, is that line.
+cli_error() {
+	local name=cli/$1 want=$2 msg=$3 status
+	shift 3
+	timeout "$TIMEOUT" $VMON_SAN "$@" </dev/null >"$work/out" 2>"$work/err"
+	status=$?
+	if [ "$status" != "$want" ]; then
+		fail "$name" "exit status $status, expected $want"
+		show "$work/err"
+	elif [ "$(wc -l <"$work/err")" != 1 ] || [ -s "$work/out" ]; then
+		fail "$name" "expected one line on stderr and nothing on stdout"
+		show "$work/out"
+		show "$work/err"
+	elif [ -n "$msg" ] && [ "$(cat "$work/err")" != "$msg" ]; then
+		fail "$name" "message"
+		echo "    | expected: $msg"
+		echo "    | actual:   $(cat "$work/err")"
+	else
+		pass "$name"
+	fi
+}
+
+run_cli_tests() {
+	local boot=$GUEST_BIN/realmode.bin text=$GUEST_DIR/module.txt status
+	cli_error missing-kernel 2 "" run --kernel "$work/no-such-file"
+	cli_error missing-boot-sector 2 "" run --boot-sector "$work/no-such-file"
+	cli_error mem-zero 2 "vmon: --mem 0: size must be 1M..64G" run --mem 0 --boot-sector "$boot"
+	cli_error not-a-kernel 2 "vmon: $text: not a bzImage or multiboot kernel" run --kernel "$text"
+	head -c 100 "$boot" >"$work/small.img"
+	cli_error boot-sector-too-small 2 "" run --boot-sector "$work/small.img"
+	truncate -s $((1024 * 1024 + 512)) "$work/large.img"
+	cli_error boot-sector-too-large 2 "" run --boot-sector "$work/large.img"
+
+	# Without /dev/kvm, asking for the kvm engine must fail and say why.
+	if ! kvm_usable; then
+		timeout "$TIMEOUT" $VMON run --engine kvm --boot-sector "$boot" \
+			</dev/null >"$work/out" 2>"$work/err"
+		status=$?
+		if [ "$status" != 0 ] && grep -q /dev/kvm "$work/err"; then
+			pass cli/kvm-unavailable
+		else
+			fail cli/kvm-unavailable "exit status $status, stderr does not mention /dev/kvm"
+			show "$work/err"
+		fi
+	fi
+}
+
+run_integration() {
+	local script line status
+	for script in tests/integration/*.sh; do
+		[ -x "$script" ] || continue
+		"$script" >"$work/int.out" 2>"$work/int.err"
+		status=$?
+		while IFS= read -r line; do
+			echo "$line"
+			case $line in
+			"ok "*) passed=$((passed + 1)) ;;
+			"FAIL "*) failed=$((failed + 1)) ;;
+			"SKIP "*) skipped=$((skipped + 1)) ;;
+			esac
+		done <"$work/int.out"
+		if [ "$status" != 0 ] && ! grep -q '^FAIL ' "$work/int.out"; then
+			fail "$script" "exit status $status"
+			show "$work/int.err"
+		fi
+	done
+}
+
+# QEMU equivalents of vmon's per-guest options.
+qemu_args() {
+	qargs=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--cpus) qargs+=(-smp "$2") ;;
+		--mem) qargs+=(-m "$2") ;;
+		--cmdline) qargs+=(-append "$2") ;;
+		--initrd) qargs+=(-initrd "$2") ;;
+		*) echo "run.sh: no QEMU equivalent for $1" >&2; return 1 ;;
+		esac
+		shift 2
+	done
+}
+
+run_guests_qemu() {
+	local asm status media
+	for asm in "$GUEST_DIR"/*.asm; do
+		guest_setup "$asm"
+		if [ "$(header "$asm" qemu)" != yes ]; then
+			skip "$name/qemu" "vmon-only guest"
+			continue
+		fi
+		qemu_args "${args[@]}" || { fail "$name/qemu" "bad vmon-args"; continue; }
+		if [ "$kind_opt" = --kernel ]; then
+			media=(-kernel "$bin")
+		else
+			media=(-drive "format=raw,file=$bin")
+		fi
+		timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -display none -no-reboot -net none \
+			-monitor none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 \
+			"${qargs[@]}" "${media[@]}" </dev/null >"$work/out" 2>"$work/err"
+		status=$?
+		check_guest "$name/qemu" "$work/out" "$work/err" "$status" "$want"
+	done
+}
+
+if [ "${1:-}" = --qemu ]; then
+	run_guests_qemu
+else
+	run_unit_tests
+	run_guests
+	run_cli_tests
+	run_integration
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
