@@ -113,10 +113,10 @@ int console_out_fd(const struct console *c)
 static void print_help(void)
 {
 	static const char help[] =
-		"\r\nvmon console escapes:\r\n"
-		"  Ctrl-A x       quit (exit status 0)\r\n"
-		"  Ctrl-A h       this help\r\n"
-		"  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n";
+		"\nvmon console escapes:\n"
+		"  Ctrl-A x       quit (exit status 0)\n"
+		"  Ctrl-A h       this help\n"
+		"  Ctrl-A Ctrl-A  send Ctrl-A to the guest\n";
 	fputs(help, stderr);
 }
 

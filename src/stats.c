@@ -1,4 +1,5 @@
 /* Exit counters: names, port classification, and the --stats report. */
+#include "hw/acpi_pm.h"
 #include "stats.h"
 #include "vm.h"
 
@@ -34,6 +35,7 @@ static const struct {
 	{ 0x64, 0x64, STAT_PIO_KBD_RTC },
 	{ 0x70, 0x71, STAT_PIO_KBD_RTC },
 	{ 0xcf8, 0xcff, STAT_PIO_PCI },
+	{ ACPI_PM_BASE, ACPI_PM_BASE + ACPI_PM_LEN - 1, STAT_PIO_ACPI },
 };
 
 enum stat_kind stat_pio_kind(uint16_t port)

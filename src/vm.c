@@ -11,6 +11,7 @@
 #include "boot/boot.h"
 #include "console.h"
 #include "event.h"
+#include "hw/acpi_pm.h"
 #include "hw/devices.h"
 #include "hw/serial8250.h"
 #include "vm.h"
@@ -356,6 +357,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->engine)
 		vm->engine->vm_destroy(vm);
 	event_loop_destroy(h->events);
+	acpi_pm_destroy(vm->acpi_pm);
 	serial8250_destroy(vm->com1);
 	i8042_destroy(h->kbd);
 	rtc_destroy(h->rtc);

@@ -109,12 +109,13 @@ run_guests() {
 	done
 }
 
-# cli_error NAME STATUS MESSAGE ARGS...: vmon must fail with STATUS and print exactly one line on
-# stderr (nothing on stdout); MESSAGE, if not empty, is that line.
+# cli_error NAME STATUS MESSAGE ARGS...: `vmon run --engine bt ARGS` must fail with STATUS and print
+# exactly one line on stderr (nothing on stdout); MESSAGE, if not empty, is that line. The engine
+# is fixed so that no note about the automatic engine choice precedes the error.
 cli_error() {
 	local name=cli/$1 want=$2 msg=$3 status
 	shift 3
-	timeout "$TIMEOUT" $VMON_SAN "$@" </dev/null >"$work/out" 2>"$work/err"
+	timeout "$TIMEOUT" $VMON_SAN run --engine bt "$@" </dev/null >"$work/out" 2>"$work/err"
 	status=$?
 	if [ "$status" != "$want" ]; then
 		fail "$name" "exit status $status, expected $want"
@@ -134,14 +135,14 @@ cli_error() {
 
 run_cli_tests() {
 	local boot=$GUEST_BIN/realmode.bin text=$GUEST_DIR/module.txt status
-	cli_error missing-kernel 2 "" run --kernel "$work/no-such-file"
-	cli_error missing-boot-sector 2 "" run --boot-sector "$work/no-such-file"
-	cli_error mem-zero 2 "vmon: --mem 0: size must be 1M..64G" run --mem 0 --boot-sector "$boot"
-	cli_error not-a-kernel 2 "vmon: $text: not a bzImage or multiboot kernel" run --kernel "$text"
+	cli_error missing-kernel 2 "" --kernel "$work/no-such-file"
+	cli_error missing-boot-sector 2 "" --boot-sector "$work/no-such-file"
+	cli_error mem-zero 2 "vmon: --mem 0: size must be 1M..64G" --mem 0 --boot-sector "$boot"
+	cli_error not-a-kernel 2 "vmon: $text: not a bzImage or multiboot kernel" --kernel "$text"
 	head -c 100 "$boot" >"$work/small.img"
-	cli_error boot-sector-too-small 2 "" run --boot-sector "$work/small.img"
+	cli_error boot-sector-too-small 2 "" --boot-sector "$work/small.img"
 	truncate -s $((1024 * 1024 + 512)) "$work/large.img"
-	cli_error boot-sector-too-large 2 "" run --boot-sector "$work/large.img"
+	cli_error boot-sector-too-large 2 "" --boot-sector "$work/large.img"
 
 	# Without /dev/kvm, asking for the kvm engine must fail and say why.
 	if ! kvm_usable; then

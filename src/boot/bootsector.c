@@ -5,6 +5,7 @@
 #include "boot/bytes.h"
 #include "boot/file.h"
 #include "boot/layout.h"
+#include "boot/reason.h"
 #include "vm.h"
 
 #define IRET_OPCODE	0xcf
@@ -12,15 +13,11 @@
 
 int bootsector_check_size(uint64_t size, char *why, size_t why_len)
 {
-	if (size < BOOTSECT_MIN || size > BOOTSECT_MAX) {
-		snprintf(why, why_len, "boot sector must be 512 bytes..1 MiB");
-		return -1;
-	}
-	if (size > BOOTSECT_ROOM) {
-		snprintf(why, why_len, "boot sector must end below 0xa0000 (at most %u bytes)",
-			 BOOTSECT_ROOM);
-		return -1;
-	}
+	if (size < BOOTSECT_MIN || size > BOOTSECT_MAX)
+		return refuse(why, why_len, "boot sector must be 512 bytes..1 MiB");
+	if (size > BOOTSECT_ROOM)
+		return refuse(why, why_len, "boot sector must end below 0xa0000 (at most %u bytes)",
+			      BOOTSECT_ROOM);
 	return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "boot/entry.h"
 
+#include <string.h>
+
 #include "boot/bytes.h"
 #include "boot/layout.h"
 
@@ -13,6 +15,7 @@
 #define PTE_PS		(1ull << 7)
 
 #define IDENTITY_GIB	4
+#define GDT_ENTRIES	4
 
 /* Access byte and flags nibble of a descriptor, in struct seg_reg attr layout. */
 static uint32_t desc_attr(uint64_t desc)
@@ -22,7 +25,7 @@ static uint32_t desc_attr(uint64_t desc)
 
 int boot_write_gdt(const struct guest_mem *m)
 {
-	uint8_t gdt[32] = { 0 };
+	uint8_t gdt[GDT_ENTRIES * 8] = { 0 };
 
 	put_le64(gdt + BOOT_SEL_CODE32, DESC_CODE32);
 	put_le64(gdt + BOOT_SEL_CODE64, DESC_CODE64);
@@ -47,8 +50,11 @@ int boot_write_identity_map(const struct guest_mem *m)
 		return -1;
 
 	for (int i = 0; i < IDENTITY_GIB; i++) {
-		for (uint64_t j = 0; j < 512; j++)
-			put_le64(page + 8 * j, (((uint64_t)i << 30) | (j << 21)) | PTE_P | PTE_RW | PTE_PS);
+		for (uint64_t j = 0; j < 512; j++) {
+			uint64_t addr = ((uint64_t)i << 30) | (j << 21);
+
+			put_le64(page + 8 * j, addr | PTE_P | PTE_RW | PTE_PS);
+		}
 		if (mem_write(m, pd + 0x1000ull * i, page, sizeof(page)))
 			return -1;
 	}
@@ -65,8 +71,8 @@ static void flat_state(struct cpu_state *s, uint16_t cs, uint64_t cs_desc)
 	for (size_t i = 0; i < sizeof(data_segs) / sizeof(data_segs[0]); i++)
 		cpu_state_flat_seg(&s->seg[data_segs[i]], BOOT_SEL_DATA, desc_attr(DESC_DATA));
 	/* A busy TSS in TR: VMX entry checks require it in protected and long mode. */
-	s->seg[S_TR] = (struct seg_reg){ .base = 0, .limit = 0xffff, .attr = SEG_P | 0xb, .sel = 0 };
-	s->gdt = (struct dtable){ .base = BOOT_GDT_ADDR, .limit = 4 * 8 - 1 };
+	s->seg[S_TR] = (struct seg_reg){ .limit = 0xffff, .attr = SEG_P | 0xb };
+	s->gdt = (struct dtable){ .base = BOOT_GDT_ADDR, .limit = GDT_ENTRIES * 8 - 1 };
 	s->rflags = RFLAGS_FIXED;
 }
 

@@ -6,6 +6,7 @@
 #include "boot/bytes.h"
 #include "boot/entry.h"
 #include "boot/layout.h"
+#include "boot/reason.h"
 #include "vm.h"
 
 /* Setup header fields (offsets in the image and in boot_params alike). */
@@ -59,12 +60,6 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-static int bad(char *why, size_t why_len, const char *msg)
-{
-	snprintf(why, why_len, "%s", msg);
-	return -1;
-}
-
 /* Chooses where the protected-mode kernel goes. Every kernel decompresses at or above its
  * pref_address (its LOAD_PHYSICAL_ADDR), needing init_size bytes there. */
 static int place_kernel(const uint8_t *img, uint64_t mem_size, struct linux_image *k,
@@ -77,12 +72,12 @@ static int place_kernel(const uint8_t *img, uint64_t mem_size, struct linux_imag
 	k->load_addr = img[HDR_RELOCATABLE] && pref >= BOOT_LOADER_END ? pref : BOOT_LOADER_END;
 	uint64_t base = max_u64(k->load_addr, pref);
 	if (base > low_end || need > low_end - base) {
-		/* Both terms come from the image: keep the MiB arithmetic below from overflowing. */
+		/* Both come from the image: keep the MiB arithmetic below from overflowing. */
 		if (base > MEM_MAX || need > MEM_MAX)
-			return bad(why, why_len, "kernel wants more memory than a guest can have");
-		snprintf(why, why_len, "kernel needs %llu MiB of guest memory",
-			 (unsigned long long)((base + need + (1 << 20) - 1) >> 20));
-		return -1;
+			return refuse(why, why_len,
+				      "kernel wants more memory than a guest can have");
+		return refuse(why, why_len, "kernel needs %llu MiB of guest memory",
+			      (unsigned long long)((base + need + (1 << 20) - 1) >> 20));
 	}
 	k->reserved_end = base + need;
 	k->entry = k->load_addr + ENTRY_64_OFFSET;
@@ -93,37 +88,33 @@ int linux_parse(const uint8_t *img, size_t len, uint64_t mem_size, struct linux_
 		char *why, size_t why_len)
 {
 	if (!linux_is_bzimage(img, len))
-		return bad(why, why_len, "not a bzImage or multiboot kernel");
+		return refuse(why, why_len, "not a bzImage or multiboot kernel");
 
 	memset(k, 0, sizeof(*k));
 	k->hdr_end = HDR_MAGIC + (size_t)img[HDR_JUMP + 1];
 	if (len < HDR_VERSION + 2 || k->hdr_end > len)
-		return bad(why, why_len, "truncated setup header");
+		return refuse(why, why_len, "truncated setup header");
 	k->version = get_le16(img + HDR_VERSION);
-	if (k->version < 0x206) {
-		snprintf(why, why_len, "boot protocol %u.%02u is too old (need 2.06 or later)",
-			 k->version >> 8, k->version & 0xff);
-		return -1;
-	}
+	if (k->version < 0x206)
+		return refuse(why, why_len, "boot protocol %u.%02u is too old (need 2.06 or later)",
+			      k->version >> 8, k->version & 0xff);
 	if (k->hdr_end < HDR_XLOADFLAGS + 2 ||
 	    !(get_le16(img + HDR_XLOADFLAGS) & XLF_KERNEL_64))
-		return bad(why, why_len, "kernel has no 64-bit entry point (xloadflags)");
+		return refuse(why, why_len, "kernel has no 64-bit entry point (xloadflags)");
 	if (k->hdr_end < HDR_MIN_END)
-		return bad(why, why_len, "truncated setup header");
+		return refuse(why, why_len, "truncated setup header");
 	if (k->hdr_end > HDR_MAX_END)
-		return bad(why, why_len, "setup header longer than boot_params allows");
+		return refuse(why, why_len, "setup header longer than boot_params allows");
 	if (!(img[HDR_LOADFLAGS] & LOADED_HIGH))
-		return bad(why, why_len, "zImage (not loaded high) is not supported");
+		return refuse(why, why_len, "zImage (not loaded high) is not supported");
 
 	unsigned sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	k->setup_size = (sects + 1) * 512;
-	if (k->setup_size < k->hdr_end || k->setup_size >= len) {
-		snprintf(why, why_len, "setup_sects %u does not match the file", sects);
-		return -1;
-	}
+	if (k->setup_size < k->hdr_end || k->setup_size >= len)
+		return refuse(why, why_len, "setup_sects %u does not match the file", sects);
 	k->kernel_size = (uint64_t)get_le32(img + HDR_SYSSIZE) * 16;
 	if (!k->kernel_size || k->kernel_size > len - k->setup_size)
-		return bad(why, why_len, "syssize beyond end of file (truncated kernel?)");
+		return refuse(why, why_len, "syssize beyond end of file (truncated kernel?)");
 
 	k->cmdline_size = get_le32(img + HDR_CMDLINE_SIZE);
 	k->initrd_addr_max = get_le32(img + HDR_INITRD_ADDR_MAX);

@@ -8,6 +8,7 @@
 #include "boot/e820.h"
 #include "boot/entry.h"
 #include "boot/layout.h"
+#include "boot/reason.h"
 #include "vm.h"
 
 #define MB_FLAG_AOUT_KLUDGE	(1u << 16)
@@ -21,12 +22,6 @@
 #define PAGE_SIZE		4096ull
 #define LOADER_NAME		"vmon"
 
-static int bad(char *why, size_t why_len, const char *msg)
-{
-	snprintf(why, why_len, "%s", msg);
-	return -1;
-}
-
 /* A piece of the image to copy to [gpa, gpa+memsz); checked against the file and RAM. */
 static int add_segment(struct mb_image *mb, size_t len, uint64_t low_end, uint64_t file_off,
 		       uint64_t filesz, uint64_t gpa, uint64_t memsz, char *why, size_t why_len)
@@ -34,21 +29,17 @@ static int add_segment(struct mb_image *mb, size_t len, uint64_t low_end, uint64
 	if (!memsz)
 		return 0;
 	if (filesz > memsz)
-		return bad(why, why_len, "segment file size larger than its memory size");
+		return refuse(why, why_len, "segment file size larger than its memory size");
 	if (file_off > len || filesz > len - file_off)
-		return bad(why, why_len, "segment beyond end of file");
-	if (gpa < BOOT_LOADER_END) {
-		snprintf(why, why_len, "segment at %#llx overlaps vmon's area below 1 MiB",
-			 (unsigned long long)gpa);
-		return -1;
-	}
-	if (gpa > low_end || memsz > low_end - gpa) {
-		snprintf(why, why_len, "segment %#llx-%#llx outside guest memory",
-			 (unsigned long long)gpa, (unsigned long long)(gpa + memsz - 1));
-		return -1;
-	}
+		return refuse(why, why_len, "segment beyond end of file");
+	if (gpa < BOOT_LOADER_END)
+		return refuse(why, why_len, "segment at %#llx overlaps vmon's area below 1 MiB",
+			      (unsigned long long)gpa);
+	if (gpa > low_end || memsz > low_end - gpa)
+		return refuse(why, why_len, "segment %#llx-%#llx outside guest memory",
+			      (unsigned long long)gpa, (unsigned long long)(gpa + memsz - 1));
 	if (mb->nr_segs == MB_MAX_SEGMENTS)
-		return bad(why, why_len, "too many loadable segments");
+		return refuse(why, why_len, "too many loadable segments");
 	mb->seg[mb->nr_segs++] = (struct mb_segment){ file_off, filesz, gpa, memsz };
 	if (gpa + memsz > mb->end)
 		mb->end = gpa + memsz;
@@ -62,24 +53,25 @@ static int parse_aout(const uint8_t *img, size_t len, uint64_t low_end, struct m
 	const uint8_t *h = img + mb->header_off;
 
 	if (mb->header_off + MB_AOUT_HEADER_LEN > len)
-		return bad(why, why_len, "truncated multiboot header");
+		return refuse(why, why_len, "truncated multiboot header");
 
 	uint32_t header_addr = get_le32(h + 12), load_addr = get_le32(h + 16);
 	uint32_t load_end = get_le32(h + 20), bss_end = get_le32(h + 24);
 	if (load_addr > header_addr || header_addr - load_addr > mb->header_off)
-		return bad(why, why_len, "multiboot header_addr/load_addr do not match the file");
+		return refuse(why, why_len,
+			      "multiboot header_addr/load_addr do not match the file");
 
 	uint64_t file_off = mb->header_off - (header_addr - load_addr);
 	uint64_t filesz = len - file_off;
 	if (load_end) {
 		if (load_end <= load_addr)
-			return bad(why, why_len, "multiboot load_end_addr below load_addr");
+			return refuse(why, why_len, "multiboot load_end_addr below load_addr");
 		filesz = load_end - load_addr;
 	}
 	uint64_t memsz = filesz;
 	if (bss_end) {
 		if (bss_end < load_addr || bss_end - load_addr < filesz)
-			return bad(why, why_len, "multiboot bss_end_addr below load_end_addr");
+			return refuse(why, why_len, "multiboot bss_end_addr below load_end_addr");
 		memsz = bss_end - load_addr;
 	}
 	mb->entry = get_le32(h + 28);
@@ -92,13 +84,13 @@ static int parse_elf32(const uint8_t *img, size_t len, uint64_t low_end, struct 
 	Elf32_Ehdr eh;
 
 	if (len < sizeof(eh))
-		return bad(why, why_len, "truncated ELF header");
+		return refuse(why, why_len, "truncated ELF header");
 	memcpy(&eh, img, sizeof(eh));
 	if (eh.e_machine != EM_386)
-		return bad(why, why_len, "ELF32 kernel is not for i386");
+		return refuse(why, why_len, "ELF32 kernel is not for i386");
 	if (eh.e_phentsize < sizeof(Elf32_Phdr) || eh.e_phoff > len ||
 	    (uint64_t)eh.e_phnum * eh.e_phentsize > len - eh.e_phoff)
-		return bad(why, why_len, "truncated program headers");
+		return refuse(why, why_len, "truncated program headers");
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf32_Phdr ph;
 
@@ -118,15 +110,16 @@ static int parse_elf64(const uint8_t *img, size_t len, uint64_t low_end, struct 
 	Elf64_Ehdr eh;
 
 	if (len < sizeof(eh))
-		return bad(why, why_len, "truncated ELF header");
+		return refuse(why, why_len, "truncated ELF header");
 	memcpy(&eh, img, sizeof(eh));
 	if (eh.e_machine != EM_X86_64)
-		return bad(why, why_len, "ELF64 kernel is not for x86-64");
+		return refuse(why, why_len, "ELF64 kernel is not for x86-64");
 	if (eh.e_entry > UINT32_MAX)
-		return bad(why, why_len, "ELF64 entry point above 4 GiB (entered in 32-bit mode)");
+		return refuse(why, why_len,
+			      "ELF64 entry point above 4 GiB (entered in 32-bit mode)");
 	if (eh.e_phentsize < sizeof(Elf64_Phdr) || eh.e_phoff > len ||
 	    (uint64_t)eh.e_phnum * eh.e_phentsize > len - eh.e_phoff)
-		return bad(why, why_len, "truncated program headers");
+		return refuse(why, why_len, "truncated program headers");
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 
@@ -144,14 +137,14 @@ static int parse_elf(const uint8_t *img, size_t len, uint64_t low_end, struct mb
 		     char *why, size_t why_len)
 {
 	if (len < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG))
-		return bad(why, why_len, "multiboot kernel is neither ELF nor a.out-kludge");
+		return refuse(why, why_len, "multiboot kernel is neither ELF nor a.out-kludge");
 	if (img[EI_DATA] != ELFDATA2LSB)
-		return bad(why, why_len, "ELF kernel is not little-endian");
+		return refuse(why, why_len, "ELF kernel is not little-endian");
 	if (img[EI_CLASS] == ELFCLASS32)
 		return parse_elf32(img, len, low_end, mb, why, why_len);
 	if (img[EI_CLASS] == ELFCLASS64)
 		return parse_elf64(img, len, low_end, mb, why, why_len);
-	return bad(why, why_len, "ELF kernel is neither 32- nor 64-bit");
+	return refuse(why, why_len, "ELF kernel is neither 32- nor 64-bit");
 }
 
 /* The first 4-aligned valid header in the first 8 KiB; a bad checksum is reported only if no
@@ -175,8 +168,8 @@ static int find_header(const uint8_t *img, size_t len, struct mb_image *mb, char
 		mb->flags = flags;
 		return 0;
 	}
-	return bad(why, why_len, bad_sum ? "multiboot header checksum mismatch" :
-		   "not a bzImage or multiboot kernel");
+	return refuse(why, why_len, "%s", bad_sum ? "multiboot header checksum mismatch" :
+		      "not a bzImage or multiboot kernel");
 }
 
 int multiboot_parse(const uint8_t *img, size_t len, uint64_t mem_size, struct mb_image *mb,
@@ -188,16 +181,15 @@ int multiboot_parse(const uint8_t *img, size_t len, uint64_t mem_size, struct mb
 	memset(mb, 0, sizeof(*mb));
 	if (find_header(img, len, mb, why, why_len))
 		return -1;
-	if (mb->flags & 0xffffu & ~MB_FLAGS_KNOWN) {
-		snprintf(why, why_len, "multiboot flags %#x require unsupported features", mb->flags);
-		return -1;
-	}
+	if (mb->flags & 0xffffu & ~MB_FLAGS_KNOWN)
+		return refuse(why, why_len, "multiboot flags %#x require unsupported features",
+			      mb->flags);
 	if (mb->flags & MB_FLAG_AOUT_KLUDGE)
 		ret = parse_aout(img, len, low_end, mb, why, why_len);
 	else
 		ret = parse_elf(img, len, low_end, mb, why, why_len);
 	if (!ret && !mb->nr_segs)
-		return bad(why, why_len, "kernel has nothing to load");
+		return refuse(why, why_len, "kernel has nothing to load");
 	return ret;
 }
 
@@ -247,10 +239,12 @@ void multiboot_build_info(uint8_t page[MB_PAGE_SIZE], const struct mb_info_param
 static int write_cmdline(const struct guest_mem *m, const char *path, const char *cmdline)
 {
 	size_t len = strlen(path) + (cmdline ? 1 + strlen(cmdline) : 0);
-	char *dst = len < BOOT_CMDLINE_MAX ? (char *)gpa_to_hva(m, BOOT_CMDLINE_ADDR, len + 1) : NULL;
+	char *dst = NULL;
 
+	if (len < BOOT_CMDLINE_MAX)
+		dst = (char *)gpa_to_hva(m, BOOT_CMDLINE_ADDR, len + 1);
 	if (!dst) {
-		fprintf(stderr, "vmon: --cmdline too long (at most %llu bytes with the kernel path)\n",
+		fprintf(stderr, "vmon: --cmdline too long (%llu bytes at most with the path)\n",
 			BOOT_CMDLINE_MAX - 1);
 		return -1;
 	}

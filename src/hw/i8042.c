@@ -20,6 +20,7 @@
 #define STS_OBF		0x01	/* output buffer full */
 #define STS_SYS		0x04	/* system flag: self test passed */
 #define STS_CMD		0x08	/* last write was to the command port */
+#define STS_UNLOCKED	0x10	/* keyboard not inhibited by the key lock */
 
 #define CFG_KBD_INT	0x01
 #define CFG_SYS		0x04
@@ -213,7 +214,7 @@ struct i8042 *i8042_create(struct vm *vm)
 	if (!k)
 		return NULL;
 	k->vm = vm;
-	k->status = STS_SYS;
+	k->status = STS_SYS | STS_UNLOCKED;
 	k->config = CFG_KBD_INT | CFG_SYS | CFG_XLATE | CFG_AUX_OFF;
 	k->out_port = 0x01;	/* reset line inactive */
 	pthread_mutex_init(&k->lock, NULL);

@@ -22,8 +22,6 @@ MSR_SFMASK	equ 0xc0000084
 RFLAGS_DF	equ 1 << 10
 SYS_PRINT	equ 1
 SYS_EXIT	equ 2
-; 64-bit available TSS (type 9), present, limit 103, base TSS_ADDR (< 16 MiB)
-TSS_DESC_LO	equ 103 | (TSS_ADDR << 16) | (0x89 << 40)
 
 ; FRAME_ON_STACK top: ZF=1 if the frame (rbx) lies in the 4 KiB below top. Clobbers rax.
 %macro FRAME_ON_STACK 1
@@ -46,17 +44,7 @@ long_main:
 	GATE_ATTR 3, 3, 1		; int3 allowed from ring 3, runs on IST1
 	GATE_ATTR 0x80, 3, 0
 
-	mov edi, TSS_ADDR
-	mov ecx, 104
-	xor eax, eax
-	rep stosb
-	mov qword [TSS_ADDR + 4], RSP0_TOP
-	mov qword [TSS_ADDR + 0x24], IST1_TOP
-	mov word [TSS_ADDR + 0x66], 104	; no I/O bitmap
-	mov rax, TSS_DESC_LO
-	mov [gdt_tss], rax
-	mov ax, SEL_TSS
-	ltr ax
+	LOAD_TSS TSS_ADDR, RSP0_TOP, IST1_TOP
 
 	mov ecx, MSR_EFER
 	rdmsr

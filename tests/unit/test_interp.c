@@ -28,8 +28,7 @@ static struct bt_cpu *fixture_init(struct fixture *f)
 	f->bvm.nr_pages = MEM_MIN >> 12;
 	f->bvm.page_gen = calloc(f->bvm.nr_pages, sizeof(*f->bvm.page_gen));
 	pthread_mutex_init(&f->bvm.atomic_lock, NULL);
-	cpu = aligned_alloc(64, sizeof(*cpu));
-	memset(cpu, 0, sizeof(*cpu));
+	cpu = calloc(1, sizeof(*cpu));
 	f->cpu = cpu;
 	cpu->vm = &f->vm;
 	cpu->bvm = &f->bvm;
@@ -42,6 +41,8 @@ static struct bt_cpu *fixture_init(struct fixture *f)
 	cpu->s.seg[S_CS].attr = SEG_P | SEG_S | SEG_L | 0xb;
 	cpu->s.cr0 = CR0_PE | CR0_ET | CR0_NE;
 	cpu->s.cr4 = CR4_OSFXSR | CR4_PAE;
+	cpu->s.fxsave[24] = 0x80;		/* MXCSR 0x1f80 */
+	cpu->s.fxsave[25] = 0x1f;
 	cpu->s.efer = EFER_LME | EFER_LMA;
 	cpu->mode = BT_MODE_LONG;
 	cpu->code_size = 8;
@@ -284,9 +285,13 @@ TEST(interp_muldiv)
 	g[R_RAX] = 0; g[R_RDX] = 0x8000000000000000ull; g[R_RBX] = ~0ull;
 	CHECK_EQ(run(&f, "48f7fb", 1), EXC_DE);		/* INT128_MIN / -1 */
 	g[R_RAX] = 0x80; g[R_RBX] = 0xff;
-	CHECK_EQ(run(&f, "66 98 f6fb", 2), -1);		/* cbw; idiv bl: -128 / -1 */
+	CHECK_EQ(run(&f, "66 98 f6fb", 2), EXC_DE);		/* cbw; idiv bl: -128 / -1 */
 	CHECK_EQ(g[R_RAX] & 0xffff, 0xff80);
-	CHECK_EQ(run(&f, "f6fb", 1), EXC_DE);
+	g[R_RAX] = 0xff00; g[R_RBX] = 2;
+	CHECK_EQ(run(&f, "f6fb", 1), -1);			/* -256 / 2 = -128 */
+	CHECK_EQ(g[R_RAX] & 0xffff, 0x0080);
+	g[R_RAX] = 0x0100;
+	CHECK_EQ(run(&f, "f6fb", 1), EXC_DE);			/* 256 / 2 does not fit */
 	fixture_free(&f);
 }
 
@@ -566,5 +571,202 @@ TEST(interp_real_mode)
 	CHECK_EQ(g[R_RCX], 8);
 	CHECK_EQ(g[R_RDI], 0x10000);
 	CHECK_EQ(cpu->s.rip, CODE);
+	fixture_free(&f);
+}
+
+TEST(interp_x87)
+{
+	struct fixture f;
+	struct bt_cpu *cpu = fixture_init(&f);
+	uint64_t *g = cpu->s.gpr;
+	uint8_t *d = ram(&f, DATA);
+	double x = 2.5, y;
+	int32_t n;
+	uint16_t sw;
+
+	cpu->s.fxsave[0] = 0x7f;		/* FCW 0x37f: all masked, extended, nearest */
+	cpu->s.fxsave[1] = 0x03;
+	memcpy(d, &x, 8);
+	g[R_RDI] = DATA;
+	/* fld qword [rdi]; fld1; faddp; fsqrt; fstp qword [rdi+8] -> sqrt(3.5) */
+	CHECK_EQ(run(&f, "dd07 d9e8 dec1 d9fa dd5f08", 5), -1);
+	memcpy(&y, d + 8, 8);
+	CHECK(y > 1.8708 && y < 1.8709);
+	CHECK_EQ(cpu->s.fxsave[4], 0);				/* stack empty again */
+	/* fild dword; fistp with round-to-nearest-even: 2.5 -> 2 */
+	memcpy(d, &x, 8);
+	CHECK_EQ(run(&f, "dd07 db5f10", 2), -1);
+	memcpy(&n, d + 16, 4);
+	CHECK_EQ(n, 2);
+	/* fcomi / fucomip set ZF/PF/CF; fnstsw ax after fcom */
+	CHECK_EQ(run(&f, "d9e8 d9ee dff1 ddd8", 4), -1);	/* fld1; fldz; fcomip st1; fstp st0 */
+	CHECK_EQ(flags(&f) & (ZF | PF | CF), CF);		/* 0 < 1 */
+	CHECK_EQ(run(&f, "d9e8 d9e8 d8d1 dfe0 ddd8 ddd8", 6), -1);	/* fcom st1 (equal) */
+	sw = (uint16_t)g[R_RAX];
+	CHECK_EQ(sw & 0x4500, 0x4000);				/* C3 */
+	/* fxch and fchs */
+	CHECK_EQ(run(&f, "d9e8 d9ee d9c9 d9e0 dd5f08 dd5f08", 6), -1);
+	memcpy(&y, d + 8, 8);
+	CHECK(y == 0.0);					/* second store: the fldz */
+	/* #NM with CR0.TS */
+	cpu->s.cr0 |= CR0_TS;
+	CHECK_EQ(run(&f, "d9e8", 1), EXC_NM);
+	cpu->s.cr0 &= ~CR0_TS;
+	fixture_free(&f);
+}
+
+TEST(interp_sse)
+{
+	struct fixture f;
+	struct bt_cpu *cpu = fixture_init(&f);
+	uint64_t *g = cpu->s.gpr;
+	uint8_t *d = ram(&f, DATA);
+	double a = 1.5, b = 2.25, r;
+
+	memcpy(d, &a, 8);
+	memcpy(d + 8, &b, 8);
+	g[R_RDI] = DATA;
+	/* movsd xmm0,[rdi]; addsd xmm0,[rdi+8]; movsd [rdi+16], xmm0 */
+	CHECK_EQ(run(&f, "f20f1007 f20f584708 f20f114710", 3), -1);
+	memcpy(&r, d + 16, 8);
+	CHECK(r == 3.75);
+	/* cvttsd2si rax, xmm0; cvtsi2sd xmm1, rax */
+	CHECK_EQ(run(&f, "f2480f2cc0 f2480f2ac8", 2), -1);
+	CHECK_EQ(g[R_RAX], 3);
+	/* ucomisd xmm0, xmm1: 3.75 > 3 */
+	CHECK_EQ(run(&f, "660f2ec1", 1), -1);
+	CHECK_EQ(flags(&f), 0);
+	/* pxor; pcmpeqb; pmovmskb: find a zero byte like strlen */
+	memcpy(d + 32, "hello\0world.....", 16);
+	CHECK_EQ(run(&f, "660fefc9 660f6f4720 660f74c1 660fd7c0", 4), -1);
+	CHECK_EQ(g[R_RAX], 1u << 5);
+	/* movdqa from a misaligned address: #GP */
+	CHECK_EQ(run(&f, "660f6f4721", 1), EXC_GP);
+	/* movdqu is fine; pshufd broadcast; movd to eax */
+	CHECK_EQ(run(&f, "f30f6f4721 660f70c000 660f7ec0", 3), -1);
+	CHECK_EQ(g[R_RAX], 0x6f6c6c65);				/* "ello" */
+	/* psrldq by 2, paddd */
+	CHECK_EQ(run(&f, "660f73d804 660f7ec0", 2), -1);
+	CHECK_EQ(g[R_RAX], 0x6f6c6c65);
+	/* without CR4.OSFXSR SSE is #UD; with CR0.TS #NM */
+	cpu->s.cr4 &= ~CR4_OSFXSR;
+	CHECK_EQ(run(&f, "0f28c1", 1), EXC_UD);
+	cpu->s.cr4 |= CR4_OSFXSR;
+	cpu->s.cr0 |= CR0_TS;
+	CHECK_EQ(run(&f, "0f28c1", 1), EXC_NM);
+	cpu->s.cr0 &= ~CR0_TS;
+	/* fxsave / fxrstor round trip; ldmxcsr rejects reserved bits */
+	memset(d, 0, 512);
+	CHECK_EQ(run(&f, "0fae07", 1), -1);
+	CHECK(!memcmp(d + 160, cpu->s.fxsave + 160, 256));
+	d[160] ^= 0xff;
+	CHECK_EQ(run(&f, "0fae0f", 1), -1);
+	CHECK_EQ(cpu->s.fxsave[160], d[160]);
+	uint32_t bad = 0x10000;
+	memcpy(d + 600, &bad, 4);
+	CHECK_EQ(run(&f, "0fae9758020000", 1), EXC_GP);
+	fixture_free(&f);
+}
+
+TEST(interp_corner_cases)
+{
+	struct fixture f;
+	struct bt_cpu *cpu = fixture_init(&f);
+	uint64_t *g = cpu->s.gpr;
+	uint8_t *d = ram(&f, DATA);
+	uint64_t v;
+
+	/* BT on a 32-bit register must not zero-extend it; BTS does */
+	g[R_RAX] = 0xffffffff00000001ull;
+	CHECK_EQ(run(&f, "0fbae000", 1), -1);			/* bt eax, 0 */
+	CHECK_EQ(g[R_RAX], 0xffffffff00000001ull);
+	CHECK_EQ(flags(&f) & CF, CF);
+	CHECK_EQ(run(&f, "0fbae801", 1), -1);			/* bts eax, 1 */
+	CHECK_EQ(g[R_RAX], 3);
+	/* xadd of a register with itself keeps the sum */
+	g[R_RCX] = 5;
+	CHECK_EQ(run(&f, "0fc1c9", 1), -1);
+	CHECK_EQ(g[R_RCX], 10);
+	/* pop [rsp]: the address uses the incremented rsp */
+	g[R_RSP] = STACK - 16;
+	v = 0x1234;
+	memcpy(ram(&f, STACK - 16), &v, 8);
+	CHECK_EQ(run(&f, "8f0424", 1), -1);
+	memcpy(&v, ram(&f, STACK - 8), 8);
+	CHECK_EQ(v, 0x1234);
+	CHECK_EQ(g[R_RSP], STACK - 8);
+	/* fs: override adds the FS base in 64-bit mode; ds: does not add anything */
+	cpu->s.seg[S_FS].base = DATA;
+	cpu->s.seg[S_DS].base = 0x100;
+	memcpy(d + 8, "\x77", 1);
+	CHECK_EQ(run(&f, "648a0c25 08000000", 1), -1);		/* mov cl, fs:[8] */
+	CHECK_EQ(g[R_RCX] & 0xff, 0x77);
+	g[R_RBX] = DATA + 8;
+	CHECK_EQ(run(&f, "3e8a13", 1), -1);			/* mov dl, ds:[rbx] */
+	CHECK_EQ(g[R_RDX] & 0xff, 0x77);
+	/* sahf then a conditional that reads the result */
+	g[R_RAX] = 0x4100;					/* ZF | CF */
+	CHECK_EQ(run(&f, "9e 0f96c1", 2), -1);			/* sahf; setbe cl */
+	CHECK_EQ(g[R_RCX] & 0xff, 1);
+	/* enter with nesting level 2 copies the frame pointer chain */
+	g[R_RSP] = STACK; g[R_RBP] = STACK + 0x100;
+	v = 0xaaaa;
+	memcpy(ram(&f, STACK + 0x100 - 8), &v, 8);
+	CHECK_EQ(run(&f, "c8 0800 02", 1), -1);
+	CHECK_EQ(g[R_RBP], STACK - 8);
+	CHECK_EQ(g[R_RSP], STACK - 24 - 8);
+	memcpy(&v, ram(&f, STACK - 16), 8);
+	CHECK_EQ(v, 0xaaaa);
+	memcpy(&v, ram(&f, STACK - 24), 8);
+	CHECK_EQ(v, STACK - 8);
+	/* lock on an SSE or non-lockable memory instruction: #UD */
+	CHECK_EQ(run(&f, "f0 660fef07", 1), EXC_UD);
+	fixture_free(&f);
+}
+
+/* 32-bit protected-mode code: PUSHA/POPA, BCD, BOUND, the 16-bit operand forms. */
+TEST(interp_legacy_32)
+{
+	struct fixture f;
+	struct bt_cpu *cpu = fixture_init(&f);
+	uint64_t *g = cpu->s.gpr;
+	uint8_t *d = ram(&f, DATA);
+
+	cpu->s.seg[S_CS].attr = SEG_P | SEG_S | SEG_DB | 0xb;
+	cpu->s.efer = 0;
+	cpu->mode = BT_MODE_PROT;
+	cpu->code_size = 4;
+	cpu->stack_size = 4;
+	bt_tlb_flush(cpu, true);
+	for (int r = 0; r < 8; r++)
+		g[r] = 0x100 + r;
+	g[R_RSP] = STACK;
+	CHECK_EQ(run(&f, "60 31c0 31db 61", 4), -1);		/* pusha; xor; xor; popa */
+	CHECK_EQ(g[R_RAX], 0x100);
+	CHECK_EQ(g[R_RBX], 0x103);
+	CHECK_EQ(g[R_RSP], STACK);
+	/* daa after adding packed BCD 0x19 + 0x28 = 0x47 */
+	g[R_RAX] = 0x19;
+	CHECK_EQ(run(&f, "04 28 27", 2), -1);
+	CHECK_EQ(g[R_RAX] & 0xff, 0x47);
+	/* aam / aad */
+	g[R_RAX] = 53;
+	CHECK_EQ(run(&f, "d40a", 1), -1);
+	CHECK_EQ(g[R_RAX] & 0xffff, 0x0503);
+	CHECK_EQ(run(&f, "d50a", 1), -1);
+	CHECK_EQ(g[R_RAX] & 0xffff, 53);
+	CHECK_EQ(run(&f, "d400", 1), EXC_DE);
+	/* bound: inside passes, outside raises #BR */
+	int32_t bounds[2] = { -5, 10 };
+	memcpy(d, bounds, 8);
+	g[R_RDI] = DATA; g[R_RAX] = 10;
+	CHECK_EQ(run(&f, "6207", 1), -1);
+	g[R_RAX] = 11;
+	CHECK_EQ(run(&f, "6207", 1), EXC_BR);
+	/* inc with 40+r and a 16-bit operand */
+	g[R_RCX] = 0x1ffff;
+	CHECK_EQ(run(&f, "6641", 1), -1);
+	CHECK_EQ(g[R_RCX], 0x10000);
+	CHECK_EQ(flags(&f) & ZF, ZF);
 	fixture_free(&f);
 }

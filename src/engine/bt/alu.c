@@ -54,8 +54,16 @@ static inline void alu_rm(struct bt_cpu *cpu, const struct bt_insn *i, unsigned 
 	struct bt_rmw_arg arg = { src, i->opsize, op, 0 };
 	struct bt_cc cc;
 
+	if (!(i->flags & BI_MEM)) {	/* the common case, without the rmw callback */
+		bool rex = i->flags & BI_REX;
+		uint64_t r = alu(cpu, op, i->opsize, reg_get(cpu, i->rm, i->opsize, rex), src, &cc);
+		if (op != ALU_CMP)
+			reg_set(cpu, i->rm, i->opsize, rex, r);
+		cc_commit(cpu, &cc);
+		return;
+	}
 	if (op == ALU_CMP) {
-		alu(cpu, op, i->opsize, bt_rm_get(cpu, i, i->opsize), src, &cc);
+		alu(cpu, op, i->opsize, rm_get(cpu, i, i->opsize), src, &cc);
 		cc_commit(cpu, &cc);
 		return;
 	}
@@ -66,18 +74,18 @@ static inline void alu_rm(struct bt_cpu *cpu, const struct bt_insn *i, unsigned 
 static inline void alu_reg(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
 {
 	bool rex = i->flags & BI_REX;
-	uint64_t src = bt_rm_get(cpu, i, i->opsize);
+	uint64_t src = rm_get(cpu, i, i->opsize);
 	struct bt_cc cc;
-	uint64_t r = alu(cpu, op, i->opsize, bt_reg_get(cpu, i->reg, i->opsize, rex), src, &cc);
+	uint64_t r = alu(cpu, op, i->opsize, reg_get(cpu, i->reg, i->opsize, rex), src, &cc);
 
 	if (op != ALU_CMP)
-		bt_reg_set(cpu, i->reg, i->opsize, rex, r);
+		reg_set(cpu, i->reg, i->opsize, rex, r);
 	cc_commit(cpu, &cc);
 }
 
 #define ALU_HANDLERS(name, OP) \
 	void bt_h_##name##_EG(struct bt_cpu *cpu, const struct bt_insn *i) \
-	{ alu_rm(cpu, i, OP, bt_reg_get(cpu, i->reg, i->opsize, i->flags & BI_REX)); } \
+	{ alu_rm(cpu, i, OP, reg_get(cpu, i->reg, i->opsize, i->flags & BI_REX)); } \
 	void bt_h_##name##_GE(struct bt_cpu *cpu, const struct bt_insn *i) { alu_reg(cpu, i, OP); } \
 	void bt_h_##name##_EI(struct bt_cpu *cpu, const struct bt_insn *i) { alu_rm(cpu, i, OP, i->imm); }
 
@@ -92,7 +100,7 @@ ALU_HANDLERS(cmp, ALU_CMP)
 
 static void test(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t src)
 {
-	uint64_t r = bt_rm_get(cpu, i, i->opsize) & src & sz_mask(i->opsize);
+	uint64_t r = rm_get(cpu, i, i->opsize) & src & sz_mask(i->opsize);
 	struct bt_cc cc = cc_make(CC_LOGIC, i->opsize, r, 0, 0);
 
 	cc_commit(cpu, &cc);
@@ -100,7 +108,7 @@ static void test(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t src)
 
 void bt_h_test_EG(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	test(cpu, i, bt_reg_get(cpu, i->reg, i->opsize, i->flags & BI_REX));
+	test(cpu, i, reg_get(cpu, i->reg, i->opsize, i->flags & BI_REX));
 }
 
 void bt_h_test_EI(struct bt_cpu *cpu, const struct bt_insn *i) { test(cpu, i, i->imm); }
@@ -131,9 +139,19 @@ static uint64_t unary_rmw(struct bt_cpu *cpu, uint64_t old, const struct bt_rmw_
 	}
 }
 
-static void unary(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
+static inline void unary(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
 {
 	struct bt_rmw_arg arg = { 0, i->opsize, op, 0 };
+
+	if (!(i->flags & BI_MEM)) {
+		struct bt_cc cc = { UINT32_MAX, 0, 0, 0 };
+		bool rex = i->flags & BI_REX;
+		uint64_t r = unary_rmw(cpu, reg_get(cpu, i->rm, i->opsize, rex), &arg, &cc);
+		reg_set(cpu, i->rm, i->opsize, rex, r);
+		if (cc.op != UINT32_MAX)
+			cc_commit(cpu, &cc);
+		return;
+	}
 	bt_rm_rmw(cpu, i, unary_rmw, &arg, false);
 }
 

@@ -9,7 +9,7 @@ static uint64_t szp(uint8_t v)
 }
 
 static uint8_t al(const struct bt_cpu *cpu) { return (uint8_t)cpu->s.gpr[R_RAX]; }
-static void set_al(struct bt_cpu *cpu, uint8_t v) { bt_reg_set(cpu, R_RAX, 1, true, v); }
+static void set_al(struct bt_cpu *cpu, uint8_t v) { reg_set(cpu, R_RAX, 1, true, v); }
 
 void bt_h_daa(struct bt_cpu *cpu, const struct bt_insn *i)
 {
@@ -57,7 +57,7 @@ static void ascii_adjust(struct bt_cpu *cpu, bool sub)
 	if (adj)
 		ax = sub ? ((ax - 6) & 0xff) | (((ax >> 8) - 1) & 0xff) << 8 : ax + 0x106;
 	ax &= 0xff0f;
-	bt_reg_set(cpu, R_RAX, 2, true, ax);
+	reg_set(cpu, R_RAX, 2, true, ax);
 	bt_flags_update(cpu, RFLAGS_ARITH, adj ? RFLAGS_AF | RFLAGS_CF : 0);
 }
 
@@ -70,7 +70,7 @@ void bt_h_aam(struct bt_cpu *cpu, const struct bt_insn *i)
 
 	if (!base)
 		bt_raise_noerr(cpu, EXC_DE);
-	bt_reg_set(cpu, R_RAX, 2, true, (uint64_t)(a / base) << 8 | (a % base));
+	reg_set(cpu, R_RAX, 2, true, (uint64_t)(a / base) << 8 | (a % base));
 	bt_flags_update(cpu, RFLAGS_ARITH, szp(a % base));
 }
 
@@ -78,6 +78,6 @@ void bt_h_aad(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	uint8_t a = (uint8_t)(al(cpu) + ((cpu->s.gpr[R_RAX] >> 8) & 0xff) * (uint8_t)i->imm);
 
-	bt_reg_set(cpu, R_RAX, 2, true, a);
+	reg_set(cpu, R_RAX, 2, true, a);
 	bt_flags_update(cpu, RFLAGS_ARITH, szp(a));
 }

@@ -27,10 +27,10 @@ static void bitop(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op, uint
 	uint64_t addr;
 
 	if (!(i->flags & BI_MEM)) {
-		uint64_t old = bt_reg_get(cpu, i->rm, size, true);
+		uint64_t old = reg_get(cpu, i->rm, size, true);
 		uint64_t v = bit_rmw(cpu, old, &arg, &cc);
 		if (op != BIT_TEST)	/* BT must not zero-extend a 32-bit register */
-			bt_reg_set(cpu, i->rm, size, true, v);
+			reg_set(cpu, i->rm, size, true, v);
 		cc_commit(cpu, &cc);
 		return;
 	}
@@ -52,7 +52,7 @@ static void bitop(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op, uint
 
 #define BIT_HANDLERS(name, OP) \
 	void bt_h_##name##_G(struct bt_cpu *cpu, const struct bt_insn *i) \
-	{ bitop(cpu, i, OP, bt_reg_get(cpu, i->reg, i->opsize, true), true); } \
+	{ bitop(cpu, i, OP, reg_get(cpu, i->reg, i->opsize, true), true); } \
 	void bt_h_##name##_I(struct bt_cpu *cpu, const struct bt_insn *i) \
 	{ bitop(cpu, i, OP, i->imm, false); }
 
@@ -64,13 +64,13 @@ BIT_HANDLERS(btc, BIT_COMPLEMENT)
 /* A zero source sets ZF and leaves the destination alone (what Intel and AMD CPUs do). */
 static void bit_scan(struct bt_cpu *cpu, const struct bt_insn *i, bool reverse)
 {
-	uint64_t src = bt_rm_get(cpu, i, i->opsize) & sz_mask(i->opsize);
+	uint64_t src = rm_get(cpu, i, i->opsize) & sz_mask(i->opsize);
 
 	if (!src) {
 		bt_flags_update(cpu, RFLAGS_ZF, RFLAGS_ZF);
 		return;
 	}
-	bt_reg_set(cpu, i->reg, i->opsize, true,
+	reg_set(cpu, i->reg, i->opsize, true,
 		   reverse ? 63 - (unsigned)__builtin_clzll(src) : (unsigned)__builtin_ctzll(src));
 	bt_flags_update(cpu, RFLAGS_ZF, 0);
 }

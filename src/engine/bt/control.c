@@ -44,12 +44,12 @@ void bt_h_call_rel(struct bt_cpu *cpu, const struct bt_insn *i)
 
 void bt_h_jmp_E(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	jump(cpu, i, bt_rm_get(cpu, i, i->opsize));
+	jump(cpu, i, rm_get(cpu, i, i->opsize));
 }
 
 void bt_h_call_E(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	uint64_t target = ip_mask(cpu, bt_rm_get(cpu, i, i->opsize), i->opsize);
+	uint64_t target = ip_mask(cpu, rm_get(cpu, i, i->opsize), i->opsize);
 
 	check_target(cpu, target);
 	bt_push(cpu, i->opsize, cpu->next_rip);
@@ -64,7 +64,7 @@ void bt_h_ret(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t target = ip_mask(cpu, bt_read(cpu, S_SS, sp, i->opsize), i->opsize);
 
 	check_target(cpu, target);
-	bt_reg_set(cpu, R_RSP, ss, true, sp + i->opsize + i->imm);
+	reg_set(cpu, R_RSP, ss, true, sp + i->opsize + i->imm);
 	cpu->next_rip = target;
 }
 
@@ -81,7 +81,7 @@ static void loop(struct bt_cpu *cpu, const struct bt_insn *i, int zf_cond)
 		check_target(cpu, target);
 		cpu->next_rip = target;
 	}
-	bt_reg_set(cpu, R_RCX, as, true, c);
+	reg_set(cpu, R_RCX, as, true, c);
 }
 
 void bt_h_loop(struct bt_cpu *cpu, const struct bt_insn *i) { loop(cpu, i, -1); }
@@ -118,8 +118,8 @@ void bt_h_enter(struct bt_cpu *cpu, const struct bt_insn *i)
 	sp = (sp - i->imm) & sm;
 	/* the final stack top must be writable too (SDM: #SS/#PF if it is not) */
 	bt_linear(cpu, S_SS, sp, 1, BT_WRITE);
-	bt_reg_set(cpu, R_RBP, size, true, frame);
-	bt_reg_set(cpu, R_RSP, ss, true, sp);
+	reg_set(cpu, R_RBP, size, true, frame);
+	reg_set(cpu, R_RSP, ss, true, sp);
 }
 
 void bt_h_leave(struct bt_cpu *cpu, const struct bt_insn *i)
@@ -128,6 +128,6 @@ void bt_h_leave(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t sp = cpu->s.gpr[R_RBP] & sz_mask(ss);
 	uint64_t v = bt_read(cpu, S_SS, sp, i->opsize);
 
-	bt_reg_set(cpu, R_RSP, ss, true, sp + i->opsize);
-	bt_reg_set(cpu, R_RBP, i->opsize, true, v);
+	reg_set(cpu, R_RSP, ss, true, sp + i->opsize);
+	reg_set(cpu, R_RBP, i->opsize, true, v);
 }

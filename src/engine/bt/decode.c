@@ -103,7 +103,7 @@ static const struct opdesc grp7_mem[8] = {
 
 /* 0F AE with a memory operand; register forms are the fences. */
 static const struct opdesc grp15_mem[8] = {
-	E(H(fxsave), 0), E(H(fxrstor), 0), E(H(ldmxcsr), F_END), E(H(stmxcsr), 0),
+	E(H(fxsave), 0), E(H(fxrstor), 0), E(H(ldmxcsr), 0), E(H(stmxcsr), 0),
 	UD, UD, UD, E(S(clflush), 0),
 };
 

@@ -367,7 +367,7 @@ static void bt_print_stats(struct vm *vm, FILE *out)
 	for (int k = 0; k < 32; k++)
 		if (t.exceptions[k])
 			fprintf(out, "bt: exception %2d: %llu\n", k, (unsigned long long)t.exceptions[k]);
-	fprintf(out, "bt: soft tlb: misses %llu, page walks %llu, flushes %llu, slow-path hits %llu\n",
+	fprintf(out, "bt: soft tlb: misses %llu, page walks %llu, flushes %llu, slow-path accesses %llu\n",
 		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
 		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
 }

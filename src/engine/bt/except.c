@@ -462,8 +462,6 @@ void bt_op_int3(struct bt_cpu *cpu, const struct bt_insn *i)
 
 void bt_op_into(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	if (cpu->mode == BT_MODE_LONG)
-		bt_raise_noerr(cpu, EXC_UD);
 	if (bt_get_rflags(cpu) & RFLAGS_OF)
 		bt_deliver(cpu, EXC_OF, false, 0, BT_DELIVER_SOFT);
 }

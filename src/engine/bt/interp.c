@@ -237,6 +237,18 @@ static unsigned run_block(struct bt_cpu *cpu, const struct block *b, unsigned ma
 	return k;
 }
 
+/* A vCPU made a page into a code page since our last flush: drop our TLB so no fast-path
+ * write entry to it survives. */
+static void sync_tlb(struct bt_cpu *cpu)
+{
+	unsigned gen = atomic_load_explicit(&cpu->bvm->tlb_gen, memory_order_acquire);
+
+	if (gen != cpu->tlb_gen_seen) {
+		bt_tlb_flush(cpu, true);
+		cpu->tlb_gen_seen = gen;
+	}
+}
+
 uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 {
 	uint64_t done = 0;
@@ -247,12 +259,9 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 		uint64_t left = budget - done;
 		unsigned max = shadow ? 1 : left < BLOCK_MAX ? (unsigned)left : BLOCK_MAX;
 
-		if (atomic_load_explicit(&cpu->bvm->tlb_gen, memory_order_acquire) != cpu->tlb_gen_seen)
-			bt_tlb_flush(cpu, true);
+		sync_tlb(cpu);
 		struct block *b = find_block(cpu);
-		/* Decoding may have watched a new code page: drop our own stale write entries. */
-		if (atomic_load_explicit(&cpu->bvm->tlb_gen, memory_order_acquire) != cpu->tlb_gen_seen)
-			bt_tlb_flush(cpu, true);
+		sync_tlb(cpu);		/* decoding may have watched a new code page */
 		unsigned ran = run_block(cpu, b, max);
 		done += ran;
 		cpu->stats.insns += ran;
@@ -262,6 +271,8 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 			cpu->inhibit_irq = false;
 			break;
 		}
+		if (cpu->s.rflags & RFLAGS_TF)
+			break;		/* the caller single-steps from here */
 	}
 	return done;
 }

@@ -69,8 +69,6 @@ void bt_op_out(struct bt_cpu *cpu, const struct bt_insn *i)
 	check_io(cpu, port, size);
 	cpu->stats.trap_io++;
 	vm_pio(cpu->vcpu, port, size, true, &val);
-	/* A device (debug exit, reset) may have asked the VM to stop. */
-	cpu->end_block = true;
 }
 
 static uint64_t addr_mask(unsigned addrsize)

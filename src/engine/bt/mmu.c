@@ -204,10 +204,8 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 	struct bt_tlb_entry *e = &cpu->tlb[tlb][bt_tlb_index(lin)];
 	uint64_t tag = acc == BT_READ ? e->tag_read : acc == BT_WRITE ? e->tag_write : e->tag_exec;
 
-	if ((tag & ~TLB_SLOW) == page) {
-		cpu->stats.tlb_hits_slowpath++;
+	if ((tag & ~TLB_SLOW) == page)
 		return e;
-	}
 
 	struct walk w;
 	if (cpu->s.cr0 & CR0_PG) {
@@ -285,6 +283,8 @@ uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int t
 {
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
 
+	cpu->stats.tlb_hits_slowpath++;
+
 	if (first >= size)
 		return read_part(cpu, bt_translate(cpu, lin, BT_READ, tlb), lin, size);
 
@@ -304,6 +304,8 @@ uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int t
 void bt_write_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int tlb)
 {
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
+
+	cpu->stats.tlb_hits_slowpath++;
 
 	if (first >= size) {
 		write_part(cpu, bt_translate(cpu, lin, BT_WRITE, tlb), lin, size, val);
@@ -343,8 +345,12 @@ void *bt_rmw_ptr(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size)
 
 const uint8_t *bt_fetch_page(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_page)
 {
-	struct bt_tlb_entry *e = bt_translate(cpu, lin, BT_EXEC, bt_cur_tlb(cpu));
+	int tlb = bt_cur_tlb(cpu);
+	struct bt_tlb_entry *e = &cpu->tlb[tlb][bt_tlb_index(lin)];
 
+	/* Called for every block the interpreter enters: the hit must stay cheap. */
+	if (e->tag_exec != (lin & BT_PAGE_MASK))
+		e = bt_translate(cpu, lin, BT_EXEC, tlb);
 	if (e->flags & TLBF_MMIO)
 		bt_shutdown(cpu, "instruction fetch from a guest-physical page that is not RAM");
 	*gpa_page = e->gpa_page;

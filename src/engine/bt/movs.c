@@ -6,19 +6,19 @@ static bool rex(const struct bt_insn *i) { return i->flags & BI_REX; }
 
 void bt_h_mov_EG(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_rm_set(cpu, i, i->opsize, bt_reg_get(cpu, i->reg, i->opsize, rex(i)));
+	rm_set(cpu, i, i->opsize, reg_get(cpu, i->reg, i->opsize, rex(i)));
 }
 
 void bt_h_mov_GE(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_reg_set(cpu, i->reg, i->opsize, rex(i), bt_rm_get(cpu, i, i->opsize));
+	reg_set(cpu, i->reg, i->opsize, rex(i), rm_get(cpu, i, i->opsize));
 }
 
-void bt_h_mov_EI(struct bt_cpu *cpu, const struct bt_insn *i) { bt_rm_set(cpu, i, i->opsize, i->imm); }
+void bt_h_mov_EI(struct bt_cpu *cpu, const struct bt_insn *i) { rm_set(cpu, i, i->opsize, i->imm); }
 
 void bt_h_mov_load_moffs(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_reg_set(cpu, R_RAX, i->opsize, true, bt_read(cpu, i->seg, i->imm, i->opsize));
+	reg_set(cpu, R_RAX, i->opsize, true, bt_read(cpu, i->seg, i->imm, i->opsize));
 }
 
 void bt_h_mov_store_moffs(struct bt_cpu *cpu, const struct bt_insn *i)
@@ -28,34 +28,34 @@ void bt_h_mov_store_moffs(struct bt_cpu *cpu, const struct bt_insn *i)
 
 void bt_h_movzx_b(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_reg_set(cpu, i->reg, i->opsize, true, bt_rm_get(cpu, i, 1));
+	reg_set(cpu, i->reg, i->opsize, true, rm_get(cpu, i, 1));
 }
 
 void bt_h_movzx_w(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_reg_set(cpu, i->reg, i->opsize, true, bt_rm_get(cpu, i, 2));
+	reg_set(cpu, i->reg, i->opsize, true, rm_get(cpu, i, 2));
 }
 
 void bt_h_movsx_b(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_reg_set(cpu, i->reg, i->opsize, true, (uint64_t)sext(bt_rm_get(cpu, i, 1), 1));
+	reg_set(cpu, i->reg, i->opsize, true, (uint64_t)sext(rm_get(cpu, i, 1), 1));
 }
 
 void bt_h_movsx_w(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_reg_set(cpu, i->reg, i->opsize, true, (uint64_t)sext(bt_rm_get(cpu, i, 2), 2));
+	reg_set(cpu, i->reg, i->opsize, true, (uint64_t)sext(rm_get(cpu, i, 2), 2));
 }
 
 /* MOVSXD: sign-extends with REX.W, otherwise an ordinary 16/32-bit move. */
 void bt_h_movsxd(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned sz = i->opsize < 4 ? i->opsize : 4;
-	bt_reg_set(cpu, i->reg, i->opsize, true, (uint64_t)sext(bt_rm_get(cpu, i, sz), sz));
+	reg_set(cpu, i->reg, i->opsize, true, (uint64_t)sext(rm_get(cpu, i, sz), sz));
 }
 
 void bt_h_lea(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_reg_set(cpu, i->reg, i->opsize, true, bt_ea(cpu, i));
+	reg_set(cpu, i->reg, i->opsize, true, bt_ea(cpu, i));
 }
 
 static uint64_t xchg_rmw(struct bt_cpu *cpu, uint64_t old, const struct bt_rmw_arg *arg,
@@ -67,10 +67,10 @@ static uint64_t xchg_rmw(struct bt_cpu *cpu, uint64_t old, const struct bt_rmw_a
 /* XCHG with memory is locked whether or not LOCK is given. */
 void bt_h_xchg(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	struct bt_rmw_arg arg = { bt_reg_get(cpu, i->reg, i->opsize, rex(i)), i->opsize, 0, 0 };
+	struct bt_rmw_arg arg = { reg_get(cpu, i->reg, i->opsize, rex(i)), i->opsize, 0, 0 };
 	uint64_t old = bt_rm_rmw(cpu, i, xchg_rmw, &arg, true);
 
-	bt_reg_set(cpu, i->reg, i->opsize, rex(i), old);
+	reg_set(cpu, i->reg, i->opsize, rex(i), old);
 }
 
 /* arg->src: new value, arg->src2: rAX (the comparand). */
@@ -87,12 +87,12 @@ static uint64_t cmpxchg_rmw(struct bt_cpu *cpu, uint64_t old, const struct bt_rm
 void bt_h_cmpxchg(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize;
-	struct bt_rmw_arg arg = { bt_reg_get(cpu, i->reg, size, rex(i)), size, 0,
+	struct bt_rmw_arg arg = { reg_get(cpu, i->reg, size, rex(i)), size, 0,
 				  cpu->s.gpr[R_RAX] };
 	uint64_t old = bt_rm_rmw(cpu, i, cmpxchg_rmw, &arg, false) & sz_mask(size);
 
 	if (old != (arg.src2 & sz_mask(size)))
-		bt_reg_set(cpu, R_RAX, size, true, old);
+		reg_set(cpu, R_RAX, size, true, old);
 }
 
 static uint64_t cx8_rmw(struct bt_cpu *cpu, uint64_t old, const struct bt_rmw_arg *arg,
@@ -158,19 +158,19 @@ static uint64_t xadd_rmw(struct bt_cpu *cpu, uint64_t old, const struct bt_rmw_a
 void bt_h_xadd(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize;
-	struct bt_rmw_arg arg = { bt_reg_get(cpu, i->reg, size, rex(i)), size, 0, 0 };
+	struct bt_rmw_arg arg = { reg_get(cpu, i->reg, size, rex(i)), size, 0, 0 };
 
 	if (!(i->flags & BI_MEM)) {
 		/* SRC = DEST, then DEST = sum: the sum wins when both are one register */
 		struct bt_cc cc;
-		uint64_t old = bt_reg_get(cpu, i->rm, size, rex(i));
+		uint64_t old = reg_get(cpu, i->rm, size, rex(i));
 		uint64_t sum = xadd_rmw(cpu, old, &arg, &cc);
-		bt_reg_set(cpu, i->reg, size, rex(i), old);
-		bt_reg_set(cpu, i->rm, size, rex(i), sum);
+		reg_set(cpu, i->reg, size, rex(i), old);
+		reg_set(cpu, i->rm, size, rex(i), sum);
 		cc_commit(cpu, &cc);
 		return;
 	}
-	bt_reg_set(cpu, i->reg, size, rex(i), bt_rm_rmw(cpu, i, xadd_rmw, &arg, false));
+	reg_set(cpu, i->reg, size, rex(i), bt_rm_rmw(cpu, i, xadd_rmw, &arg, false));
 }
 
 /* BSWAP of a 16-bit register is undefined; CPUs clear it. */
@@ -184,28 +184,28 @@ void bt_h_bswap(struct bt_cpu *cpu, const struct bt_insn *i)
 		v = __builtin_bswap32((uint32_t)v);
 	else
 		v = 0;
-	bt_reg_set(cpu, i->rm, i->opsize, true, v);
+	reg_set(cpu, i->rm, i->opsize, true, v);
 }
 
 /* The source is read (and may fault) even when the condition is false; a 32-bit CMOV always
  * zero-extends its destination. */
 void bt_h_cmov(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	uint64_t v = bt_rm_get(cpu, i, i->opsize);
+	uint64_t v = rm_get(cpu, i, i->opsize);
 
 	if (!bt_cond(cpu, i->op & 0xf))
-		v = bt_reg_get(cpu, i->reg, i->opsize, true);
-	bt_reg_set(cpu, i->reg, i->opsize, true, v);
+		v = reg_get(cpu, i->reg, i->opsize, true);
+	reg_set(cpu, i->reg, i->opsize, true, v);
 }
 
 void bt_h_setcc(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_rm_set(cpu, i, 1, bt_cond(cpu, i->op & 0xf));
+	rm_set(cpu, i, 1, bt_cond(cpu, i->op & 0xf));
 }
 
 void bt_h_push_E(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bt_push(cpu, i->opsize, bt_rm_get(cpu, i, i->opsize));
+	bt_push(cpu, i->opsize, rm_get(cpu, i, i->opsize));
 }
 
 void bt_h_push_I(struct bt_cpu *cpu, const struct bt_insn *i) { bt_push(cpu, i->opsize, i->imm); }
@@ -219,14 +219,14 @@ void bt_h_pop_E(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t sp = old_sp & sz_mask(ss);
 	uint64_t v = bt_read(cpu, S_SS, sp, size);
 
-	bt_reg_set(cpu, R_RSP, ss, true, sp + size);
+	reg_set(cpu, R_RSP, ss, true, sp + size);
 	if (i->flags & BI_MEM) {
 		uint64_t new_sp = cpu->s.gpr[R_RSP], off = bt_ea(cpu, i);
 		cpu->s.gpr[R_RSP] = old_sp;
 		bt_write(cpu, i->seg, off, size, v);
 		cpu->s.gpr[R_RSP] = new_sp;
 	} else {
-		bt_reg_set(cpu, i->rm, size, true, v);
+		reg_set(cpu, i->rm, size, true, v);
 	}
 }
 
@@ -239,7 +239,7 @@ void bt_h_pusha(struct bt_cpu *cpu, const struct bt_insn *i)
 		sp = (sp - size) & sz_mask(ss);
 		bt_write(cpu, S_SS, sp, size, cpu->s.gpr[r]);	/* rSP: the value before */
 	}
-	bt_reg_set(cpu, R_RSP, ss, true, sp);
+	reg_set(cpu, R_RSP, ss, true, sp);
 }
 
 void bt_h_popa(struct bt_cpu *cpu, const struct bt_insn *i)
@@ -253,28 +253,28 @@ void bt_h_popa(struct bt_cpu *cpu, const struct bt_insn *i)
 	}
 	for (int r = R_RAX; r <= R_RDI; r++)
 		if (r != R_RSP)
-			bt_reg_set(cpu, r, size, true, v[r]);
-	bt_reg_set(cpu, R_RSP, ss, true, sp);
+			reg_set(cpu, r, size, true, v[r]);
+	reg_set(cpu, R_RSP, ss, true, sp);
 }
 
 /* CBW / CWDE / CDQE */
 void bt_h_cbw(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned half = i->opsize / 2;
-	bt_reg_set(cpu, R_RAX, i->opsize, true, (uint64_t)sext(cpu->s.gpr[R_RAX], half));
+	reg_set(cpu, R_RAX, i->opsize, true, (uint64_t)sext(cpu->s.gpr[R_RAX], half));
 }
 
 /* CWD / CDQ / CQO */
 void bt_h_cwd(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	bool neg = cpu->s.gpr[R_RAX] & sz_sign(i->opsize);
-	bt_reg_set(cpu, R_RDX, i->opsize, true, neg ? ~0ull : 0);
+	reg_set(cpu, R_RDX, i->opsize, true, neg ? ~0ull : 0);
 }
 
 void bt_h_xlat(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	uint64_t off = (cpu->s.gpr[R_RBX] + (cpu->s.gpr[R_RAX] & 0xff)) & sz_mask(i->addrsize);
-	bt_reg_set(cpu, R_RAX, 1, true, bt_read(cpu, i->seg, off, 1));
+	reg_set(cpu, R_RAX, 1, true, bt_read(cpu, i->seg, off, 1));
 }
 
 void bt_h_bound(struct bt_cpu *cpu, const struct bt_insn *i)
@@ -283,7 +283,7 @@ void bt_h_bound(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t off = bt_ea(cpu, i);
 	int64_t lo = sext(bt_read(cpu, i->seg, off, size), size);
 	int64_t hi = sext(bt_read(cpu, i->seg, (off + size) & sz_mask(i->addrsize), size), size);
-	int64_t idx = sext(bt_reg_get(cpu, i->reg, size, true), size);
+	int64_t idx = sext(reg_get(cpu, i->reg, size, true), size);
 
 	if (idx < lo || idx > hi)
 		bt_raise_noerr(cpu, EXC_BR);

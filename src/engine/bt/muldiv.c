@@ -15,18 +15,18 @@ static void set_mul_flags(struct bt_cpu *cpu, unsigned size, uint64_t low, bool 
 static void store_wide(struct bt_cpu *cpu, unsigned size, uint64_t lo, uint64_t hi)
 {
 	if (size == 1) {
-		bt_reg_set(cpu, R_RAX, 2, true, (lo & 0xff) | (hi & 0xff) << 8);
+		reg_set(cpu, R_RAX, 2, true, (lo & 0xff) | (hi & 0xff) << 8);
 		return;
 	}
-	bt_reg_set(cpu, R_RAX, size, true, lo);
-	bt_reg_set(cpu, R_RDX, size, true, hi);
+	reg_set(cpu, R_RAX, size, true, lo);
+	reg_set(cpu, R_RDX, size, true, hi);
 }
 
 void bt_h_mul(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize, bits = sz_bits(size);
 	uint64_t m = sz_mask(size);
-	u128 p = (u128)bt_rm_get(cpu, i, size) * (cpu->s.gpr[R_RAX] & m);
+	u128 p = (u128)rm_get(cpu, i, size) * (cpu->s.gpr[R_RAX] & m);
 	uint64_t lo = (uint64_t)p & m, hi = (uint64_t)(p >> bits) & m;
 
 	store_wide(cpu, size, lo, hi);
@@ -36,7 +36,7 @@ void bt_h_mul(struct bt_cpu *cpu, const struct bt_insn *i)
 void bt_h_imul1(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize, bits = sz_bits(size);
-	s128 p = (s128)sext(bt_rm_get(cpu, i, size), size) * sext(cpu->s.gpr[R_RAX], size);
+	s128 p = (s128)sext(rm_get(cpu, i, size), size) * sext(cpu->s.gpr[R_RAX], size);
 	uint64_t lo = (uint64_t)p & sz_mask(size), hi = (uint64_t)((u128)p >> bits) & sz_mask(size);
 
 	store_wide(cpu, size, lo, hi);
@@ -49,19 +49,19 @@ static void imul2(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t a, uint6
 	s128 p = (s128)sext(a, size) * sext(b, size);
 	uint64_t lo = (uint64_t)p & sz_mask(size);
 
-	bt_reg_set(cpu, i->reg, size, true, lo);
+	reg_set(cpu, i->reg, size, true, lo);
 	set_mul_flags(cpu, size, lo, p != (s128)sext(lo, size));
 }
 
 void bt_h_imul_GE(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	uint64_t b = bt_rm_get(cpu, i, i->opsize);
-	imul2(cpu, i, bt_reg_get(cpu, i->reg, i->opsize, true), b);
+	uint64_t b = rm_get(cpu, i, i->opsize);
+	imul2(cpu, i, reg_get(cpu, i->reg, i->opsize, true), b);
 }
 
 void bt_h_imul_GEI(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	imul2(cpu, i, bt_rm_get(cpu, i, i->opsize), i->imm);
+	imul2(cpu, i, rm_get(cpu, i, i->opsize), i->imm);
 }
 
 /* The dividend: AX for bytes, else rDX:rAX. */
@@ -76,7 +76,7 @@ static u128 dividend(const struct bt_cpu *cpu, unsigned size)
 void bt_h_div(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize;
-	uint64_t d = bt_rm_get(cpu, i, size) & sz_mask(size);
+	uint64_t d = rm_get(cpu, i, size) & sz_mask(size);
 	u128 n = dividend(cpu, size), q;
 
 	if (!d)
@@ -90,7 +90,7 @@ void bt_h_div(struct bt_cpu *cpu, const struct bt_insn *i)
 void bt_h_idiv(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize, bits = sz_bits(size);
-	int64_t d = sext(bt_rm_get(cpu, i, size), size);
+	int64_t d = sext(rm_get(cpu, i, size), size);
 	u128 raw = dividend(cpu, size);
 	/* sign-extend the 2*bits-wide dividend */
 	s128 n = (s128)(raw << (128 - 2 * bits)) >> (128 - 2 * bits), q;

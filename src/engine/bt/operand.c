@@ -18,57 +18,22 @@ uint64_t bt_ea(struct bt_cpu *cpu, const struct bt_insn *i)
 
 uint64_t bt_reg_get(const struct bt_cpu *cpu, int reg, unsigned size, bool rex)
 {
-	switch (size) {
-	case 1:
-		if (!rex && reg >= 4 && reg < 8)	/* AH, CH, DH, BH */
-			return (cpu->s.gpr[reg - 4] >> 8) & 0xff;
-		return cpu->s.gpr[reg] & 0xff;
-	case 2:
-		return cpu->s.gpr[reg] & 0xffff;
-	case 4:
-		return cpu->s.gpr[reg] & 0xffffffff;
-	default:
-		return cpu->s.gpr[reg];
-	}
+	return reg_get(cpu, reg, size, rex);
 }
 
 void bt_reg_set(struct bt_cpu *cpu, int reg, unsigned size, bool rex, uint64_t val)
 {
-	uint64_t *r = &cpu->s.gpr[reg];
-
-	switch (size) {
-	case 1:
-		if (!rex && reg >= 4 && reg < 8) {
-			r = &cpu->s.gpr[reg - 4];
-			*r = (*r & ~0xff00ull) | (val & 0xff) << 8;
-		} else {
-			*r = (*r & ~0xffull) | (val & 0xff);
-		}
-		return;
-	case 2:
-		*r = (*r & ~0xffffull) | (val & 0xffff);
-		return;
-	case 4:			/* 32-bit results zero-extend */
-		*r = val & 0xffffffff;
-		return;
-	default:
-		*r = val;
-	}
+	reg_set(cpu, reg, size, rex, val);
 }
 
 uint64_t bt_rm_get(struct bt_cpu *cpu, const struct bt_insn *i, unsigned size)
 {
-	if (i->flags & BI_MEM)
-		return bt_read(cpu, i->seg, bt_ea(cpu, i), size);
-	return bt_reg_get(cpu, i->rm, size, i->flags & BI_REX);
+	return rm_get(cpu, i, size);
 }
 
 void bt_rm_set(struct bt_cpu *cpu, const struct bt_insn *i, unsigned size, uint64_t val)
 {
-	if (i->flags & BI_MEM)
-		bt_write(cpu, i->seg, bt_ea(cpu, i), size, val);
-	else
-		bt_reg_set(cpu, i->rm, size, i->flags & BI_REX, val);
+	rm_set(cpu, i, size, val);
 }
 
 /* The write happens before RSP changes, so a faulting push leaves RSP intact. */
@@ -78,7 +43,7 @@ void bt_push(struct bt_cpu *cpu, unsigned size, uint64_t val)
 	uint64_t sp = (cpu->s.gpr[R_RSP] - size) & sz_mask(ss);
 
 	bt_write(cpu, S_SS, sp, size, val);
-	bt_reg_set(cpu, R_RSP, ss, true, sp);
+	reg_set(cpu, R_RSP, ss, true, sp);
 }
 
 uint64_t bt_pop(struct bt_cpu *cpu, unsigned size)
@@ -87,7 +52,7 @@ uint64_t bt_pop(struct bt_cpu *cpu, unsigned size)
 	uint64_t sp = cpu->s.gpr[R_RSP] & sz_mask(ss);
 	uint64_t v = bt_read(cpu, S_SS, sp, size);
 
-	bt_reg_set(cpu, R_RSP, ss, true, sp + size);
+	reg_set(cpu, R_RSP, ss, true, sp + size);
 	return v;
 }
 

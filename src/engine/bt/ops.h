@@ -80,6 +80,63 @@ bool bt_cond(const struct bt_cpu *cpu, unsigned cc);
 /* Replace the flags in mask with bits (everything materialized first). */
 void bt_flags_update(struct bt_cpu *cpu, uint64_t mask, uint64_t bits);
 
+/* ---- Registers: inline forms of bt_reg_get/bt_reg_set for the handlers' fast paths ----------- */
+
+static inline uint64_t reg_get(const struct bt_cpu *cpu, int reg, unsigned size, bool rex)
+{
+	switch (size) {
+	case 1:
+		if (!rex && reg >= 4 && reg < 8)	/* AH, CH, DH, BH */
+			return (cpu->s.gpr[reg - 4] >> 8) & 0xff;
+		return cpu->s.gpr[reg] & 0xff;
+	case 2:
+		return cpu->s.gpr[reg] & 0xffff;
+	case 4:
+		return cpu->s.gpr[reg] & 0xffffffff;
+	default:
+		return cpu->s.gpr[reg];
+	}
+}
+
+static inline void reg_set(struct bt_cpu *cpu, int reg, unsigned size, bool rex, uint64_t val)
+{
+	uint64_t *r = &cpu->s.gpr[reg];
+
+	switch (size) {
+	case 1:
+		if (!rex && reg >= 4 && reg < 8) {
+			r = &cpu->s.gpr[reg - 4];
+			*r = (*r & ~0xff00ull) | (val & 0xff) << 8;
+		} else {
+			*r = (*r & ~0xffull) | (val & 0xff);
+		}
+		return;
+	case 2:
+		*r = (*r & ~0xffffull) | (val & 0xffff);
+		return;
+	case 4:			/* 32-bit results zero-extend */
+		*r = val & 0xffffffff;
+		return;
+	default:
+		*r = val;
+	}
+}
+
+static inline uint64_t rm_get(struct bt_cpu *cpu, const struct bt_insn *i, unsigned size)
+{
+	if (i->flags & BI_MEM)
+		return bt_read(cpu, i->seg, bt_ea(cpu, i), size);
+	return reg_get(cpu, i->rm, size, i->flags & BI_REX);
+}
+
+static inline void rm_set(struct bt_cpu *cpu, const struct bt_insn *i, unsigned size, uint64_t val)
+{
+	if (i->flags & BI_MEM)
+		bt_write(cpu, i->seg, bt_ea(cpu, i), size, val);
+	else
+		reg_set(cpu, i->rm, size, i->flags & BI_REX, val);
+}
+
 /* ---- Addresses ---------------------------------------------------------------------------- */
 
 static inline uint64_t addr_mask(unsigned addrsize) { return sz_mask(addrsize); }
@@ -99,7 +156,7 @@ static inline unsigned sp_size(const struct bt_cpu *cpu)
 /* Register r (0-15) written with addrsize semantics (16: merge, 32: zero-extend). */
 static inline void reg_set_addr(struct bt_cpu *cpu, int r, unsigned addrsize, uint64_t v)
 {
-	bt_reg_set(cpu, r, addrsize, true, v);
+	reg_set(cpu, r, addrsize, true, v);
 }
 
 /* ---- Read-modify-write of a memory operand (operand.c) ------------------------------------- */
@@ -131,8 +188,8 @@ static inline uint64_t bt_rm_rmw(struct bt_cpu *cpu, const struct bt_insn *i, bt
 	uint64_t old;
 
 	if (!(i->flags & BI_MEM)) {
-		old = bt_reg_get(cpu, i->rm, size, i->flags & BI_REX);
-		bt_reg_set(cpu, i->rm, size, i->flags & BI_REX, fn(cpu, old, arg, &cc));
+		old = reg_get(cpu, i->rm, size, i->flags & BI_REX);
+		reg_set(cpu, i->rm, size, i->flags & BI_REX, fn(cpu, old, arg, &cc));
 	} else if (locked || (i->flags & BI_LOCK)) {
 		old = bt_locked_rmw(cpu, i->seg, bt_ea(cpu, i), size, fn, arg, &cc);
 	} else {

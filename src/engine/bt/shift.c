@@ -139,7 +139,7 @@ static uint64_t dshift_rmw(struct bt_cpu *cpu, uint64_t dst, const struct bt_rmw
 
 static void dshift(struct bt_cpu *cpu, const struct bt_insn *i, unsigned dir, uint64_t count)
 {
-	struct bt_rmw_arg arg = { bt_reg_get(cpu, i->reg, i->opsize, true), i->opsize, dir,
+	struct bt_rmw_arg arg = { reg_get(cpu, i->reg, i->opsize, true), i->opsize, dir,
 				  count & count_mask(i->opsize) };
 	bt_rm_rmw(cpu, i, dshift_rmw, &arg, false);
 }

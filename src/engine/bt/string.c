@@ -169,7 +169,7 @@ void bt_h_lods(struct bt_cpu *cpu, const struct bt_insn *i)
 
 	for (; n && work < REP_WORK; work++) {
 		uint64_t v = bt_read(cpu, i->seg, sreg(cpu, R_RSI, as), size);
-		bt_reg_set(cpu, R_RAX, size, true, v);
+		reg_set(cpu, R_RAX, size, true, v);
 		advance(cpu, R_RSI, as, d);
 		n--;
 		if (rep(i))
