@@ -10,6 +10,7 @@
 
 #include "boot/boot.h"
 #include "console.h"
+#include "engine/autoselect.h"
 #include "event.h"
 #include "hw/acpi_pm.h"
 #include "hw/devices.h"
@@ -114,12 +115,10 @@ static const struct engine_ops *select_engine(enum engine_choice choice)
 	case ENGINE_AUTO:
 		break;
 	}
-	if (kvm_engine.probe(why, sizeof(why)) == 0) {
-		fprintf(stderr, "vmon: engine kvm (auto: /dev/kvm usable)\n");
-		return &kvm_engine;
-	}
-	fprintf(stderr, "vmon: engine bt (kvm unavailable: %s)\n", why);
-	return &bt_engine;
+	const struct engine_ops *engine = engine_autoselect(why, sizeof(why));
+
+	fprintf(stderr, "vmon: engine %s (%s)\n", engine->name, why);
+	return engine;
 }
 
 static int create_devices(struct vm_host *h)

@@ -103,7 +103,7 @@ int dt_bt_run(struct dt_bt *b, const struct dt_case *c, struct dt_result *r)
 	    mem_write(&b->vm.mem, DATA_GPA, c->data, DT_PAGE) < 0)
 		return -1;
 	/* The host wrote guest RAM behind the engine's back: drop code decoded from it. */
-	bt_code_written(cpu->bvm, CODE_GPA >> 12);
+	bt_code_written(cpu->bvm, CODE_GPA);
 	user_long_mode(&s, c);
 	if (bt_engine.set_state(&b->vcpu, &s) < 0)
 		return -1;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bt/btsys.h"	/* struct bt_vcpu: the engine's container of a bt_cpu */
 #include "engine/bt/ops.h"
 #include "test.h"
 #include "vm.h"
@@ -14,6 +15,7 @@
 struct fixture {
 	struct vm vm;
 	struct bt_vm bvm;
+	struct bt_vcpu *bv;
 	struct bt_cpu *cpu;
 };
 
@@ -28,7 +30,8 @@ static struct bt_cpu *fixture_init(struct fixture *f)
 	f->bvm.nr_pages = MEM_MIN >> 12;
 	f->bvm.page_gen = calloc(f->bvm.nr_pages, sizeof(*f->bvm.page_gen));
 	pthread_mutex_init(&f->bvm.atomic_lock, NULL);
-	cpu = calloc(1, sizeof(*cpu));
+	f->bv = calloc(1, sizeof(*f->bv));
+	cpu = &f->bv->cpu;
 	f->cpu = cpu;
 	cpu->vm = &f->vm;
 	cpu->bvm = &f->bvm;
@@ -56,7 +59,7 @@ static struct bt_cpu *fixture_init(struct fixture *f)
 static void fixture_free(struct fixture *f)
 {
 	bt_block_cache_free(f->cpu);
-	free(f->cpu);
+	free(f->bv);
 	free((void *)f->bvm.page_gen);
 	mem_destroy(&f->vm.mem);
 }

@@ -37,7 +37,7 @@ static void bitop(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op, uint
 	addr = bt_ea(cpu, i);
 	if (reg_offset) {
 		int64_t words = sext(off, size) >> __builtin_ctz(bits);
-		addr = (addr + (uint64_t)words * size) & addr_mask(i->addrsize);
+		addr = (addr + (uint64_t)words * size) & sz_mask(i->addrsize);
 	}
 	if (op == BIT_TEST) {
 		bit_rmw(cpu, bt_read(cpu, i->seg, addr, size), &arg, &cc);

@@ -97,6 +97,7 @@ struct bt_stats {
 	uint64_t exceptions[32];
 	uint64_t interrupts;
 	uint64_t tlb_hits_slowpath, tlb_misses, tlb_flushes, page_walks;
+	uint64_t pwc_hits;		/* TLB misses served by mmu.c's page-walk cache */
 };
 
 /* ---- The machine-wide part --------------------------------------------------------------- */
@@ -260,7 +261,7 @@ uint64_t bt_pop(struct bt_cpu *cpu, unsigned size);
 /* Run decoded blocks until cpu->kick, end of budget (instructions), HLT or a fault.
  * Returns the number of instructions executed. Faults longjmp out (caller holds the jmp_buf). */
 uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget);
-/* A guest-physical page that holds decoded code was written (any vCPU). */
+/* The guest-physical page at address gpa_page (page aligned) was written (any vCPU). */
 void bt_code_written(struct bt_vm *bvm, uint64_t gpa_page);
 int bt_block_cache_init(struct bt_cpu *cpu);
 void bt_block_cache_free(struct bt_cpu *cpu);

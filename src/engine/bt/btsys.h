@@ -30,9 +30,32 @@ int bt_exc_class(int vector);
  * vector itself (handled serially), EXC_DF, or BT_VEC_SHUTDOWN (triple fault). */
 int bt_fault_during_delivery(int first_class, int vector);
 
+/* Page-walk cache (mmu.c): the results of recent walks, behind the small direct-mapped
+ * cpu->tlb, so its conflict misses do not walk the guest's page tables again. 4 KiB
+ * translations by page; large pages (2M/4M/1G) once per large page, so INVLPG stays O(1).
+ * Flushed in O(1) by bumping epochs: an entry is valid while its epochs are current (global
+ * entries survive non-global flushes). */
+#define BT_PWC_BITS	12
+#define BT_PWC_LARGE_BITS 8
+
+struct bt_pwc_entry {
+	uint64_t lin;			/* linear base of the page (4K or large) */
+	uint64_t gpa;			/* guest-physical base of the page */
+	uint32_t epoch, global_epoch;
+	uint8_t shift;			/* 12, 21, 22 or 30; 0 = empty */
+	bool user, write, exec, global;	/* what the walk allowed (write: and D was set) */
+};
+
+struct bt_pwc {
+	uint32_t epoch, global_epoch;
+	struct bt_pwc_entry small[BT_TLB_NR][1u << BT_PWC_BITS];
+	struct bt_pwc_entry large[BT_TLB_NR][1u << BT_PWC_LARGE_BITS];
+};
+
 /* The engine's per-vCPU object: the bt_cpu first, so a struct bt_cpu * converts back. */
 struct bt_vcpu {
 	struct bt_cpu cpu;
+	struct bt_pwc pwc;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;		/* HLT / wait-for-SIPI sleep */
 	bool wait_sipi;			/* AP before its startup IPI, or after INIT */

@@ -370,6 +370,7 @@ static void bt_print_stats(struct vm *vm, FILE *out)
 	fprintf(out, "bt: soft tlb: misses %llu, page walks %llu, flushes %llu, slow-path accesses %llu\n",
 		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
 		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
+	fprintf(out, "bt: page-walk cache: hits %llu\n", (unsigned long long)t.pwc_hits);
 }
 
 const struct engine_ops bt_engine = {

@@ -19,19 +19,28 @@
 #define CACHE_BLOCKS	8192
 #define CACHE_INSNS	(CACHE_BLOCKS * 16)
 #define HASH_BITS	13
+#define JC_BITS		12
 
 struct block {
 	uint64_t key;			/* gpa of the first byte */
 	uint64_t gpa2;			/* second page of a straddling insn, else 0 */
 	uint32_t gen, gen2;
 	uint8_t code_size;
-	bool cached;			/* in the hash table (page generation tracked) */
 	uint16_t n;
 	struct bt_insn *insns;
 	struct block *hash_next;
 };
 
+/* Recently run blocks by linear rip: most lookups end here without walking the hash table.
+ * A hit is still checked against the current translation of rip, so it needs no flushing
+ * when the guest's page tables change. */
+struct jc_entry {
+	uint64_t lin;
+	struct block *b;
+};
+
 struct block_cache {
+	struct jc_entry jc[1u << JC_BITS];
 	struct block *hash[1u << HASH_BITS];
 	unsigned nr_blocks, nr_insns;
 	struct block blocks[CACHE_BLOCKS];
@@ -59,8 +68,14 @@ static unsigned hash_key(uint64_t key, unsigned code_size)
 	return (unsigned)(h >> (64 - HASH_BITS));
 }
 
+static unsigned jc_index(uint64_t lin)
+{
+	return (unsigned)(lin ^ (lin >> JC_BITS)) & ((1u << JC_BITS) - 1);
+}
+
 static void cache_clear(struct block_cache *bc)
 {
+	memset(bc->jc, 0, sizeof(bc->jc));
 	memset(bc->hash, 0, sizeof(bc->hash));
 	bc->nr_blocks = 0;
 	bc->nr_insns = 0;
@@ -167,19 +182,49 @@ static bool block_valid(struct bt_cpu *cpu, const struct block *b, uint64_t lin)
 	return true;
 }
 
+/* Linear address of rip; 64-bit code has no CS base or limit (rip is always canonical: every
+ * way of loading it checks). */
+static uint64_t code_lin(struct bt_cpu *cpu)
+{
+	if (cpu->mode == BT_MODE_LONG)
+		return cpu->s.rip;
+	return bt_linear(cpu, S_CS, cpu->s.rip, 1, BT_EXEC);
+}
+
+/* The code page of lin: straight from the soft TLB when it maps plain RAM for execution. */
+static const uint8_t *code_page(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa)
+{
+	const struct bt_tlb_entry *e = &cpu->tlb[bt_cur_tlb(cpu)][bt_tlb_index(lin)];
+
+	if (e->tag_exec == (lin & BT_PAGE_MASK)) {
+		*gpa = e->gpa_page;
+		return (const uint8_t *)(uintptr_t)((lin & BT_PAGE_MASK) + e->addend);
+	}
+	return bt_fetch_page(cpu, lin, gpa);
+}
+
+static bool block_matches(struct bt_cpu *cpu, const struct block *b, uint64_t key, uint64_t lin)
+{
+	return b->key == key && b->code_size == cpu->code_size && block_valid(cpu, b, lin);
+}
+
 static struct block *find_block(struct bt_cpu *cpu)
 {
 	struct block_cache *bc = cpu->block_cache;
-	uint64_t lin = bt_linear(cpu, S_CS, cpu->s.rip, 1, BT_EXEC), gpa;
-	const uint8_t *page = bt_fetch_page(cpu, lin, &gpa);
+	uint64_t lin = code_lin(cpu), gpa;
+	const uint8_t *page = code_page(cpu, lin, &gpa);
 	uint64_t key = gpa | (lin & (BT_PAGE - 1));
+	struct jc_entry *jc = &bc->jc[jc_index(lin)];
 	unsigned h = hash_key(key, cpu->code_size);
 	struct block *b;
 
+	if (jc->b && jc->lin == lin && block_matches(cpu, jc->b, key, lin)) {
+		cpu->stats.block_cache_hits++;
+		return jc->b;
+	}
 	if (!page_tracked(cpu->bvm, gpa)) {
 		b = &bc->scratch;
 		decode_block(cpu, b, bc->scratch_insns, BLOCK_MAX, lin, page, gpa);
-		b->cached = false;
 		return b;
 	}
 
@@ -188,6 +233,8 @@ static struct block *find_block(struct bt_cpu *cpu)
 			continue;
 		if (block_valid(cpu, b, lin)) {
 			cpu->stats.block_cache_hits++;
+			jc->lin = lin;
+			jc->b = b;
 			return b;
 		}
 		/* Stale: decode again into fresh arena space, keeping the hash slot. */
@@ -213,7 +260,8 @@ static struct block *find_block(struct bt_cpu *cpu)
 	decode_block(cpu, b, &bc->insns[bc->nr_insns], BLOCK_MAX, lin, page, gpa);
 	bc->nr_insns += b->n;
 	b->gen = gen;
-	b->cached = true;
+	jc->lin = lin;
+	jc->b = b;
 	return b;
 }
 

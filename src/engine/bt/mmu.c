@@ -45,7 +45,8 @@
 struct walk {
 	uint64_t gpa;		/* guest-physical address of lin's page */
 	bool user, write, exec;	/* what the combined levels permit */
-	bool global, large;
+	bool global;
+	unsigned shift;		/* page size: 12, or 21/22/30 for a large page */
 };
 
 static void pf(struct bt_cpu *cpu, uint64_t lin, uint32_t err)
@@ -97,7 +98,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 
 	cpu->stats.page_walks++;
 	w->user = w->write = w->exec = true;
-	w->global = w->large = false;
+	w->global = false;
 
 	if (lma) {
 		table = s->cr3 & PTE_ADDR_MASK;
@@ -162,7 +163,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 				w->gpa = (entry & 0xfffff000ull & ~size_mask) | (lin & size_mask);
 			w->gpa &= BT_PAGE_MASK;
 			w->global = (entry & PTE_G) && (s->cr4 & CR4_PGE);
-			w->large = ps;
+			w->shift = (unsigned)shift;
 			break;
 		}
 		pte_set(p, esize, entry, PTE_A);
@@ -198,6 +199,63 @@ static bool page_has_code(struct bt_vm *bvm, uint64_t gpa_page)
 	return pfn < bvm->nr_pages && atomic_load_explicit(&bvm->page_gen[pfn], memory_order_relaxed);
 }
 
+/* Whether the permissions of a walk allow the access (as walk() checks them). */
+static bool walk_allows(const struct walk *w, enum bt_access acc, bool user)
+{
+	if (user && !w->user)
+		return false;
+	return acc == BT_WRITE ? w->write : acc == BT_EXEC ? w->exec : true;
+}
+
+static uint32_t pwc_large_index(uint64_t lin, unsigned shift)
+{
+	return (uint32_t)(((lin >> shift) ^ shift) & ((1u << BT_PWC_LARGE_BITS) - 1));
+}
+
+static bool pwc_valid(const struct bt_pwc *c, const struct bt_pwc_entry *x)
+{
+	return x->global_epoch == c->global_epoch && (x->epoch == c->epoch || x->global);
+}
+
+/* A cached walk result for lin that allows acc, or false. */
+static bool pwc_lookup(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int tlb,
+		       struct walk *w)
+{
+	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
+	const struct bt_pwc_entry *x = &c->small[tlb][(lin >> 12) & ((1u << BT_PWC_BITS) - 1)];
+
+	if (x->shift != 12 || x->lin != (lin & BT_PAGE_MASK) || !pwc_valid(c, x)) {
+		/* Large pages: 2 MiB (4 MiB without PAE), 1 GiB in IA-32e mode. */
+		unsigned mid = (cpu->s.cr4 & CR4_PAE) ? 21 : 22;
+		x = &c->large[tlb][pwc_large_index(lin, mid)];
+		if (x->shift != mid || x->lin != (lin & ~((1ull << mid) - 1)) || !pwc_valid(c, x)) {
+			x = &c->large[tlb][pwc_large_index(lin, 30)];
+			if (!(cpu->s.efer & EFER_LMA) || x->shift != 30 ||
+			    x->lin != (lin & ~((1ull << 30) - 1)) || !pwc_valid(c, x))
+				return false;
+		}
+	}
+	*w = (struct walk){ .gpa = x->gpa + ((lin - x->lin) & BT_PAGE_MASK), .user = x->user,
+			    .write = x->write, .exec = x->exec, .global = x->global,
+			    .shift = x->shift };
+	return walk_allows(w, acc, tlb == BT_TLB_USER);
+}
+
+static void pwc_store(struct bt_cpu *cpu, uint64_t lin, int tlb, const struct walk *w)
+{
+	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
+	uint64_t size_mask = (1ull << w->shift) - 1;
+	struct bt_pwc_entry *x = w->shift == 12 ?
+		&c->small[tlb][(lin >> 12) & ((1u << BT_PWC_BITS) - 1)] :
+		&c->large[tlb][pwc_large_index(lin, w->shift)];
+
+	*x = (struct bt_pwc_entry){ .lin = lin & ~size_mask,
+				    .gpa = w->gpa - ((lin & size_mask) & BT_PAGE_MASK),
+				    .epoch = c->epoch, .global_epoch = c->global_epoch,
+				    .shift = (uint8_t)w->shift, .user = w->user, .write = w->write,
+				    .exec = w->exec, .global = w->global };
+}
+
 struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int tlb)
 {
 	uint64_t page = lin & BT_PAGE_MASK;
@@ -208,18 +266,21 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		return e;
 
 	struct walk w;
-	if (cpu->s.cr0 & CR0_PG) {
-		walk(cpu, lin, acc, tlb == BT_TLB_USER, &w);
-	} else {
-		w = (struct walk){ .gpa = page & 0xffffffffull, .user = true, .write = true,
-				   .exec = true };
-	}
 	cpu->stats.tlb_misses++;
+	if (!(cpu->s.cr0 & CR0_PG)) {
+		w = (struct walk){ .gpa = page & 0xffffffffull, .user = true, .write = true,
+				   .exec = true, .shift = 12 };
+	} else if (pwc_lookup(cpu, lin, acc, tlb, &w)) {
+		cpu->stats.pwc_hits++;
+	} else {
+		walk(cpu, lin, acc, tlb == BT_TLB_USER, &w);
+		pwc_store(cpu, lin, tlb, &w);
+	}
 
 	uint8_t *hva = gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
 	uint64_t slow = hva ? 0 : TLB_SLOW;
 	e->gpa_page = w.gpa;
-	e->flags = (w.global ? TLBF_GLOBAL : 0) | (w.large ? TLBF_LARGE : 0) |
+	e->flags = (w.global ? TLBF_GLOBAL : 0) | (w.shift > 12 ? TLBF_LARGE : 0) |
 		   (hva ? 0 : TLBF_MMIO);
 	e->addend = hva ? (uintptr_t)hva - (uintptr_t)page : 0;
 	e->tag_read = page | slow;
@@ -367,6 +428,8 @@ static void entry_invalidate(struct bt_tlb_entry *e)
 
 void bt_tlb_flush(struct bt_cpu *cpu, bool include_global)
 {
+	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
+
 	cpu->stats.tlb_flushes++;
 	cpu->tlb_gen_seen = atomic_load(&cpu->bvm->tlb_gen);
 	for (int t = 0; t < BT_TLB_NR; t++)
@@ -375,10 +438,21 @@ void bt_tlb_flush(struct bt_cpu *cpu, bool include_global)
 			if (include_global || !(e->flags & TLBF_GLOBAL))
 				entry_invalidate(e);
 		}
+	c->epoch++;
+	if (include_global)
+		c->global_epoch++;
+	if (c->epoch == 0 || c->global_epoch == 0) {
+		/* A wrapped counter could revive old entries: empty the cache instead. */
+		memset(c->small, 0, sizeof(c->small));
+		memset(c->large, 0, sizeof(c->large));
+		c->epoch = c->global_epoch = 1;
+	}
 }
 
 void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin)
 {
+	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
+
 	for (int t = 0; t < BT_TLB_NR; t++) {
 		entry_invalidate(&cpu->tlb[t][bt_tlb_index(lin)]);
 		/* A large page is cached as many 4 KiB entries: INVLPG anywhere in it must drop
@@ -386,6 +460,10 @@ void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin)
 		for (unsigned k = 0; k < BT_TLB_SIZE; k++)
 			if (cpu->tlb[t][k].flags & TLBF_LARGE)
 				entry_invalidate(&cpu->tlb[t][k]);
+		c->small[t][(lin >> 12) & ((1u << BT_PWC_BITS) - 1)].shift = 0;
+		c->large[t][pwc_large_index(lin, 21)].shift = 0;
+		c->large[t][pwc_large_index(lin, 22)].shift = 0;
+		c->large[t][pwc_large_index(lin, 30)].shift = 0;
 	}
 }
 

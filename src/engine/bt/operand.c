@@ -13,7 +13,7 @@ uint64_t bt_ea(struct bt_cpu *cpu, const struct bt_insn *i)
 		ea += cpu->s.gpr[i->base];
 	if (i->index != BT_NOREG)
 		ea += cpu->s.gpr[i->index] << i->scale;
-	return ea & addr_mask(i->addrsize);
+	return ea & sz_mask(i->addrsize);
 }
 
 uint64_t bt_reg_get(const struct bt_cpu *cpu, int reg, unsigned size, bool rex)

@@ -139,8 +139,6 @@ static inline void rm_set(struct bt_cpu *cpu, const struct bt_insn *i, unsigned 
 
 /* ---- Addresses ---------------------------------------------------------------------------- */
 
-static inline uint64_t addr_mask(unsigned addrsize) { return sz_mask(addrsize); }
-
 /* Jump target: masked to the operand size outside 64-bit code. */
 static inline uint64_t ip_mask(const struct bt_cpu *cpu, uint64_t ip, unsigned opsize)
 {
@@ -153,11 +151,6 @@ static inline unsigned sp_size(const struct bt_cpu *cpu)
 	return cpu->code_size == 8 ? 8 : cpu->stack_size;
 }
 
-/* Register r (0-15) written with addrsize semantics (16: merge, 32: zero-extend). */
-static inline void reg_set_addr(struct bt_cpu *cpu, int r, unsigned addrsize, uint64_t v)
-{
-	reg_set(cpu, r, addrsize, true, v);
-}
 
 /* ---- Read-modify-write of a memory operand (operand.c) ------------------------------------- */
 

@@ -125,9 +125,11 @@ static uint64_t dshift_rmw(struct bt_cpu *cpu, uint64_t dst, const struct bt_rmw
 		return dst;
 	dst &= m;
 	if (arg->op == DS_LEFT) {
-		t = ((unsigned __int128)dst << bits | src) << c;
-		r = (uint64_t)(t >> bits) & m;
-		cf = (t >> (2 * bits)) & 1;
+		/* dst:src shifted left by c, the result read from the top half; c < 2 * bits keeps
+		 * every shift below 128 even for 64-bit operands. */
+		t = (unsigned __int128)dst << bits | src;
+		r = (uint64_t)(c <= bits ? t >> (bits - c) : t << (c - bits)) & m;
+		cf = (t >> (2 * bits - c)) & 1;
 	} else {
 		t = (unsigned __int128)src << bits | dst;
 		r = (uint64_t)(t >> c) & m;

@@ -13,12 +13,12 @@
 
 static uint64_t sreg(const struct bt_cpu *cpu, int r, unsigned as)
 {
-	return cpu->s.gpr[r] & addr_mask(as);
+	return cpu->s.gpr[r] & sz_mask(as);
 }
 
 static void advance(struct bt_cpu *cpu, int r, unsigned as, int64_t delta)
 {
-	reg_set_addr(cpu, r, as, cpu->s.gpr[r] + (uint64_t)delta);
+	reg_set(cpu, r, as, true, cpu->s.gpr[r] + (uint64_t)delta);
 }
 
 static int64_t step(const struct bt_cpu *cpu, unsigned size)
@@ -46,7 +46,7 @@ static uint64_t room(uint64_t lin, uint64_t off, unsigned as, unsigned size)
 {
 	uint64_t n = (BT_PAGE - (lin & (BT_PAGE - 1))) / size;
 	if (as < 8) {
-		uint64_t wrap = (addr_mask(as) - off) / size + 1;
+		uint64_t wrap = (sz_mask(as) - off) / size + 1;
 		n = wrap < n ? wrap : n;
 	}
 	return n;
@@ -129,7 +129,7 @@ void bt_h_movs(struct bt_cpu *cpu, const struct bt_insn *i)
 		advance(cpu, R_RDI, as, d * (int64_t)k);
 		n -= k;
 		if (rep(i))
-			reg_set_addr(cpu, R_RCX, as, n);
+			reg_set(cpu, R_RCX, as, true, n);
 	}
 	if (n)
 		rep_again(cpu);
@@ -154,7 +154,7 @@ void bt_h_stos(struct bt_cpu *cpu, const struct bt_insn *i)
 		advance(cpu, R_RDI, as, d * (int64_t)k);
 		n -= k;
 		if (rep(i))
-			reg_set_addr(cpu, R_RCX, as, n);
+			reg_set(cpu, R_RCX, as, true, n);
 	}
 	if (n)
 		rep_again(cpu);
@@ -173,7 +173,7 @@ void bt_h_lods(struct bt_cpu *cpu, const struct bt_insn *i)
 		advance(cpu, R_RSI, as, d);
 		n--;
 		if (rep(i))
-			reg_set_addr(cpu, R_RCX, as, n);
+			reg_set(cpu, R_RCX, as, true, n);
 	}
 	if (n)
 		rep_again(cpu);
@@ -205,7 +205,7 @@ static void compare_string(struct bt_cpu *cpu, const struct bt_insn *i, bool sca
 		n--;
 		if (!rep(i))
 			return;
-		reg_set_addr(cpu, R_RCX, as, n);
+		reg_set(cpu, R_RCX, as, true, n);
 		if ((i->flags & BI_REP) ? a != b : a == b)
 			return;
 	}

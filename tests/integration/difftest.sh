@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The bt engine against the host CPU: a fixed-seed corpus of random integer instruction sequences
+# (tests/difftest/), each run natively in a traced child and in the bt engine at CPL3. Any
+# difference in registers, defined flags, memory or the ending exception fails the test.
+set -u
+cd "$(dirname "$0")/../.."
+bin=build/difftest
+if [ ! -x "$bin" ]; then
+	echo "FAIL difftest: $bin not built"
+	exit 0
+fi
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+if "$bin" --seed 1 --count 4000 --insns 24 >"$out" 2>&1; then
+	echo "ok difftest/fixed-corpus ($(tail -n 1 "$out"))"
+else
+	echo "FAIL difftest/fixed-corpus"
+	sed -n '1,40p' "$out" | sed 's/^/    | /'
+fi
