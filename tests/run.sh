@@ -11,7 +11,7 @@
 # `tests/run.sh --qemu` instead runs the guests marked `; qemu: yes` under QEMU TCG, the reference
 # that keeps the .expected files honest (needs `make guests` first).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 VMON=${VMON:-build/vmon}
 VMON_SAN=${VMON_SAN:-build/vmon-san}
@@ -20,6 +20,7 @@ GUEST_BIN=build/guests
 TIMEOUT=${TIMEOUT:-60}
 
 passed=0 failed=0 skipped=0
+name='' bin='' kind_opt='' want='' args=() qargs=()	# per-guest settings (guest_setup, qemu_args)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -70,7 +71,7 @@ guest_setup() {
 kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
 run_unit_tests() {
-	local out=$work/unit.out line
+	local out=$work/unit.out line p f
 	build/unit-tests >"$out" 2>&1
 	cat "$out"
 	line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
@@ -78,9 +79,9 @@ run_unit_tests() {
 		fail unit-tests "no closing line (crashed?)"
 		return
 	fi
-	set -- $line
-	passed=$((passed + $2))
-	failed=$((failed + $4))
+	read -r _ p _ f _ <<<"$line"
+	passed=$((passed + p))
+	failed=$((failed + f))
 }
 
 run_guests() {
@@ -97,7 +98,7 @@ run_guests() {
 				skip "$name/kvm" "/dev/kvm not available"
 				continue
 			fi
-			timeout "$TIMEOUT" $VMON_SAN run --engine $engine --console stdio \
+			timeout "$TIMEOUT" "$VMON_SAN" run --engine $engine --console stdio \
 				"${args[@]}" $kind_opt "$bin" </dev/null >"$work/out" 2>"$work/err"
 			status=$?
 			if [ $engine = kvm ] && [ "$status" != "$want" ] && grep -q /dev/kvm "$work/err"; then
@@ -115,7 +116,7 @@ run_guests() {
 cli_error() {
 	local name=cli/$1 want=$2 msg=$3 status
 	shift 3
-	timeout "$TIMEOUT" $VMON_SAN run --engine bt "$@" </dev/null >"$work/out" 2>"$work/err"
+	timeout "$TIMEOUT" "$VMON_SAN" run --engine bt "$@" </dev/null >"$work/out" 2>"$work/err"
 	status=$?
 	if [ "$status" != "$want" ]; then
 		fail "$name" "exit status $status, expected $want"
@@ -146,7 +147,7 @@ run_cli_tests() {
 
 	# Without /dev/kvm, asking for the kvm engine must fail and say why.
 	if ! kvm_usable; then
-		timeout "$TIMEOUT" $VMON run --engine kvm --boot-sector "$boot" \
+		timeout "$TIMEOUT" "$VMON" run --engine kvm --boot-sector "$boot" \
 			</dev/null >"$work/out" 2>"$work/err"
 		status=$?
 		if [ "$status" != 0 ] && grep -q /dev/kvm "$work/err"; then

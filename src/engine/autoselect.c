@@ -26,7 +26,7 @@
 #define PROBE_INSNS_PER_REPORT	(400 * 10 + 5)		/* inner loop x body (call included) + outer */
 /* CPU time of the vCPU thread (guest mode included), from the first report on: decoding and
  * first entry do not count, nor do other processes that take the CPU away meanwhile. */
-#define PROBE_WINDOW_NS		20000000ull
+#define PROBE_WINDOW_NS		10000000ull
 /* Wall time per engine from the vCPU thread's start: the hard limit on what the probe costs. */
 #define PROBE_CAP_NS		50000000ull
 

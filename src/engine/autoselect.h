@@ -38,7 +38,7 @@ const struct engine_ops *engine_autoselect(char *why, size_t len);
 /* The faster engine by the figures (kvm on a tie), with the figures in why. */
 const struct engine_ops *autoselect_decide(const struct probe_figures *f, char *why, size_t len);
 
-/* Runs the probe guest on engine e for a bounded time (PROBE_CAP_NS). 0 with *ips set, or -1
+/* Runs the probe guest on engine e, for at most 50 ms of wall time. 0 with *ips set, or -1
  * with the reason in why if the engine could not run it correctly. */
 int autoselect_measure(const struct engine_ops *e, uint64_t *ips, char *why, size_t len);
 

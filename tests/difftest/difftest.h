@@ -16,6 +16,10 @@
 /* Flags compared when defined. */
 #define DT_ARITH_FLAGS	0x8d5u	/* OF SF ZF AF PF CF */
 #define DT_DF		0x400u
+/* Always compared: IF, IOPL, ID (what POPF at CPL3 may or must not change). Not NT: the native
+ * side cannot hold it reliably (interrupts taken during a case were seen to set or drop it,
+ * the way a Xen PV host does), so the generator never sets it. */
+#define DT_SYS_FLAGS	0x203200u
 
 struct dt_case {
 	uint8_t code[DT_PAGE];

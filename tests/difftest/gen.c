@@ -4,7 +4,12 @@
  * points into the same page for PUSH/POP, and string instructions get RSI/RDI/RCX set up right
  * before them. The generator tracks which arithmetic flags are architecturally undefined, keeps
  * instructions that read flags from seeing undefined ones (a CMP defines them first), and reports
- * what is still undefined at the end so the comparison skips it. */
+ * what is still undefined at the end so the comparison skips it.
+ *
+ * Besides straight-line code there are forward branches (Jcc, JMP, LOOPcc, JrCXZ) over short
+ * bodies, CALL/RET and ENTER/LEAVE around bodies, PUSHF/POPF, and BT with register offsets into
+ * memory; undef_at is kept per instruction (mark()) so faults inside those chunks compare the
+ * right flags. */
 #include <string.h>
 
 #include "cpu_state.h"
@@ -22,6 +27,13 @@ struct gen {
 	struct dt_case *c;
 	uint64_t rng;
 	uint32_t undef;
+	/* undef_at bookkeeping: bytes from mark_pos on belong to instructions that start with
+	 * mark_undef undefined (see mark()). */
+	size_t mark_pos;
+	uint32_t mark_undef;
+	/* Inside a branch, CALL or ENTER body: no nested bodies and nothing that moves RSP
+	 * unbalanced (the body's RET / LEAVE needs the stack as it found it). */
+	bool in_body;
 };
 
 static uint64_t rnd(struct gen *g)
@@ -88,6 +100,14 @@ static struct operand rm_operand(struct gen *g, int size, bool *rex8)
 	return o;
 }
 
+static struct operand mem_operand(struct gen *g, int size)
+{
+	struct operand o = { .mem = true };
+	int d = (int)pick(g, 240) - 120;
+	o.disp = (int8_t)(d & ~(size - 1));
+	return o;
+}
+
 /* prefix(es), REX, opcode bytes, ModRM (+disp8), leaving immediates to the caller. */
 static void emit_modrm(struct gen *g, int size, const uint8_t *op, int oplen, int reg,
 		       struct operand rm, bool rex8)
@@ -117,13 +137,26 @@ static void emit_modrm(struct gen *g, int size, const uint8_t *op, int oplen, in
 static int rand_size(struct gen *g) { static const int s[] = { 1, 2, 4, 8 }; return s[pick(g, 4)]; }
 static int rand_size_nb(struct gen *g) { static const int s[] = { 2, 4, 8 }; return s[pick(g, 3)]; }
 
+/* An instruction starts at the current position: the bytes since the previous mark belong to
+ * instructions that saw mark_undef (a fault there leaves exactly those flags undefined). A chunk
+ * of several instructions marks each one, so undef_at stays exact inside it. */
+static void mark(struct gen *g)
+{
+	for (size_t o = g->mark_pos; o < g->c->code_len; o++)
+		g->c->undef_at[o] = (uint16_t)g->mark_undef;
+	g->mark_pos = g->c->code_len;
+	g->mark_undef = g->undef;
+}
+
 /* Make the flags an instruction reads defined first. */
 static void need_flags(struct gen *g, uint32_t reads)
 {
 	if (g->undef & reads) {
+		mark(g);
 		emit(g, 0x39);		/* cmp eax, eax -> defines all six */
 		emit(g, 0xc0);
 		g->undef = 0;
+		mark(g);
 	}
 }
 
@@ -299,6 +332,9 @@ static void gen_mov(struct gen *g)
 	int size = rand_size(g);
 	struct operand rm = rm_operand(g, size, &rex8);
 
+	if (kind == 4 && g->in_body)
+		kind = 0;
+
 	switch (kind) {
 	case 0: {	/* mov r/m, r and r, r/m */
 		int reg = reg_field_for(g, size, &rex8);
@@ -395,6 +431,7 @@ static void gen_string(struct gen *g)
 	emit(g, 0xb9); emit_imm(g, pick(g, 12), 4);
 	if (op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf)
 		need_flags(g, ALL);	/* REP with RCX=0 leaves the flags as they were */
+	mark(g);
 	if (rep)
 		emit(g, rep == 1 ? 0xf3 : 0xf2);
 	if ((op & 1) && pick(g, 3) == 0)
@@ -416,13 +453,352 @@ static void gen_fault(struct gen *g)
 	}
 }
 
+/* ---- Wider coverage: forms the generators above do not produce -------------------------- */
+
+/* MOVSXD (63 /r): sign-extends with REX.W, a plain 32-bit move (zero-extending) without. */
+static void gen_movsxd(struct gen *g)
+{
+	int size = pick(g, 3) ? 8 : 4;
+	bool rex8 = false;
+	struct operand rm = rm_operand(g, 4, &rex8);
+	uint8_t opc = 0x63;
+	emit_modrm(g, size, &opc, 1, dest_reg(g), rm, false);
+}
+
+/* XCHG rAX, r (90+r; 90 without REX.B is NOP even for 32 bits, 66 90 / 48 90 too). */
+static void gen_xchg_acc(struct gen *g)
+{
+	int size = rand_size_nb(g), r = dest_reg(g);
+	if (size == 2)
+		emit(g, 0x66);
+	if (size == 8 || (r & 8) || pick(g, 4) == 0)
+		emit(g, (uint8_t)(0x40 | (size == 8 ? 8 : 0) | ((r & 8) ? 1 : 0)));
+	emit(g, (uint8_t)(0x90 + (r & 7)));
+}
+
+/* CBW/CWDE/CDQE and CWD/CDQ/CQO under prefix combinations: REX.W beats 66, but a REX not
+ * immediately before the opcode is ignored. */
+static void gen_convert(struct gen *g)
+{
+	static const uint8_t pfx[][2] = { { 0x66, 0 }, { 0x48, 0 }, { 0x66, 0x48 }, { 0x48, 0x66 },
+					   { 0x66, 0x66 }, { 0x40, 0 } };
+	int w = (int)pick(g, 7);
+	if (w < 6) {
+		emit(g, pfx[w][0]);
+		if (pfx[w][1])
+			emit(g, pfx[w][1]);
+	}
+	emit(g, (uint8_t)(0x98 + pick(g, 2)));
+}
+
+/* A signed bit offset in a register, bounded so the addressed word stays in the data page
+ * whatever RBP-based frame (ENTER) we are in: +-1000 bits is +-125 bytes. */
+static int bit_offset_reg(struct gen *g)
+{
+	int r = dest_reg(g);
+	int32_t off = (int32_t)pick(g, 2001) - 1000;
+	emit(g, (uint8_t)(0x48 | ((r & 8) ? 1 : 0)));	/* mov r64, simm32 */
+	emit(g, 0xc7);
+	emit(g, (uint8_t)(0xc0 | (r & 7)));
+	emit_imm(g, (uint32_t)off, 4);
+	mark(g);
+	return r;
+}
+
+/* BT/BTS/BTR/BTC m, r: the register's offset reaches words outside the operand itself. */
+static void gen_bt_mem_reg(struct gen *g)
+{
+	int size = rand_size_nb(g), op = (int)pick(g, 4), r = bit_offset_reg(g);
+	struct operand rm = mem_operand(g, size);
+	uint8_t opc[] = { 0x0f, (uint8_t)(0xa3 + op * 8) };
+	if (op && pick(g, 2))
+		emit(g, 0xf0);	/* LOCK */
+	emit_modrm(g, size, opc, 2, r, rm, false);
+	sets(g, CF, OF | SF | AF | PF);
+}
+
+/* Assorted forms: MOV imm (B8+r incl. imm64, C6/C7), TEST, accumulator-immediate ALU forms,
+ * LOCKed ALU/NOT/NEG/INC/DEC on memory, PUSH imm / PUSH m / POP m pairs. */
+static void gen_misc(struct gen *g)
+{
+	bool rex8 = false;
+	int size = rand_size(g);
+
+	switch (pick(g, 7)) {
+	case 0: {	/* mov r, imm (64-bit immediate with REX.W) */
+		int r = dest_reg(g);
+		if (size == 1 && !(r & 8))
+			r &= 3;	/* AL..BL: without REX, 4-7 would be AH..BH (SPL.. with one) */
+		if (size == 2)
+			emit(g, 0x66);
+		if (size == 8 || (r & 8))
+			emit(g, (uint8_t)(0x40 | (size == 8 ? 8 : 0) | ((r & 8) ? 1 : 0)));
+		emit(g, (uint8_t)((size == 1 ? 0xb0 : 0xb8) + (r & 7)));
+		emit_imm(g, rnd(g), size == 8 ? 8 : size);
+		break;
+	}
+	case 1: {	/* mov r/m, imm */
+		struct operand rm = rm_operand(g, size, &rex8);
+		uint8_t opc = size == 1 ? 0xc6 : 0xc7;
+		emit_modrm(g, size, &opc, 1, 0, rm, rex8);
+		emit_imm(g, rnd(g), size == 1 ? 1 : size == 2 ? 2 : 4);
+		break;
+	}
+	case 2: {	/* test r/m, r / r/m, imm / acc, imm */
+		int form = (int)pick(g, 3);
+		if (form == 2) {
+			if (size == 2)
+				emit(g, 0x66);
+			if (size == 8)
+				emit(g, 0x48);
+			emit(g, size == 1 ? 0xa8 : 0xa9);
+			emit_imm(g, rnd(g), size == 1 ? 1 : size == 2 ? 2 : 4);
+		} else {
+			struct operand rm = rm_operand(g, size, &rex8);
+			uint8_t opc = form ? (size == 1 ? 0xf6 : 0xf7) : (size == 1 ? 0x84 : 0x85);
+			emit_modrm(g, size, &opc, 1, form ? 0 : reg_field_for(g, size, &rex8), rm, rex8);
+			if (form)
+				emit_imm(g, rnd(g), size == 1 ? 1 : size == 2 ? 2 : 4);
+		}
+		sets(g, ALL, AF);
+		break;
+	}
+	case 3: {	/* add/or/adc/sbb/and/sub/xor/cmp al/ax/eax/rax, imm */
+		int op = (int)pick(g, 8);
+		if (op == 2 || op == 3)
+			need_flags(g, CF);
+		if (size == 2)
+			emit(g, 0x66);
+		if (size == 8)
+			emit(g, 0x48);
+		emit(g, (uint8_t)(op * 8 + (size == 1 ? 4 : 5)));
+		emit_imm(g, rnd(g), size == 1 ? 1 : size == 2 ? 2 : 4);
+		sets(g, ALL, (op == 1 || op == 4 || op == 6) ? AF : 0);
+		break;
+	}
+	case 4: {	/* LOCK op m, r / LOCK op m, imm (no CMP: it cannot be locked) */
+		int op = (int)pick(g, 7);
+		struct operand rm = mem_operand(g, size);
+		if (op == 2 || op == 3)
+			need_flags(g, CF);
+		emit(g, 0xf0);
+		if (pick(g, 2)) {
+			uint8_t opc = (uint8_t)(op * 8 + (size == 1 ? 0 : 1));
+			emit_modrm(g, size, &opc, 1, reg_field_for(g, size, &rex8), rm, rex8);
+		} else {
+			uint8_t opc = size == 1 ? 0x80 : 0x81;
+			emit_modrm(g, size, &opc, 1, op, rm, rex8);
+			emit_imm(g, rnd(g), size == 1 ? 1 : size == 2 ? 2 : 4);
+		}
+		sets(g, ALL, (op == 1 || op == 4 || op == 6) ? AF : 0);
+		break;
+	}
+	case 5: {	/* LOCK not/neg/inc/dec m */
+		struct operand rm = mem_operand(g, size);
+		int w = (int)pick(g, 4);
+		uint8_t opc = w < 2 ? (size == 1 ? 0xf6 : 0xf7) : (size == 1 ? 0xfe : 0xff);
+		emit(g, 0xf0);
+		emit_modrm(g, size, &opc, 1, w < 2 ? 2 + w : w - 2, rm, rex8);
+		if (w == 1)
+			sets(g, ALL, 0);
+		else if (w >= 2)
+			sets(g, ALL & ~CF, 0);
+		break;
+	}
+	default: {	/* push imm8/imm32 or push m, then pop m or pop r: balanced */
+		struct operand rm = mem_operand(g, 8);
+		uint8_t op;
+		switch (pick(g, 3)) {
+		case 0: emit(g, 0x6a); emit_imm(g, rnd(g), 1); break;
+		case 1: emit(g, 0x68); emit_imm(g, rnd(g), 4); break;
+		default:
+			op = 0xff;
+			emit_modrm(g, 4, &op, 1, 6, rm, false);	/* 64-bit by default */
+			break;
+		}
+		mark(g);
+		rm = rm_operand(g, 8, &rex8);
+		op = 0x8f;
+		emit_modrm(g, 4, &op, 1, 0, rm, false);
+		break;
+	}
+	}
+}
+
+/* PUSHF, and POPF of the current flags with some bits flipped: at CPL3 with IOPL 0, IF and
+ * IOPL stay as they are; ID, DF and the arithmetic flags change. TF (single-step), AC
+ * (alignment checks, on under Linux's CR0.AM) and NT (see DT_SYS_FLAGS) are left alone. */
+static void gen_pushf(struct gen *g)
+{
+	need_flags(g, ALL);	/* PUSHF stores them to memory */
+	if (g->in_body || pick(g, 2)) {
+		uint32_t flip = (uint32_t)rnd(g) & (ALL | RFLAGS_DF | RFLAGS_IF | RFLAGS_IOPL |
+						    RFLAGS_ID);
+		if (pick(g, 4) == 0)
+			flip &= ~(uint32_t)RFLAGS_DF;
+		emit(g, 0x9c);					/* pushfq */
+		mark(g);
+		emit(g, 0x48); emit(g, 0x81); emit(g, 0x34); emit(g, 0x24);	/* xor qword [rsp], imm32 */
+		emit_imm(g, flip, 4);
+		mark(g);
+		emit(g, 0x9d);					/* popfq */
+		sets(g, ALL, 0);
+		return;
+	}
+	if (pick(g, 4) == 0)
+		emit(g, 0x66);	/* 16-bit PUSHF */
+	emit(g, 0x9c);
+}
+
+/* XLAT: AL = [RBX + AL], with RBX pointed into the data page. */
+static void gen_xlat(struct gen *g)
+{
+	emit(g, 0x48); emit(g, 0x8d); emit(g, 0x5d); emit(g, (uint8_t)(pick(g, 240) - 120));
+	mark(g);
+	if (pick(g, 3) == 0)
+		emit(g, 0x48);
+	emit(g, 0xd7);
+}
+
+static void gen_body_insn(struct gen *g);
+
+/* A body of one to three instructions from the simple generators; returns its length. */
+static size_t gen_body(struct gen *g)
+{
+	size_t start = g->c->code_len;
+	bool outer = g->in_body;
+	int n = 1 + (int)pick(g, 3);
+
+	g->in_body = true;
+	for (int k = 0; k < n; k++) {
+		mark(g);
+		gen_body_insn(g);
+	}
+	mark(g);
+	g->in_body = outer;
+	return g->c->code_len - start;
+}
+
+/* Forward branches over a body (so every sequence still ends): Jcc rel8/rel32, JMP rel8/rel32,
+ * LOOP/LOOPE/LOOPNE, JRCXZ/JECXZ (ECX with 67). Bodies are at most three instructions of at
+ * most ~20 bytes, well inside rel8. The flags after the join are undefined if either path left
+ * them so. */
+static void gen_branch(struct gen *g)
+{
+	int kind = (int)pick(g, 4);
+	size_t disp_at, len;
+	bool rel32 = false;
+	uint32_t before;
+
+	if (kind >= 2 && pick(g, 2)) {	/* a small ECX so loops and JRCXZ go both ways */
+		emit(g, 0xb9);
+		emit_imm(g, pick(g, 3), 4);
+		mark(g);
+	}
+	switch (kind) {
+	case 0:
+		need_flags(g, ALL);
+		if (pick(g, 3) == 0) {
+			emit(g, 0x0f);
+			emit(g, (uint8_t)(0x80 + pick(g, 16)));
+			rel32 = true;
+		} else {
+			emit(g, (uint8_t)(0x70 + pick(g, 16)));
+		}
+		break;
+	case 1:
+		rel32 = pick(g, 2);
+		emit(g, rel32 ? 0xe9 : 0xeb);
+		break;
+	case 2: {
+		int op = (int)pick(g, 3);	/* loopne, loope, loop */
+		if (op < 2)
+			need_flags(g, ZF);
+		if (pick(g, 2))
+			emit(g, 0x67);
+		emit(g, (uint8_t)(0xe0 + op));
+		break;
+	}
+	default:
+		if (pick(g, 2))
+			emit(g, 0x67);
+		emit(g, 0xe3);
+		break;
+	}
+	before = g->undef;
+	disp_at = g->c->code_len;
+	emit_imm(g, 0, rel32 ? 4 : 1);
+	len = gen_body(g);
+	for (int b = 0; b < (rel32 ? 4 : 1); b++)
+		g->c->code[disp_at + b] = (uint8_t)(len >> (8 * b));
+	g->undef |= before;
+}
+
+/* CALL/RET through a body placed before the call site:
+ *	jmp L0; L1: body; ret [imm16]; L0: call L1; ...
+ * Execution order (call, body, ret) matches generation order except for the CALL itself,
+ * which runs with the flags from before the body. */
+static void gen_call(struct gen *g)
+{
+	size_t jmp_at, l1;
+	uint32_t before;
+	int32_t rel;
+
+	mark(g);
+	before = g->undef;
+	emit(g, 0xe9);
+	jmp_at = g->c->code_len;
+	emit_imm(g, 0, 4);
+	l1 = g->c->code_len;
+	gen_body(g);
+	if (pick(g, 4) == 0) {
+		emit(g, 0xc2);		/* ret imm16: pops 8 more bytes */
+		emit_imm(g, 8, 2);
+	} else {
+		emit(g, 0xc3);
+	}
+	rel = (int32_t)(g->c->code_len - (jmp_at + 4));
+	for (int b = 0; b < 4; b++)
+		g->c->code[jmp_at + b] = (uint8_t)((uint32_t)rel >> (8 * b));
+	mark(g);
+	g->mark_undef = before;
+	emit(g, 0xe8);
+	rel = (int32_t)l1 - (int32_t)(g->c->code_len + 4);
+	emit_imm(g, (uint32_t)rel, 4);
+	mark(g);
+}
+
+/* ENTER size, level ... LEAVE: RBP moves into the stack area for the body, which keeps
+ * addressing memory through it. */
+static void gen_enter(struct gen *g)
+{
+	mark(g);
+	emit(g, 0xc8);
+	emit_imm(g, pick(g, 9) * 8 + (pick(g, 4) == 0 ? pick(g, 8) : 0), 2);
+	emit_imm(g, pick(g, 4) ? 0 : pick(g, 4), 1);
+	gen_body(g);
+	emit(g, 0xc9);
+}
+
+/* What a body may hold: no nested bodies, no unbalanced stack moves. */
+static void gen_body_insn(struct gen *g)
+{
+	static void (*const gens[])(struct gen *) = {
+		gen_alu, gen_alu_imm, gen_shift, gen_unary, gen_incdec, gen_imul, gen_bitops,
+		gen_bsf, gen_cond, gen_mov, gen_string, gen_movsxd, gen_xchg_acc, gen_convert,
+		gen_bt_mem_reg, gen_misc, gen_pushf, gen_xlat,
+	};
+	gens[pick(g, sizeof(gens) / sizeof(gens[0]))](g);
+}
+
 void dt_generate(struct dt_case *c, uint64_t seed, int ninsns)
 {
 	struct gen g = { .c = c, .rng = seed * 0x9e3779b97f4a7c15ull + 1 };
 	static void (*const gens[])(struct gen *) = {
 		gen_alu, gen_alu, gen_alu_imm, gen_alu_imm, gen_shift, gen_shift, gen_unary,
 		gen_incdec, gen_imul, gen_bitops, gen_bsf, gen_cond, gen_cond, gen_mov, gen_mov,
-		gen_mov, gen_string,
+		gen_mov, gen_string, gen_movsxd, gen_xchg_acc, gen_convert, gen_bt_mem_reg,
+		gen_misc, gen_misc, gen_pushf, gen_xlat, gen_branch, gen_branch, gen_call, gen_enter,
 	};
 
 	memset(c, 0, sizeof(*c));
@@ -431,20 +807,21 @@ void dt_generate(struct dt_case *c, uint64_t seed, int ninsns)
 	c->gpr[R_RBP] = DT_DATA_VA + DT_PAGE / 2;
 	c->gpr[R_RSP] = DT_DATA_VA + DT_PAGE - 256;
 	c->rflags = 0x202 | (rnd(&g) & (DT_ARITH_FLAGS | (pick(&g, 4) == 0 ? DT_DF : 0)));
+	/* ID starts either way (native.c sets it with a POPF: ptrace cannot); NT stays 0. */
+	if (pick(&g, 2))
+		c->rflags |= RFLAGS_ID;
 	for (int i = 0; i < DT_PAGE; i += 8) {
 		uint64_t v = rnd(&g);
 		memcpy(&c->data[i], &v, 8);
 	}
-	for (c->ninsns = 0; c->ninsns <= ninsns && c->code_len < DT_CODE_MAX - 64; c->ninsns++) {
-		size_t start = c->code_len;
-		uint32_t before = g.undef;
+	for (c->ninsns = 0; c->ninsns <= ninsns && c->code_len < DT_CODE_MAX - 256; c->ninsns++) {
+		mark(&g);
 		if (c->ninsns < ninsns)
 			gens[pick(&g, sizeof(gens) / sizeof(gens[0]))](&g);
 		else if (pick(&g, 8) == 0)
 			gen_fault(&g);
-		for (size_t o = start; o < c->code_len; o++)
-			c->undef_at[o] = (uint16_t)before;
 	}
+	mark(&g);
 	c->undef_at[c->code_len] = (uint16_t)g.undef;
 	c->code[c->code_len++] = 0xf4;	/* hlt: #GP at CPL3 ends the run */
 }

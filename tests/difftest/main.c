@@ -41,7 +41,7 @@ static int compare(FILE *out, const struct dt_case *c, const struct dt_result *n
 	int diffs = 0;
 	uint64_t off = n->rip - DT_CODE_VA;
 	uint32_t undef = off < DT_PAGE ? c->undef_at[off] : DT_ARITH_FLAGS;
-	uint64_t mask = (DT_ARITH_FLAGS & ~undef) | DT_DF;
+	uint64_t mask = (DT_ARITH_FLAGS & ~undef) | DT_DF | DT_SYS_FLAGS;
 
 	if (n->vector != b->vector) {
 		say(out, "  exception: native %d, bt %d\n", n->vector, b->vector);

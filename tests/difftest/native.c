@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,16 +24,57 @@ struct dt_native {
 	int mem_fd;
 };
 
+/* mov eax, 11 (munmap); mov rdi, start; mov rsi, len; syscall */
+static uint8_t *put_munmap(uint8_t *p, uint64_t start, uint64_t len)
+{
+	*p++ = 0xb8; *p++ = 11; *p++ = 0; *p++ = 0; *p++ = 0;
+	*p++ = 0x48; *p++ = 0xbf;
+	memcpy(p, &start, 8);
+	p += 8;
+	*p++ = 0x48; *p++ = 0xbe;
+	memcpy(p, &len, 8);
+	p += 8;
+	*p++ = 0x0f; *p++ = 0x05;
+	return p;
+}
+
+/* glibc registers an rseq area in the thread's TLS; with the TLS unmapped, the kernel's rseq
+ * update on the way back to user mode would fail and kill the child with SIGSEGV. The
+ * registered length is __rseq_size or, for older glibc reporting the feature size, 32. */
+static void unregister_rseq(void)
+{
+	void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+
+	if (!__rseq_size)
+		return;
+	if (syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0 &&
+	    syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0)
+		_exit(97);
+}
+
+/* The child inherits the whole address space of this (ASan-instrumented) process: heap, libc,
+ * stacks and terabytes of shadow memory. A case whose RBP or RSP got corrupted would then read
+ * and write there where the bt side (which maps just the two pages) faults. So the child runs
+ * a stub from its code page that unmaps everything else of the user half, then stops with
+ * INT3 for the parent; it never returns to C code. */
 static void child(void)
 {
-	void *code = mmap((void *)DT_CODE_VA, DT_PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	const uint64_t user_top = 0x7ffffffff000ull;
+	uint8_t *code = mmap((void *)DT_CODE_VA, DT_PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	void *data = mmap((void *)DT_DATA_VA, DT_PAGE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	uint8_t *p;
+
 	if (code == MAP_FAILED || data == MAP_FAILED)
 		_exit(99);
+	unregister_rseq();
+	p = put_munmap(code, 0, DT_CODE_VA);
+	p = put_munmap(p, DT_CODE_VA + DT_PAGE, DT_DATA_VA - DT_CODE_VA - DT_PAGE);
+	p = put_munmap(p, DT_DATA_VA + DT_PAGE, user_top - DT_DATA_VA - DT_PAGE);
+	*p = 0xcc;
 	ptrace(PTRACE_TRACEME, 0, 0, 0);
-	raise(SIGSTOP);
+	((void (*)(void))code)();
 	_exit(98);
 }
 
@@ -99,10 +143,38 @@ static int signal_vector(int sig, const siginfo_t *si)
 	case SIGFPE: return 0;
 	case SIGILL: return 6;
 	case SIGTRAP: return 3;
-	case SIGBUS: return 13;
+	case SIGBUS: return si->si_code == BUS_ADRALN ? 17 : 12;	/* #AC, else #SS */
 	case SIGSEGV: return si->si_code == SI_KERNEL ? 13 : 14;
 	default: return -sig;
 	}
+}
+
+/* PTRACE_SETREGS cannot change NT or ID (not in the kernel's user-settable mask), so they carry
+ * over from the previous case's POPF: when they differ from the case's, set them with a POPF in
+ * the child itself (pushfq; and [rsp], ~(NT|ID); or [rsp], want; popfq; int3), its stack in the
+ * data page, which the case rewrites afterwards. */
+static int set_sticky_flags(struct dt_native *n, struct user_regs_struct *u, uint64_t want)
+{
+	const uint64_t sticky = RFLAGS_NT | RFLAGS_ID;
+	uint8_t stub[] = { 0x9c, 0x48, 0x81, 0x24, 0x24, 0, 0, 0, 0, 0x48, 0x81, 0x0c, 0x24, 0, 0, 0, 0,
+			   0x9d, 0xcc };
+	uint32_t and_imm = (uint32_t)~sticky, or_imm = (uint32_t)(want & sticky);
+	int status;
+
+	if (!((u->eflags ^ want) & sticky))
+		return 0;
+	memcpy(&stub[5], &and_imm, 4);
+	memcpy(&stub[13], &or_imm, 4);
+	if (pwrite(n->mem_fd, stub, sizeof(stub), DT_CODE_VA) != (ssize_t)sizeof(stub))
+		return -1;
+	u->rip = DT_CODE_VA;
+	u->rsp = DT_DATA_VA + DT_PAGE - 64;
+	if (ptrace(PTRACE_SETREGS, n->pid, 0, u) < 0 ||
+	    ptrace(PTRACE_CONT, n->pid, 0, 0) < 0 ||
+	    waitpid(n->pid, &status, 0) != n->pid || !WIFSTOPPED(status) ||
+	    WSTOPSIG(status) != SIGTRAP || ptrace(PTRACE_GETREGS, n->pid, 0, u) < 0)
+		return -1;
+	return (u->eflags ^ want) & sticky ? -1 : 0;
 }
 
 int dt_native_run(struct dt_native *n, const struct dt_case *c, struct dt_result *r)
@@ -111,10 +183,10 @@ int dt_native_run(struct dt_native *n, const struct dt_case *c, struct dt_result
 	siginfo_t si;
 	int status;
 
+	if (ptrace(PTRACE_GETREGS, n->pid, 0, &u) < 0 || set_sticky_flags(n, &u, c->rflags) < 0)
+		return -1;
 	if (pwrite(n->mem_fd, c->code, DT_PAGE, DT_CODE_VA) != DT_PAGE ||
 	    pwrite(n->mem_fd, c->data, DT_PAGE, DT_DATA_VA) != DT_PAGE)
-		return -1;
-	if (ptrace(PTRACE_GETREGS, n->pid, 0, &u) < 0)
 		return -1;
 	for (int i = 0; i < 16; i++)
 		*ureg(&u, i) = c->gpr[i];

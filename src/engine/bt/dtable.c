@@ -242,7 +242,7 @@ void bt_op_arpl(struct bt_cpu *cpu, const struct bt_insn *i)
 
 void bt_op_mov_to_sreg(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	int sreg = i->reg & 7;
+	int sreg = i->reg;	/* REX.R makes it > 7: #UD */
 
 	if (sreg == S_CS || sreg > S_GS)
 		bt_raise_noerr(cpu, EXC_UD);
@@ -253,7 +253,7 @@ void bt_op_mov_to_sreg(struct bt_cpu *cpu, const struct bt_insn *i)
 
 void bt_op_mov_from_sreg(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	int sreg = i->reg & 7;
+	int sreg = i->reg;	/* REX.R makes it > 7: #UD */
 
 	if (sreg > S_GS)
 		bt_raise_noerr(cpu, EXC_UD);

@@ -89,8 +89,22 @@ void bt_h_cmpxchg(struct bt_cpu *cpu, const struct bt_insn *i)
 	unsigned size = i->opsize;
 	struct bt_rmw_arg arg = { reg_get(cpu, i->reg, size, rex(i)), size, 0,
 				  cpu->s.gpr[R_RAX] };
-	uint64_t old = bt_rm_rmw(cpu, i, cmpxchg_rmw, &arg, false) & sz_mask(size);
+	uint64_t old;
 
+	if (!(i->flags & BI_MEM)) {
+		/* A register destination is written only on success: a failed 32-bit compare leaves
+		 * its upper half alone (only memory gets the unconditional write cycle). */
+		struct bt_cc cc;
+		old = reg_get(cpu, i->rm, size, rex(i));
+		cmpxchg_rmw(cpu, old, &arg, &cc);
+		if (old == (arg.src2 & sz_mask(size)))
+			reg_set(cpu, i->rm, size, rex(i), arg.src);
+		else
+			reg_set(cpu, R_RAX, size, true, old);
+		cc_commit(cpu, &cc);
+		return;
+	}
+	old = bt_rm_rmw(cpu, i, cmpxchg_rmw, &arg, false) & sz_mask(size);
 	if (old != (arg.src2 & sz_mask(size)))
 		reg_set(cpu, R_RAX, size, true, old);
 }
