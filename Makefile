@@ -22,7 +22,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check unit guests guest demo bench fuzz-diff clean
+.PHONY: all check unit guests guest demo bench fuzz-diff linux-kvm clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -65,6 +65,10 @@ guest:
 
 demo: build/vmon guest
 	build/vmon run --kernel build/guest/vmlinuz --initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0"
+
+# Slow: Debian's kernel prints its first lines under the kvm engine (skips without /dev/kvm).
+linux-kvm: build/vmon guest
+	tests/slow/linux_kvm.sh
 
 bench: build/vmon guests
 	bench/run.sh

@@ -2,6 +2,7 @@
 # Interpreter speed of the bt engine: guest instructions per second on three loops (tight, ALU mix,
 # memory-heavy with 4-level paging), next to the host running the same loops natively.
 # The guest times itself with RDTSC (vmon's guest TSC runs at GUEST_TSC_HZ = 2 GHz).
+# VMON=path/to/vmon measures another build (default build/vmon).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/bench
@@ -18,7 +19,7 @@ done < <("$out/native_loops")
 echo "== bt interpreter speed (guest instructions per second) =="
 printf '%-8s %16s %16s %10s\n' loop "vmon bt" native "native/bt"
 status=0
-guest=$(timeout 300 build/vmon run --engine bt --console stdio --kernel "$out/interp.bin" \
+guest=$(timeout 300 ${VMON:-build/vmon} run --engine bt --console stdio --kernel "$out/interp.bin" \
 	--mem 64M </dev/null 2>/dev/null) || status=$?
 if [ "$status" -ne 1 ]; then		# the guest ends with EXIT 0 -> status 1
 	echo "vmon bt: the benchmark guest failed (status $status)"

@@ -39,6 +39,7 @@ void cpu_state_reset(struct cpu_state *s)
 	s->dr[6] = 0xffff0ff0;
 	s->dr[7] = 0x400;
 	s->xcr0 = 1;
+	s->misc_enable = 1;	/* fast strings: the SDM's default for P6 and later */
 
 	s->pat = 0x0007040600070406ull;
 	s->apic_base = 0xfee00000ull | (1ull << 11) | (1ull << 8);	/* enabled, BSP */

@@ -82,6 +82,24 @@ void vm_request_stop(struct vm *vm, int status)
 	stop_vm(vm, status);
 }
 
+/* The BIOS data area's reset flag: 0x1234 asks firmware for a warm boot (no memory test). */
+#define BDA_RESET_FLAG_ADDR	0x472
+#define BDA_RESET_FLAG_WARM	0x1234
+
+void vm_guest_reset(struct vm *vm)
+{
+	uint8_t flag[2];
+
+	if (mem_read(&vm->mem, BDA_RESET_FLAG_ADDR, flag, sizeof(flag)) == 0 &&
+	    (flag[0] | flag[1] << 8) == BDA_RESET_FLAG_WARM) {
+		if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
+			fprintf(stderr, "vmon: guest kernel panic (reset with the warm-boot flag "
+				"set; the panic message is on the console)\n");
+		return;
+	}
+	stop_vm(vm, EXIT_STATUS_OK);
+}
+
 /* ---- Creation ------------------------------------------------------------------------------ */
 
 static int check_readable(const char *path)
@@ -97,7 +115,9 @@ static int check_readable(const char *path)
 	return 0;
 }
 
-static const struct engine_ops *select_engine(enum engine_choice choice)
+/* An explicit engine that cannot work is an error now; an automatic choice is explained in
+ * *note, printed once the inputs have been accepted (so a bad input stays a one-line error). */
+static const struct engine_ops *select_engine(enum engine_choice choice, char *note, size_t len)
 {
 	char why[160] = "";
 
@@ -117,7 +137,7 @@ static const struct engine_ops *select_engine(enum engine_choice choice)
 	}
 	const struct engine_ops *engine = engine_autoselect(why, sizeof(why));
 
-	fprintf(stderr, "vmon: engine %s (%s)\n", engine->name, why);
+	snprintf(note, len, "vmon: engine %s (%s)", engine->name, why);
 	return engine;
 }
 
@@ -205,7 +225,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	    check_readable(cfg->initrd) < 0)
 		return EXIT_STATUS_USAGE;
 
-	const struct engine_ops *engine = select_engine(cfg->engine);
+	char note[256] = "";
+	const struct engine_ops *engine = select_engine(cfg->engine, note, sizeof(note));
 	if (!engine)
 		return EXIT_STATUS_USAGE;
 
@@ -228,6 +249,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 		vm_destroy(vm);
 		return status;
 	}
+	if (note[0])
+		fprintf(stderr, "%s\n", note);
 	*out = vm;
 	return 0;
 }

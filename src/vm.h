@@ -86,4 +86,9 @@ void vm_irq_line(struct vm *vm, unsigned gsi, int level);
 /* End the VM with this exit status (first caller wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status);
 
+/* The guest pulled the CPU reset line (i8042 command 0xfe, ...). vmon has no reboot: the VM
+ * ends with status 0, or EXIT_STATUS_GUEST_FAULT when the BIOS warm-boot flag (0x1234 at
+ * 0x472) is set, which is how a Linux guest reports a kernel panic (see src/boot/linux.c). */
+void vm_guest_reset(struct vm *vm);
+
 #endif

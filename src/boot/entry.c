@@ -17,6 +17,10 @@
 #define IDENTITY_GIB	4
 #define GDT_ENTRIES	4
 
+/* IA32_MTRR_DEF_TYPE: MTRRs enabled (E, bit 11), fixed ranges off, default type write-back. */
+#define MTRR_DEF_ENABLE	(1u << 11)
+#define MTRR_TYPE_WB	6
+
 /* Access byte and flags nibble of a descriptor, in struct seg_reg attr layout. */
 static uint32_t desc_attr(uint64_t desc)
 {
@@ -74,6 +78,9 @@ static void flat_state(struct cpu_state *s, uint16_t cs, uint64_t cs_desc)
 	s->seg[S_TR] = (struct seg_reg){ .limit = 0xffff, .attr = SEG_P | 0xb };
 	s->gdt = (struct dtable){ .base = BOOT_GDT_ADDR, .limit = GDT_ENTRIES * 8 - 1 };
 	s->rflags = RFLAGS_FIXED;
+	/* Firmware enables the MTRRs before it hands over (without, Linux says "MTRRs disabled"
+	 * and leaves PAT off); misc_enable's fast strings are on from cpu_state_reset(). */
+	s->mtrr_def_type = MTRR_DEF_ENABLE | MTRR_TYPE_WB;
 }
 
 void boot_state_protected(struct cpu_state *s, uint32_t entry)

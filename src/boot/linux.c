@@ -47,6 +47,14 @@
 #define ZP_E820_TABLE		0x2d0
 #define ZP_E820_ENTRY_SIZE	20
 
+/* Put before the user's command line (later parameters win, so --cmdline can override them).
+ * Debian's kernels have no built-in panic device driver (pvpanic-mmio/-pci are modules, an
+ * initramfs without modules cannot load them), so a panic reports itself through the reboot
+ * path instead: panic=-1 reboots at once after printing the panic, and reboot=panic_warm makes
+ * that reboot, and only that one, write the BIOS warm-boot flag 0x1234 to 0x472 before it
+ * pulses the reset line; vm_guest_reset() turns that into exit status 3. */
+#define CMDLINE_DEFAULTS	"panic=-1 reboot=panic_warm "
+
 #define ENTRY_64_OFFSET		0x200
 #define PAGE_MASK		0xfffull
 
@@ -166,6 +174,7 @@ int linux_load(struct vm *vm, const char *path, const uint8_t *img, size_t len,
 {
 	const struct guest_mem *m = &vm->mem;
 	const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+	const size_t defaults_len = strlen(CMDLINE_DEFAULTS);
 	size_t cmdline_len = strlen(cmdline);
 	struct e820_entry e820[E820_MAX];
 	struct linux_image k;
@@ -176,9 +185,10 @@ int linux_load(struct vm *vm, const char *path, const uint8_t *img, size_t len,
 		fprintf(stderr, "vmon: %s: %s\n", path, why);
 		return -1;
 	}
-	if (cmdline_len > k.cmdline_size || cmdline_len >= BOOT_CMDLINE_MAX) {
-		fprintf(stderr, "vmon: --cmdline is %zu bytes, the kernel accepts at most %u\n",
-			cmdline_len, k.cmdline_size);
+	if (defaults_len + cmdline_len > k.cmdline_size ||
+	    defaults_len + cmdline_len >= BOOT_CMDLINE_MAX) {
+		fprintf(stderr, "vmon: --cmdline is %zu bytes, the kernel accepts at most %zu\n",
+			cmdline_len, k.cmdline_size > defaults_len ? k.cmdline_size - defaults_len : 0);
 		return -1;
 	}
 	struct linux_params p = {
@@ -198,7 +208,8 @@ int linux_load(struct vm *vm, const char *path, const uint8_t *img, size_t len,
 
 	if (mem_write(m, k.load_addr, img + k.setup_size, k.kernel_size) ||
 	    mem_write(m, BOOT_ZEROPAGE_ADDR, zp, sizeof(zp)) ||
-	    mem_write(m, BOOT_CMDLINE_ADDR, cmdline, cmdline_len + 1) ||
+	    mem_write(m, BOOT_CMDLINE_ADDR, CMDLINE_DEFAULTS, defaults_len) ||
+	    mem_write(m, BOOT_CMDLINE_ADDR + defaults_len, cmdline, cmdline_len + 1) ||
 	    boot_write_gdt(m) || boot_write_identity_map(m)) {
 		fprintf(stderr, "vmon: %s: does not fit in guest memory\n", path);
 		return -1;

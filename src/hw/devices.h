@@ -13,7 +13,8 @@ struct i8042;
  * Port 0x80: POST codes, ignored. */
 int debugexit_init(struct vm *vm);
 
-/* i8042 keyboard controller at 0x60/0x64; command 0xfe (pulse reset) ends the VM with status 0. */
+/* i8042 keyboard controller at 0x60/0x64; command 0xfe (pulse reset) ends the VM through
+ * vm_guest_reset(). */
 struct i8042 *i8042_create(struct vm *vm);
 void i8042_destroy(struct i8042 *k);
 

@@ -4,7 +4,8 @@
  * configuration byte, output port, port enables), a keyboard that answers the commands a driver
  * sends (ACK, reset, identify) but never produces keystrokes, and no mouse (writes to the aux
  * port are dropped, so drivers time out and decide there is none). The CPU reset line (command
- * 0xfe, or output-port bit 0 cleared) ends the VM with status 0: vmon has no reboot.
+ * 0xfe, or output-port bit 0 cleared) ends the VM: vm_guest_reset(), status 0 or, after a Linux
+ * kernel panic, 3.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -65,7 +66,7 @@ static void push(struct i8042 *k, uint8_t v, bool from_kbd)
 
 static void reset_cpu(struct i8042 *k)
 {
-	vm_request_stop(k->vm, EXIT_STATUS_OK);
+	vm_guest_reset(k->vm);
 }
 
 /* A byte written to port 0x60 with no controller command pending goes to the keyboard. */

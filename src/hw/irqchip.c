@@ -104,6 +104,24 @@ int irqchip_deliver(struct irqchip *c, const struct apic_msg *m)
 	return accepted;
 }
 
+bool irqchip_send_ipi(struct irqchip *c, int src_cpu, uint32_t apic_id, bool nmi, uint8_t vector)
+{
+	struct apic_msg m = {
+		.dest = apic_id,
+		.vector = nmi ? 0 : vector,
+		.mode = nmi ? APIC_DM_NMI : APIC_DM_FIXED,
+		.src = src_cpu,
+	};
+
+	/* 0xff is the xAPIC broadcast address, not a CPU; vectors 0-15 are illegal for fixed IPIs. */
+	if (apic_id >= 0xff || (!nmi && vector < 16))
+		return false;
+	irqchip_lock(c);
+	int accepted = irqchip_deliver(c, &m);
+	irqchip_unlock(c);
+	return accepted > 0;
+}
+
 struct irqchip *irqchip_create(struct vm *vm, int nr_cpus, irqchip_kick_fn kick, void *opaque)
 {
 	if (!vm || nr_cpus < 1 || nr_cpus > VM_MAX_CPUS)

@@ -42,6 +42,10 @@ int irqchip_pending(struct irqchip *c, int cpu);
  * actually delivered (the PIC may have changed its mind: spurious 7/15). */
 int irqchip_ack(struct irqchip *c, int cpu, int vector);
 
+/* A fixed interrupt (vector 16-255) or an NMI from src_cpu to the LAPIC with physical APIC ID
+ * apic_id, as an ICR write would send it (paravirtual IPIs). Returns whether a LAPIC took it. */
+bool irqchip_send_ipi(struct irqchip *c, int src_cpu, uint32_t apic_id, bool nmi, uint8_t vector);
+
 /* INIT / SIPI addressed to cpu, consumed by the engine: returns true once per event. */
 bool irqchip_take_init(struct irqchip *c, int cpu);
 bool irqchip_take_sipi(struct irqchip *c, int cpu, uint8_t *vector);

@@ -8,54 +8,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
 
-limit=${VMON_LINUX_TIMEOUT:-300}
-guest=build/guest
 logdir=build/tests/linux_bt
-mkdir -p "$logdir"
-
-if ! scripts/build-guest.sh "$guest" >/dev/null 2>"$logdir/build-guest.log"; then
-	for name in linux/bt-sha256 linux/bt-smp2; do
-		echo "SKIP $name: no guest image (scripts/build-guest.sh failed, see $logdir/build-guest.log)"
-	done
-	exit 0
-fi
-
-# boot NAME CPUS CMD: boots the guest with vmon.run="CMD"; sets output to what CMD printed (the
-# console lines between VMON-INIT-START and VMON-RUN-EXIT=0), or reason to why there is none.
-boot() {
-	local name=$1 cpus=$2 cmd=$3 console status
-	console=$logdir/${name#linux/}.console
-	output='' reason=''
-	timeout -k 5 "$limit" build/vmon run --engine bt --mem 256M --cpus "$cpus" --console stdio \
-		--kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-		--cmdline "console=ttyS0 vmon.run=\"$cmd\"" </dev/null 2>"$console.stderr" |
-		tr -d '\r' >"$console"
-	status=${PIPESTATUS[0]}
-	if [ "$status" = 124 ] || [ "$status" = 137 ]; then
-		reason="timed out after $limit s"
-	elif [ "$status" != 0 ]; then
-		reason="vmon exit status $status"
-	elif ! grep -qx VMON-INIT-START "$console"; then
-		reason="the guest never reached /init"
-	elif ! grep -qx VMON-RUN-EXIT=0 "$console"; then
-		reason="the command did not exit 0"
-	else
-		output=$(sed -n '/^VMON-INIT-START$/,/^VMON-RUN-EXIT=0$/p' "$console" | sed '1d;$d')
-	fi
-}
-
-# check NAME EXPECTED: after a boot, ok if the command printed exactly EXPECTED.
-check() {
-	local name=$1 expected=$2 console=$logdir/${1#linux/}.console
-	if [ -n "$reason" ] || [ "$output" != "$expected" ]; then
-		[ -n "$reason" ] || reason="printed '$output', expected '$expected'"
-		echo "FAIL $name"
-		echo "    $reason"
-		tail -n 5 "$console" "$console.stderr" 2>/dev/null | sed 's/^/    /'
-	else
-		echo "ok $name"
-	fi
-}
+. tests/integration/linux_lib.sh
+need_guest linux/bt-sha256 linux/bt-smp2
 
 boot linux/bt-sha256 1 "sha256sum /data/blob"
 check linux/bt-sha256 "$(cat "$guest/blob.sha256")  /data/blob"

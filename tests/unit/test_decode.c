@@ -73,7 +73,7 @@ static const struct dcase cases[] = {
 	{ 8, "66 0f1f 840000000000", 9, "fn=nop" },
 	{ 8, "63c1", 2, "fn=movsxd" },
 	{ 8, "4863 c1", 3, "fn=movsxd opsize=8" },
-	{ 8, "74 fe", 2, "fn=jcc imm=0xfffffffffffffffe opsize=8 end=1 op=0x74" },
+	{ 8, "74 fe", 2, "fn=jcc imm=0xfffffffffffffffe opsize=8 end=0 op=0x74" },
 	{ 8, "0f84 00010000", 6, "fn=jcc imm=0x100 op=0x184" },
 	{ 8, "e8 00000000", 5, "fn=call_rel opsize=8" },
 	{ 8, "c3", 1, "fn=ret end=1" },
@@ -95,6 +95,7 @@ static const struct dcase cases[] = {
 	{ 8, "f6 c1 01", 3, "fn=test_EI imm=1 opsize=1" },
 	{ 8, "ff c0", 2, "fn=inc" },
 	{ 8, "0f01c1", 3, "fn=vmcall end=1" },
+	{ 8, "0f01d9", 3, "fn=vmcall end=1" },		/* VMMCALL */
 	{ 8, "0f01f8", 3, "fn=swapgs" },
 	{ 8, "0f01f9", 3, "fn=rdtscp" },
 	{ 8, "0f0110", 3, "fn=lgdt mem=1" },

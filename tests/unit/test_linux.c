@@ -246,11 +246,13 @@ TEST(linux_boot_load)
 	CHECK_EQ(s->efer, EFER_LME | EFER_LMA);
 	CHECK_EQ(s->rflags & RFLAGS_IF, 0);
 	CHECK_EQ(s->gdt.base, 0x500);
+	CHECK_EQ(s->mtrr_def_type, 0x806);			/* MTRRs on, default write-back */
 
 	/* The kernel proper at its load address, the setup code nowhere. */
 	CHECK(!memcmp(gpa_to_hva(&vm->mem, 0x1000000, KERNEL_SIZE), img + SETUP_SIZE, KERNEL_SIZE));
-	CHECK_EQ(mem_read(&vm->mem, 0x20000, buf, 20), 0);
-	CHECK(!strcmp((char *)buf, "console=ttyS0 quiet"));
+	/* vmon's defaults first (a panic reboots with the warm-boot flag), the user's after. */
+	CHECK_EQ(mem_read(&vm->mem, 0x20000, buf, 48), 0);
+	CHECK(!strcmp((char *)buf, "panic=-1 reboot=panic_warm console=ttyS0 quiet"));
 
 	uint8_t *zp = gpa_to_hva(&vm->mem, 0x7000, 4096);
 	uint32_t rd = get_le32(zp + 0x218);

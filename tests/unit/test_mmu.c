@@ -70,12 +70,12 @@ TEST(mmu_page_walk_cache_serves_conflict_misses)
 	struct bt_cpu *cpu = t->cpu;
 	uint64_t v = 0;
 
-	/* 0x20000 and 0x120000 share a first-level TLB slot. */
-	bt_test_put(t, PT + 0x120 * 8, 8, 0x34000 | 7);
+	/* 0x20000 and 0x40020000 (the 1 GiB page: gpa 0x20000) share a first-level TLB slot
+	 * for any TLB of up to 2^18 entries. */
 	bt_test_put(t, 0x30000, 4, 0x1234);
-	bt_test_put(t, 0x34000, 4, 0x5678);
+	bt_test_put(t, 0x20000, 4, 0x5678);
 	CHECK_EQ(bt_test_read(t, 0x20000, 4, BT_TLB_SUP, &v), -1);
-	CHECK_EQ(bt_test_read(t, 0x120000, 4, BT_TLB_SUP, &v), -1);
+	CHECK_EQ(bt_test_read(t, 0x40020000, 4, BT_TLB_SUP, &v), -1);
 	CHECK_EQ(v, 0x5678);
 	CHECK_EQ(bt_test_read(t, 0x20000, 4, BT_TLB_SUP, &v), -1);
 	CHECK_EQ(v, 0x1234);
@@ -83,9 +83,9 @@ TEST(mmu_page_walk_cache_serves_conflict_misses)
 	CHECK_EQ(cpu->stats.pwc_hits, 1);
 
 	/* A write to a clean page is not served by the cache: it walks to set D. */
-	CHECK_EQ(bt_test_write(t, 0x120000, 4, 1, BT_TLB_SUP), -1);
+	CHECK_EQ(bt_test_write(t, 0x40020000, 4, 1, BT_TLB_SUP), -1);
 	CHECK_EQ(cpu->stats.page_walks, 3);
-	CHECK(bt_test_get(t, PT + 0x120 * 8, 8) & PTE_D);
+	CHECK(bt_test_get(t, PDPT + 8, 8) & PTE_D);
 
 	/* The cache obeys the user/supervisor split. */
 	CHECK_EQ(bt_test_read(t, 0x22000, 4, BT_TLB_SUP, &v), -1);

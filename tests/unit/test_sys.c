@@ -127,6 +127,11 @@ TEST(sys_cpuid_model)
 	CHECK(r[3] & (1u << 26));	/* SSE2 */
 	CHECK(r[2] & (1u << 31));	/* hypervisor */
 	CHECK(!(r[2] & 1));		/* no SSE3 */
+	t->cpu->s.gpr[R_RCX] = 0;
+	bt_cpuid(t->cpu, 7, r);
+	CHECK_EQ(r[0] | r[1] | r[2], 0);
+	CHECK_EQ(r[3], 1u << 29);	/* only IA32_ARCH_CAPABILITIES */
+	t->cpu->s.gpr[R_RCX] = 1;
 	bt_cpuid(t->cpu, 7, r);
 	CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
 	bt_cpuid(t->cpu, 0x80000001, r);

@@ -61,7 +61,7 @@ struct bt_insn {
 
 /* ---- Soft TLB: guest linear page -> host address ---------------------------------------- */
 
-#define BT_TLB_BITS	8
+#define BT_TLB_BITS	10
 #define BT_TLB_SIZE	(1u << BT_TLB_BITS)
 #define BT_PAGE		4096ull
 #define BT_PAGE_MASK	(~(BT_PAGE - 1))
@@ -90,6 +90,9 @@ enum bt_mode {
 	BT_MODE_LONG,		/* IA-32e, CS.L = 1 */
 };
 
+/* Hypercall numbers (KVM ABI) that --stats counts one by one. */
+#define BT_HC_COUNTED	16
+
 struct bt_stats {
 	uint64_t insns;
 	uint64_t blocks_decoded, blocks_invalidated, block_cache_hits, block_cache_misses;
@@ -98,6 +101,7 @@ struct bt_stats {
 	uint64_t interrupts;
 	uint64_t tlb_hits_slowpath, tlb_misses, tlb_flushes, page_walks;
 	uint64_t pwc_hits;		/* TLB misses served by mmu.c's page-walk cache */
+	uint64_t hypercalls[BT_HC_COUNTED + 1];	/* by number; the last counts all larger ones */
 };
 
 /* ---- The machine-wide part --------------------------------------------------------------- */
@@ -137,6 +141,10 @@ struct bt_cpu {
 	bool inhibit_irq;	/* STI / MOV SS shadow for exactly one instruction */
 
 	struct bt_tlb_entry tlb[BT_TLB_NR][BT_TLB_SIZE];
+	/* Entries filled since the last flush (TLB << BT_TLB_BITS | index, each once): flushes
+	 * and INVLPG visit these instead of the whole TLB. */
+	uint16_t tlb_used[BT_TLB_NR * BT_TLB_SIZE];
+	unsigned tlb_nr_used;
 
 	jmp_buf fault_jmp;	/* bt_raise() lands here (the run loop) */
 	int pending_vector;	/* set by bt_raise */
@@ -171,8 +179,28 @@ void bt_deliver(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error, 
 /* Access kinds for the slow path. */
 enum bt_access { BT_READ, BT_WRITE, BT_EXEC };
 
-/* Segment + offset -> linear address, with the mode's limit/canonical checks (#GP / #SS). */
-uint64_t bt_linear(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size, enum bt_access acc);
+/* Segment + offset -> linear address outside 64-bit mode, with limit checks (#GP / #SS). */
+uint64_t bt_linear_legacy(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size,
+			  enum bt_access acc);
+/* #GP / #SS for a non-canonical address in 64-bit mode. */
+_Noreturn void bt_noncanonical(struct bt_cpu *cpu, int seg);
+
+/* Segment + offset -> linear address, with the mode's limit/canonical checks (#GP / #SS).
+ * Inline for 64-bit mode: every memory operand comes through here. */
+static inline uint64_t bt_linear(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size,
+				 enum bt_access acc)
+{
+	if (__builtin_expect(cpu->mode == BT_MODE_LONG, 1)) {
+		uint64_t lin = off + (seg >= S_FS ? cpu->s.seg[seg].base : 0);
+		uint64_t last = lin + size - 1;
+		/* Canonical: bits 63:47 all equal, for the first and the last byte. */
+		if (__builtin_expect((uint64_t)((int64_t)(lin << 16) >> 16) != lin ||
+				     (uint64_t)((int64_t)(last << 16) >> 16) != last, 0))
+			bt_noncanonical(cpu, seg);
+		return lin;
+	}
+	return bt_linear_legacy(cpu, seg, off, size, acc);
+}
 
 uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int tlb);
 void bt_write_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int tlb);
@@ -248,7 +276,19 @@ void bt_set_rflags(struct bt_cpu *cpu, uint64_t rflags);	/* flags.c */
 
 /* ---- Operands, stack (operand.c) -------------------------------------------------------- */
 
-uint64_t bt_ea(struct bt_cpu *cpu, const struct bt_insn *i);	/* offset, masked to addrsize */
+/* Effective address (offset) of i's memory operand, masked to the address size. */
+static inline uint64_t bt_ea(struct bt_cpu *cpu, const struct bt_insn *i)
+{
+	uint64_t ea = (uint64_t)(int64_t)i->disp;
+
+	if (i->flags & BI_RIPREL)
+		ea += cpu->next_rip;
+	if (i->base != BT_NOREG)
+		ea += cpu->s.gpr[i->base];
+	if (i->index != BT_NOREG)
+		ea += cpu->s.gpr[i->index] << i->scale;
+	return i->addrsize == 8 ? ea : ea & ((1ull << (i->addrsize * 8)) - 1);
+}
 uint64_t bt_reg_get(const struct bt_cpu *cpu, int reg, unsigned size, bool rex);
 void bt_reg_set(struct bt_cpu *cpu, int reg, unsigned size, bool rex, uint64_t val);
 uint64_t bt_rm_get(struct bt_cpu *cpu, const struct bt_insn *i, unsigned size);

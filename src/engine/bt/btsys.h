@@ -129,6 +129,21 @@ bool bt_msr_read(struct bt_cpu *cpu, uint32_t msr, uint64_t *val);
 bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val);
 uint64_t bt_guest_tsc(struct bt_cpu *cpu);
 
+/* ---- kvmclock.c: KVM paravirtual clock ---- */
+/* MSR_KVM_SYSTEM_TIME_NEW / MSR_KVM_WALL_CLOCK_NEW writes: store, then write the guest's area. */
+void bt_kvmclock_set_system_time(struct bt_cpu *cpu, uint64_t val);
+void bt_kvmclock_set_wall_clock(struct bt_cpu *cpu, uint64_t val);
+/* Rewrite the vCPU's pvclock_vcpu_time_info (if enabled) after its TSC offset changed. */
+void bt_kvmclock_publish(struct bt_cpu *cpu);
+/* pvclock scaling: ns = ((tsc << shift) * mul) >> 32 (shift < 0: right shift); for_hz picks
+ * mul and shift for a TSC of hz > 0 Hz. */
+void pvclock_scale_for(uint64_t hz, uint32_t *mul, int8_t *shift);
+uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int8_t shift);
+
+/* ---- hypercall.c: KVM hypercall numbers vmon implements ---- */
+#define KVM_HC_SEND_IPI		10
+#define KVM_HC_SCHED_YIELD	11
+
 static inline bool bt_canonical(uint64_t a)
 {
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;

@@ -1,7 +1,8 @@
 /* bt engine CPUID: vmon's own CPU model. "GenuineIntel" family 6 model 0x3f so guests take
  * well-trodden paths; features limited to what the interpreter implements (x86-64 baseline with
- * SSE2, no SSE3+, no XSAVE, no x2APIC, no PCID/SMEP/SMAP). Hypervisor leaves 0x40000000+ stay
- * absent until a paravirtual interface exists.
+ * SSE2, no SSE3+, no XSAVE, no x2APIC, no PCID/SMEP/SMAP). Hypervisor leaves 0x40000000+ announce
+ * KVM's paravirtual interface, with only the features vmon implements (Documentation/virt/kvm/x86/
+ * cpuid.rst): kvmclock (kvmclock.c) and the hypercalls of hypercall.c.
  */
 #include <string.h>
 
@@ -18,12 +19,17 @@
 			 (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) | \
 			 (1u << 25) | (1u << 26))
 #define LEAF1_EDX_HTT	(1u << 28)
-/* No leaf has subleaves (leaf 7 reports none), so ECX is ignored. */
+/* Leaf 7 has subleaf 0 only (EAX = 0); other leaves have none, so ECX is ignored there. */
+/* Leaf 7.0 EDX: IA32_ARCH_CAPABILITIES exists (msr.c: the interpreter does not speculate). */
+#define LEAF7_EDX	(1u << 29)
 /* Leaf 1 ECX: CX16, TSC-deadline (LAPIC timer mode), hypervisor. */
 #define LEAF1_ECX	((1u << 13) | (1u << 24) | (1u << 31))
 /* 0x80000001: EDX SYSCALL NX Page1GB RDTSCP LM; ECX LAHF/SAHF in 64-bit mode. */
 #define EXT1_EDX	((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29))
 #define EXT1_ECX	(1u << 0)
+/* 0x40000001 EAX: NOP_IO_DELAY (port 0x80 delays are pointless here), CLOCKSOURCE2,
+ * PV_SEND_IPI, PV_SCHED_YIELD, CLOCKSOURCE_STABLE_BIT. */
+#define KVM_FEATURES	((1u << 1) | (1u << 3) | (1u << 11) | (1u << 13) | (1u << 24))
 
 static void str4(uint32_t r[], unsigned n, const char *s)
 {
@@ -49,6 +55,17 @@ void bt_cpuid(struct bt_cpu *cpu, uint32_t leaf, uint32_t r[4])
 		r[2] = LEAF1_ECX;
 		r[3] = LEAF1_EDX | (nr_cpus > 1 ? LEAF1_EDX_HTT : 0);
 		break;
+	case 7:
+		if ((uint32_t)cpu->s.gpr[R_RCX] == 0)
+			r[3] = LEAF7_EDX;
+		break;
+	case 0x40000000:
+		r[0] = 0x40000001;
+		str4(&r[1], 3, "KVMKVMKVM\0\0\0");
+		break;
+	case 0x40000001:
+		r[0] = KVM_FEATURES;
+		break;
 	case 0x80000000:
 		r[0] = MAX_EXT_LEAF;
 		break;
@@ -68,7 +85,7 @@ void bt_cpuid(struct bt_cpu *cpu, uint32_t leaf, uint32_t r[4])
 		r[0] = 48u << 8 | BT_MAXPHYADDR;
 		break;
 	default:
-		break;		/* leaves 2-7 and unknown leaves: all zero */
+		break;		/* leaves 2-6 and unknown leaves: all zero */
 	}
 }
 

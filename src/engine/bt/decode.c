@@ -13,7 +13,8 @@ enum {
 	F_F64		= 1 << 3,	/* 64-bit operand size forced in 64-bit mode */
 	F_I64		= 1 << 4,	/* invalid in 64-bit mode */
 	F_LOCK		= 1 << 5,	/* LOCK allowed (with a memory destination) */
-	F_END		= 1 << 6,	/* ends the decoded block */
+	F_END		= 1 << 6,	/* ends the decoded block (conditional branches do not:
+					 * the interpreter leaves a block at any taken jump) */
 	F_SSE		= 1 << 7,	/* 66/F2/F3 select the instruction (mandatory prefix) */
 	F_MEMONLY	= 1 << 8,	/* ModRM.mod == 3 is #UD */
 	F_RMREG		= 1 << 9,	/* register in opcode bits 0-2 (+REX.B) -> rm */
@@ -146,7 +147,7 @@ static const struct opdesc map1[256] = {
 	E(H(push_I), F_D64 | IMM(I_BS)), E(H(imul_GEI), F_M | IMM(I_BS)),
 	E(S(ins), F_B), E(S(ins), 0), E(S(outs), F_B), E(S(outs), 0),
 	/* 0x70 */
-	X16(E(H(jcc), F_F64 | F_END | IMM(I_BS))),
+	X16(E(H(jcc), F_F64 | IMM(I_BS))),
 	/* 0x80 */
 	G(F_M | F_B | F_GRP | IMM(I_B), grp1), G(F_M | F_GRP | IMM(I_Z), grp1),
 	G(F_M | F_B | F_GRP | F_I64 | IMM(I_B), grp1), G(F_M | F_GRP | IMM(I_BS), grp1),
@@ -183,8 +184,8 @@ static const struct opdesc map1[256] = {
 	E(H(x87_d8), F_M), E(H(x87_d9), F_M), E(H(x87_da), F_M), E(H(x87_db), F_M),
 	E(H(x87_dc), F_M), E(H(x87_dd), F_M), E(H(x87_de), F_M), E(H(x87_df), F_M),
 	/* 0xe0 */
-	E(H(loopne), F_F64 | F_END | IMM(I_BS)), E(H(loope), F_F64 | F_END | IMM(I_BS)),
-	E(H(loop), F_F64 | F_END | IMM(I_BS)), E(H(jrcxz), F_F64 | F_END | IMM(I_BS)),
+	E(H(loopne), F_F64 | IMM(I_BS)), E(H(loope), F_F64 | IMM(I_BS)),
+	E(H(loop), F_F64 | IMM(I_BS)), E(H(jrcxz), F_F64 | IMM(I_BS)),
 	E(S(in), F_B | IMM(I_B)), E(S(in), IMM(I_B)), E(S(out), F_B | IMM(I_B)), E(S(out), IMM(I_B)),
 	E(H(call_rel), F_F64 | F_END | IMM(I_Z)), E(H(jmp_rel), F_F64 | F_END | IMM(I_Z)),
 	E(S(jmp_far), F_I64 | F_END | IMM(I_AP)), E(H(jmp_rel), F_F64 | F_END | IMM(I_BS)),
@@ -244,7 +245,7 @@ static const struct opdesc map2[256] = {
 	[0x74] = SSE(sse_int), [0x75] = SSE(sse_int), [0x76] = SSE(sse_int), [0x77] = UD,
 	[0x78] = UD, [0x79] = UD, [0x7a] = UD, [0x7b] = UD, [0x7c] = UD, [0x7d] = UD,
 	[0x7e] = SSE(sse_movd_store), [0x7f] = SSE(sse_mov_store),
-	[0x80] = X16(E(H(jcc), F_F64 | F_END | IMM(I_Z))),
+	[0x80] = X16(E(H(jcc), F_F64 | IMM(I_Z))),
 	[0x90] = X16(E(H(setcc), F_M | F_B)),
 	[0xa0] = E(S(push_sreg), F_D64), [0xa1] = E(S(pop_sreg), F_D64), [0xa2] = E(S(cpuid), 0),
 	[0xa3] = E(H(bt_G), F_M), [0xa4] = E(H(shld_I), F_M | IMM(I_B)),
@@ -376,6 +377,7 @@ static const struct opdesc *group7_reg(unsigned reg, unsigned rm, unsigned code_
 
 	switch (reg) {
 	case 0: return rm == 1 ? &vmcall : &invalid;
+	case 3: return rm == 1 ? &vmcall : &invalid;	/* VMMCALL: KVM takes it on Intel too */
 	case 1: return rm <= 1 ? &ud : &invalid;	/* MONITOR / MWAIT: not advertised */
 	case 2: return rm <= 1 ? &ud : &invalid;	/* XGETBV / XSETBV: no XSAVE */
 	case 4: return &smsw;

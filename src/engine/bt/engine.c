@@ -100,12 +100,20 @@ struct lapic *bt_lapic(struct bt_cpu *cpu)
 static void reset_cpu(struct bt_cpu *cpu)
 {
 	cpu_state_reset(&cpu->s);
-	cpu->s.misc_enable = 1;		/* fast strings */
 	cpu->s.gpr[R_RDX] = 0x306f2;	/* CPUID.1.EAX of vmon's CPU model */
 	cpu->inhibit_irq = false;
 	bt_set_rflags(cpu, cpu->s.rflags);
 	bt_update_mode(cpu);
 	bt_tlb_flush(cpu, true);
+}
+
+/* INIT leaves the MTRRs unchanged (SDM Vol. 3A table 10-1), and firmware programs every CPU's
+ * alike before an OS starts: an AP gets the loader's (vm->boot_state) at creation. */
+static void copy_mtrrs(struct cpu_state *to, const struct cpu_state *from)
+{
+	to->mtrr_def_type = from->mtrr_def_type;
+	memcpy(to->mtrr_fixed, from->mtrr_fixed, sizeof(to->mtrr_fixed));
+	memcpy(to->mtrr_var, from->mtrr_var, sizeof(to->mtrr_var));
 }
 
 static int bt_vcpu_create(struct vcpu *v)
@@ -136,7 +144,11 @@ static int bt_vcpu_create(struct vcpu *v)
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&bv->lock, NULL);
 	reset_cpu(cpu);
-	bv->tsc_offset = -(int64_t)guest_tsc_from_ns(host_now_ns());
+	copy_mtrrs(&cpu->s, &v->vm->boot_state);
+	/* All TSCs of a machine start together: an AP takes the BSP's TSC, so they stay in sync
+	 * (Linux's clocksource watchdog compares TSC reads across CPUs). */
+	bv->tsc_offset = v->id && bvm->cpu[0] ? bt_vcpu_of(bvm->cpu[0])->tsc_offset :
+		-(int64_t)guest_tsc_from_ns(host_now_ns());
 	/* Application processors wait for INIT-SIPI-SIPI. */
 	bv->wait_sipi = v->id != 0;
 	v->engine_priv = bv;
@@ -183,9 +195,10 @@ static bool handle_init_sipi(struct bt_vcpu *bv)
 	uint8_t vector;
 
 	if (irqchip_take_init(chip, id)) {
-		uint64_t apic_base = cpu->s.apic_base;
+		struct cpu_state before = cpu->s;
 		reset_cpu(cpu);
-		cpu->s.apic_base = apic_base;
+		cpu->s.apic_base = before.apic_base;
+		copy_mtrrs(&cpu->s, &before);
 		bv->wait_sipi = true;
 	}
 	if (irqchip_take_sipi(chip, id, &vector) && bv->wait_sipi) {
@@ -318,6 +331,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 	bt_set_rflags(cpu, s->rflags);
 	cpu->inhibit_irq = s->interrupt_shadow;
 	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(host_now_ns()));
+	bt_kvmclock_publish(cpu);
 	if (l) {
 		lapic_set_base_msr(l, s->apic_base);
 		lapic_set_tpr(l, (uint8_t)(s->cr8 & 0xf));
@@ -371,6 +385,10 @@ static void bt_print_stats(struct vm *vm, FILE *out)
 		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
 		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
 	fprintf(out, "bt: page-walk cache: hits %llu\n", (unsigned long long)t.pwc_hits);
+	for (int k = 0; k <= BT_HC_COUNTED; k++)
+		if (t.hypercalls[k])
+			fprintf(out, "bt: hypercall %2d%s: %llu\n", k, k == BT_HC_COUNTED ? "+" : "",
+				(unsigned long long)t.hypercalls[k]);
 }
 
 const struct engine_ops bt_engine = {

@@ -1,7 +1,9 @@
 /* The interpreter loop and its decoded-block cache.
  *
- * A block is straight-line code decoded once: it ends after a control transfer or any
- * instruction flagged BI_ENDS_BLOCK, before the next guest page, or at BLOCK_MAX insns.
+ * A block is code decoded once: it ends after an instruction flagged BI_ENDS_BLOCK (unconditional
+ * control transfers, state changes), before the next guest page, or at BLOCK_MAX insns. It runs
+ * through not-taken conditional branches and is left at any instruction that does not fall
+ * through (a taken branch, a REP string instruction that continues later).
  * Blocks are keyed by the guest-physical address of their first byte and the code size, and
  * stay valid while the page's generation in bvm->page_gen is unchanged (stores to the page bump
  * it through bt_code_written). An instruction that straddles two pages is always a block of its
@@ -167,7 +169,7 @@ static void decode_block(struct bt_cpu *cpu, struct block *b, struct bt_insn *ou
 	cpu->stats.blocks_decoded++;
 }
 
-static bool block_valid(struct bt_cpu *cpu, const struct block *b, uint64_t lin)
+static inline bool block_valid(struct bt_cpu *cpu, const struct block *b, uint64_t lin)
 {
 	if (page_gen(cpu->bvm, b->key) != b->gen)
 		return false;
@@ -215,8 +217,8 @@ static struct block *find_block(struct bt_cpu *cpu)
 	const uint8_t *page = code_page(cpu, lin, &gpa);
 	uint64_t key = gpa | (lin & (BT_PAGE - 1));
 	struct jc_entry *jc = &bc->jc[jc_index(lin)];
-	unsigned h = hash_key(key, cpu->code_size);
 	struct block *b;
+	unsigned h;
 
 	if (jc->b && jc->lin == lin && block_matches(cpu, jc->b, key, lin)) {
 		cpu->stats.block_cache_hits++;
@@ -228,6 +230,7 @@ static struct block *find_block(struct bt_cpu *cpu)
 		return b;
 	}
 
+	h = hash_key(key, cpu->code_size);
 	for (b = bc->hash[h]; b; b = b->hash_next) {
 		if (b->key != key || b->code_size != cpu->code_size)
 			continue;
@@ -274,10 +277,11 @@ static unsigned run_block(struct bt_cpu *cpu, const struct block *b, unsigned ma
 	cpu->end_block = false;
 	for (k = 0; k < n; k++) {
 		const struct bt_insn *i = &b->insns[k];
-		cpu->next_rip = (cpu->s.rip + i->len) & mask;
+		uint64_t fall = (cpu->s.rip + i->len) & mask;
+		cpu->next_rip = fall;
 		i->fn(cpu, i);
 		cpu->s.rip = cpu->next_rip;
-		if (__builtin_expect(cpu->end_block, 0)) {
+		if (__builtin_expect(cpu->end_block | (cpu->s.rip != fall), 0)) {
 			k++;
 			break;
 		}

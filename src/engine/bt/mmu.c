@@ -41,6 +41,7 @@
 #define TLBF_GLOBAL	1u
 #define TLBF_LARGE	2u	/* from a 2M/4M/1G page: INVLPG of any address in it drops it */
 #define TLBF_MMIO	4u
+#define TLBF_LISTED	8u	/* in cpu->tlb_used */
 
 struct walk {
 	uint64_t gpa;		/* guest-physical address of lin's page */
@@ -279,9 +280,11 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 
 	uint8_t *hva = gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
 	uint64_t slow = hva ? 0 : TLB_SLOW;
+	if (!(e->flags & TLBF_LISTED))
+		cpu->tlb_used[cpu->tlb_nr_used++] = (uint16_t)(tlb << BT_TLB_BITS | bt_tlb_index(lin));
 	e->gpa_page = w.gpa;
 	e->flags = (w.global ? TLBF_GLOBAL : 0) | (w.shift > 12 ? TLBF_LARGE : 0) |
-		   (hva ? 0 : TLBF_MMIO);
+		   (hva ? 0 : TLBF_MMIO) | TLBF_LISTED;
 	e->addend = hva ? (uintptr_t)hva - (uintptr_t)page : 0;
 	e->tag_read = page | slow;
 	e->tag_exec = w.exec ? page | slow : TLB_INVALID;
@@ -420,24 +423,48 @@ const uint8_t *bt_fetch_page(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_pag
 
 /* ---- Flushes -------------------------------------------------------------------------------- */
 
+/* Drops the translation; the entry stays in cpu->tlb_used if it was there. */
 static void entry_invalidate(struct bt_tlb_entry *e)
 {
 	e->tag_read = e->tag_write = e->tag_exec = TLB_INVALID;
-	e->flags = 0;
+	e->flags &= TLBF_LISTED;
+}
+
+static struct bt_tlb_entry *used_entry(struct bt_cpu *cpu, unsigned k)
+{
+	unsigned u = cpu->tlb_used[k];
+
+	return &cpu->tlb[u >> BT_TLB_BITS][u & (BT_TLB_SIZE - 1)];
 }
 
 void bt_tlb_flush(struct bt_cpu *cpu, bool include_global)
 {
 	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
+	unsigned kept = 0;
 
 	cpu->stats.tlb_flushes++;
 	cpu->tlb_gen_seen = atomic_load(&cpu->bvm->tlb_gen);
-	for (int t = 0; t < BT_TLB_NR; t++)
-		for (unsigned k = 0; k < BT_TLB_SIZE; k++) {
-			struct bt_tlb_entry *e = &cpu->tlb[t][k];
-			if (include_global || !(e->flags & TLBF_GLOBAL))
-				entry_invalidate(e);
+	if (include_global) {
+		/* The whole TLB: also right for a freshly zeroed vCPU, whose tags of 0 would
+		 * match page 0. */
+		for (int t = 0; t < BT_TLB_NR; t++)
+			for (unsigned k = 0; k < BT_TLB_SIZE; k++) {
+				entry_invalidate(&cpu->tlb[t][k]);
+				cpu->tlb[t][k].flags = 0;
+			}
+		cpu->tlb_nr_used = 0;
+	}
+	/* Otherwise only entries filled since the last flush can hold a translation. */
+	for (unsigned k = 0; k < cpu->tlb_nr_used; k++) {
+		struct bt_tlb_entry *e = used_entry(cpu, k);
+		if (e->flags & TLBF_GLOBAL) {
+			cpu->tlb_used[kept++] = cpu->tlb_used[k];
+		} else {
+			entry_invalidate(e);
+			e->flags = 0;
 		}
+	}
+	cpu->tlb_nr_used = kept;
 	c->epoch++;
 	if (include_global)
 		c->global_epoch++;
@@ -453,13 +480,15 @@ void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin)
 {
 	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
 
+	/* A large page is cached as many 4 KiB entries: INVLPG anywhere in it must drop them
+	 * all, and the entries do not remember the page size, so drop every one. */
+	for (unsigned k = 0; k < cpu->tlb_nr_used; k++) {
+		struct bt_tlb_entry *e = used_entry(cpu, k);
+		if (e->flags & TLBF_LARGE)
+			entry_invalidate(e);
+	}
 	for (int t = 0; t < BT_TLB_NR; t++) {
 		entry_invalidate(&cpu->tlb[t][bt_tlb_index(lin)]);
-		/* A large page is cached as many 4 KiB entries: INVLPG anywhere in it must drop
-		 * them all, and the entries do not remember the page size, so drop every one. */
-		for (unsigned k = 0; k < BT_TLB_SIZE; k++)
-			if (cpu->tlb[t][k].flags & TLBF_LARGE)
-				entry_invalidate(&cpu->tlb[t][k]);
 		c->small[t][(lin >> 12) & ((1u << BT_PWC_BITS) - 1)].shift = 0;
 		c->large[t][pwc_large_index(lin, 21)].shift = 0;
 		c->large[t][pwc_large_index(lin, 22)].shift = 0;
@@ -498,16 +527,16 @@ bool bt_seg_ok(const struct seg_reg *s, uint64_t off, unsigned size, enum bt_acc
 	return last <= s->limit;
 }
 
-uint64_t bt_linear(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size, enum bt_access acc)
+void bt_noncanonical(struct bt_cpu *cpu, int seg)
+{
+	seg_fault(cpu, seg);
+}
+
+uint64_t bt_linear_legacy(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size,
+			  enum bt_access acc)
 {
 	const struct seg_reg *s = &cpu->s.seg[seg];
 
-	if (__builtin_expect(cpu->mode == BT_MODE_LONG, 1)) {
-		uint64_t lin = off + (seg >= S_FS ? s->base : 0);
-		if (!bt_canonical(lin) || !bt_canonical(lin + size - 1))
-			seg_fault(cpu, seg);
-		return lin;
-	}
 	if (cpu->mode == BT_MODE_REAL || cpu->mode == BT_MODE_V86) {
 		if (off + size - 1 > s->limit)
 			seg_fault(cpu, seg);

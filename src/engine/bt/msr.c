@@ -2,18 +2,48 @@
  *
  * MSRs of features vmon's CPUID does not advertise fault with #GP(0), as on such a CPU.
  * MTRRs and PAT are stored only (all guest memory is write-back to the interpreter).
- * The KVM paravirtual clock MSRs are stored only for now.
+ * The KVM paravirtual clock MSRs are kvmclock.c's.
  */
 #include "engine/bt/btsys.h"
 #include "hw/irqchip.h"
 
 #define MSR_IA32_PLATFORM_ID	0x17
 #define MSR_IA32_UCODE_REV	0x8b
+#define MSR_IA32_ARCH_CAPABILITIES	0x10a
+/* The interpreter executes nothing speculatively and has no fill buffers, store buffers,
+ * branch predictors or microcode assists to leak from: RDCL_NO, SSB_NO, MDS_NO, PSCHANGE_MC_NO,
+ * TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO. So Linux
+ * needs neither page-table isolation (a CR3 write per kernel entry) nor return thunks. */
+#define ARCH_CAP_VALUE	((1ull << 0) | (1ull << 4) | (1ull << 5) | (1ull << 6) | (1ull << 8) | \
+			 (1ull << 13) | (1ull << 14) | (1ull << 15) | (1ull << 20) | \
+			 (1ull << 24) | (1ull << 26) | (1ull << 27) | (1ull << 62))
 #define MTRR_CAP_VALUE		(MTRR_VAR_COUNT | 1u << 8 | 1u << 10)	/* fixed, WC */
 
 uint64_t bt_guest_tsc(struct bt_cpu *cpu)
 {
 	return guest_tsc_from_ns(host_now_ns()) + (uint64_t)bt_vcpu_of(cpu)->tsc_offset;
+}
+
+/* The LAPIC counts TSC deadlines on the process-wide TSC (clock.c); this vCPU's TSC is offset
+ * from it (its start, WRMSR TSC). 0 stays "disarmed"; a deadline before the process-wide TSC's
+ * zero is already due. */
+static uint64_t deadline_to_lapic(struct bt_cpu *cpu, uint64_t guest_tsc)
+{
+	int64_t off = bt_vcpu_of(cpu)->tsc_offset;
+	uint64_t t = guest_tsc - (uint64_t)off;
+
+	if (!guest_tsc)
+		return 0;
+	if (off > 0 && guest_tsc <= (uint64_t)off)
+		return 1;		/* before the process-wide zero: due now */
+	if (off < 0 && t < guest_tsc)
+		return UINT64_MAX;	/* beyond the process-wide TSC's range: never */
+	return t;
+}
+
+static uint64_t deadline_from_lapic(struct bt_cpu *cpu, uint64_t tsc)
+{
+	return tsc ? tsc + (uint64_t)bt_vcpu_of(cpu)->tsc_offset : 0;
 }
 
 /* Index into cpu_state.mtrr_fixed for the fixed-range MTRR msr, or -1. */
@@ -53,6 +83,7 @@ bool bt_msr_read(struct bt_cpu *cpu, uint32_t msr, uint64_t *val)
 	case MSR_IA32_TSC:		*val = bt_guest_tsc(cpu); break;
 	case MSR_IA32_PLATFORM_ID:	*val = 0; break;
 	case MSR_IA32_UCODE_REV:	*val = 0; break;
+	case MSR_IA32_ARCH_CAPABILITIES: *val = ARCH_CAP_VALUE; break;
 	case MSR_IA32_APIC_BASE:	*val = bt_lapic(cpu) ? lapic_get_base_msr(bt_lapic(cpu)) : s->apic_base; break;
 	case MSR_IA32_FEATURE_CONTROL:	*val = 1; break;	/* locked, no VMX */
 	case MSR_IA32_SYSENTER_CS:	*val = s->sysenter_cs; break;
@@ -62,7 +93,9 @@ bool bt_msr_read(struct bt_cpu *cpu, uint32_t msr, uint64_t *val)
 	case MSR_MTRRcap:		*val = MTRR_CAP_VALUE; break;
 	case MSR_IA32_CR_PAT:		*val = s->pat; break;
 	case MSR_MTRRdefType:		*val = s->mtrr_def_type; break;
-	case MSR_IA32_TSC_DEADLINE:	*val = bt_lapic(cpu) ? lapic_get_tsc_deadline(bt_lapic(cpu)) : 0; break;
+	case MSR_IA32_TSC_DEADLINE:
+		*val = bt_lapic(cpu) ? deadline_from_lapic(cpu, lapic_get_tsc_deadline(bt_lapic(cpu))) : 0;
+		break;
 	case MSR_EFER:			*val = s->efer; break;
 	case MSR_STAR:			*val = s->star; break;
 	case MSR_LSTAR:			*val = s->lstar; break;
@@ -123,6 +156,7 @@ bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val)
 	switch (msr) {
 	case MSR_IA32_TSC:
 		bt_vcpu_of(cpu)->tsc_offset = (int64_t)(val - guest_tsc_from_ns(host_now_ns()));
+		bt_kvmclock_publish(cpu);
 		return true;
 	case MSR_IA32_UCODE_REV:
 		return true;
@@ -167,7 +201,7 @@ bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val)
 		return true;
 	case MSR_IA32_TSC_DEADLINE:
 		if (bt_lapic(cpu))
-			lapic_set_tsc_deadline(bt_lapic(cpu), val);
+			lapic_set_tsc_deadline(bt_lapic(cpu), deadline_to_lapic(cpu, val));
 		return true;
 	case MSR_EFER:			return write_efer(cpu, val);
 	case MSR_STAR:			s->star = val; return true;
@@ -177,8 +211,8 @@ bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val)
 			return false;
 		s->tsc_aux = val;
 		return true;
-	case MSR_KVM_WALL_CLOCK_NEW:	s->kvm_wall_clock = val; return true;
-	case MSR_KVM_SYSTEM_TIME_NEW:	s->kvm_system_time = val; return true;
+	case MSR_KVM_WALL_CLOCK_NEW:	bt_kvmclock_set_wall_clock(cpu, val); return true;
+	case MSR_KVM_SYSTEM_TIME_NEW:	bt_kvmclock_set_system_time(cpu, val); return true;
 	default:
 		return false;
 	}

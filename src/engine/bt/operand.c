@@ -3,19 +3,6 @@
  */
 #include "engine/bt/ops.h"
 
-uint64_t bt_ea(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	uint64_t ea = (uint64_t)(int64_t)i->disp;
-
-	if (i->flags & BI_RIPREL)
-		ea += cpu->next_rip;
-	if (i->base != BT_NOREG)
-		ea += cpu->s.gpr[i->base];
-	if (i->index != BT_NOREG)
-		ea += cpu->s.gpr[i->index] << i->scale;
-	return ea & sz_mask(i->addrsize);
-}
-
 uint64_t bt_reg_get(const struct bt_cpu *cpu, int reg, unsigned size, bool rex)
 {
 	return reg_get(cpu, reg, size, rex);

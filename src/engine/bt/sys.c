@@ -1,5 +1,6 @@
 /* bt engine privileged and sensitive instructions: control and debug registers, RFLAGS
- * (CLI/STI/PUSHF/POPF), HLT, TSC, cache control and the instructions vmon turns into #UD.
+ * (CLI/STI/PUSHF/POPF), HLT, TSC, cache control and the instructions vmon turns into #UD
+ * (VMCALL is in hypercall.c).
  *
  * Debug registers are stored but DR7 breakpoints are not enforced; only RFLAGS.TF single-step
  * traps (the run loop). PCID, SMEP, SMAP, UMIP, FSGSBASE, OSXSAVE are not advertised, so
@@ -335,14 +336,6 @@ void bt_op_clflush(struct bt_cpu *cpu, const struct bt_insn *i)
 		bt_raise_noerr(cpu, EXC_UD);
 	uint64_t lin = bt_linear(cpu, i->seg, bt_ea(cpu, i), 1, BT_READ);
 	bt_translate(cpu, lin, BT_READ, bt_cur_tlb(cpu));
-}
-
-/* No hypercall interface yet: the guest sees #UD, as on a CPU without VMX. */
-void bt_op_vmcall(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	cpu->stats.trap_other++;
-	cpu->vcpu->stats.count[STAT_HYPERCALL]++;
-	bt_raise_noerr(cpu, EXC_UD);
 }
 
 void bt_op_ud(struct bt_cpu *cpu, const struct bt_insn *i)
