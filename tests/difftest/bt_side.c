@@ -80,6 +80,7 @@ static void user_long_mode(struct cpu_state *s, const struct dt_case *c)
 	memcpy(s->gpr, c->gpr, sizeof(s->gpr));
 	s->rip = DT_CODE_VA;
 	s->rflags = c->rflags;
+	memcpy(s->fxsave, c->fx, sizeof(s->fxsave));
 	s->cr0 = CR0_PE | CR0_PG | CR0_ET | CR0_NE | CR0_WP | CR0_MP;
 	s->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	s->cr3 = PT_BASE;
@@ -125,5 +126,6 @@ int dt_bt_run(struct dt_bt *b, const struct dt_case *c, struct dt_result *r)
 	memcpy(r->gpr, s.gpr, sizeof(r->gpr));
 	r->rip = s.rip;
 	r->rflags = s.rflags;
+	memcpy(r->fx, s.fxsave, sizeof(r->fx));
 	return mem_read(&b->vm.mem, DATA_GPA, r->data, DT_PAGE);
 }

@@ -13,6 +13,15 @@
 #define DT_PAGE		4096
 #define DT_CODE_MAX	(DT_PAGE - 16)
 
+/* FXSAVE-layout offsets (Intel SDM Vol. 1, Table 10-2): the x87/SSE state of both sides. */
+#define DT_FX_FCW	0
+#define DT_FX_FSW	2
+#define DT_FX_FTW	4	/* abridged: one valid bit per physical register */
+#define DT_FX_MXCSR	24
+#define DT_FX_ST	32	/* ST(i) at 32 + 16 * i, 10 bytes each */
+#define DT_FX_XMM	160	/* XMMn at 160 + 16 * n */
+#define DT_FSW_UNTRACKED 0x82beu	/* B ES PE UE OE DE, C1: see compare_fx() */
+
 /* Flags compared when defined. */
 #define DT_ARITH_FLAGS	0x8d5u	/* OF SF ZF AF PF CF */
 #define DT_DF		0x400u
@@ -27,6 +36,7 @@ struct dt_case {
 	uint64_t gpr[16];		/* initial registers, cpu_state order */
 	uint64_t rflags;
 	uint8_t data[DT_PAGE];		/* initial data page */
+	uint8_t fx[512];		/* initial x87/SSE state (FXSAVE layout) */
 	/* Arithmetic flags architecturally undefined before the instruction at each code offset
 	 * (what a fault there leaves in RFLAGS); the last entry is the HLT's. */
 	uint16_t undef_at[DT_PAGE];
@@ -38,10 +48,14 @@ struct dt_result {
 	uint64_t rip, rflags;
 	int vector;			/* exception that ended the run (13 at the final HLT) */
 	uint8_t data[DT_PAGE];
+	uint8_t fx[512];		/* x87/SSE state at the end (FXSAVE layout) */
 };
 
-/* gen.c */
+/* gen.c: the integer ISA. */
 void dt_generate(struct dt_case *c, uint64_t seed, int ninsns);
+void dt_fx_init(struct dt_case *c, uint32_t mxcsr);
+/* gen_fp.c: SSE/SSE2 (or, with x87, mostly x87) mixed with integer instructions. */
+void dt_generate_fp(struct dt_case *c, uint64_t seed, int ninsns, bool x87);
 
 /* native.c: a child process kept across cases. */
 struct dt_native;

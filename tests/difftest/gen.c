@@ -14,29 +14,9 @@
 
 #include "cpu_state.h"
 #include "difftest.h"
+#include "gen.h"
 
-#define CF 0x001u
-#define PF 0x004u
-#define AF 0x010u
-#define ZF 0x040u
-#define SF 0x080u
-#define OF 0x800u
-#define ALL (CF | PF | AF | ZF | SF | OF)
-
-struct gen {
-	struct dt_case *c;
-	uint64_t rng;
-	uint32_t undef;
-	/* undef_at bookkeeping: bytes from mark_pos on belong to instructions that start with
-	 * mark_undef undefined (see mark()). */
-	size_t mark_pos;
-	uint32_t mark_undef;
-	/* Inside a branch, CALL or ENTER body: no nested bodies and nothing that moves RSP
-	 * unbalanced (the body's RET / LEAVE needs the stack as it found it). */
-	bool in_body;
-};
-
-static uint64_t rnd(struct gen *g)
+uint64_t rnd(struct gen *g)
 {
 	/* xorshift64*: deterministic per seed, so a seed is a reproducer. */
 	g->rng ^= g->rng >> 12;
@@ -45,22 +25,22 @@ static uint64_t rnd(struct gen *g)
 	return g->rng * 0x2545f4914f6cdd1dull;
 }
 
-static unsigned pick(struct gen *g, unsigned n) { return (unsigned)(rnd(g) % n); }
+unsigned pick(struct gen *g, unsigned n) { return (unsigned)(rnd(g) % n); }
 
-static void emit(struct gen *g, uint8_t b)
+void emit(struct gen *g, uint8_t b)
 {
 	if (g->c->code_len < DT_CODE_MAX)
 		g->c->code[g->c->code_len++] = b;
 }
 
-static void emit_imm(struct gen *g, uint64_t v, int bytes)
+void emit_imm(struct gen *g, uint64_t v, int bytes)
 {
 	for (int i = 0; i < bytes; i++)
 		emit(g, (uint8_t)(v >> (8 * i)));
 }
 
 /* A register we may overwrite: not RSP (stack) or RBP (data base). */
-static int dest_reg(struct gen *g)
+int dest_reg(struct gen *g)
 {
 	static const int regs[] = { R_RAX, R_RCX, R_RDX, R_RBX, R_RSI, R_RDI, R_R8, R_R9,
 				    R_R10, R_R11, R_R12, R_R13, R_R14, R_R15 };
@@ -140,7 +120,7 @@ static int rand_size_nb(struct gen *g) { static const int s[] = { 2, 4, 8 }; ret
 /* An instruction starts at the current position: the bytes since the previous mark belong to
  * instructions that saw mark_undef (a fault there leaves exactly those flags undefined). A chunk
  * of several instructions marks each one, so undef_at stays exact inside it. */
-static void mark(struct gen *g)
+void mark(struct gen *g)
 {
 	for (size_t o = g->mark_pos; o < g->c->code_len; o++)
 		g->c->undef_at[o] = (uint16_t)g->mark_undef;
@@ -160,7 +140,7 @@ static void need_flags(struct gen *g, uint32_t reads)
 	}
 }
 
-static void sets(struct gen *g, uint32_t defined, uint32_t undefined)
+void sets(struct gen *g, uint32_t defined, uint32_t undefined)
 {
 	g->undef = (g->undef & ~defined) | undefined;
 }
@@ -791,37 +771,70 @@ static void gen_body_insn(struct gen *g)
 	gens[pick(g, sizeof(gens) / sizeof(gens[0]))](g);
 }
 
-void dt_generate(struct dt_case *c, uint64_t seed, int ninsns)
+/* The FNINIT x87 state (empty stack) and the given MXCSR; XMM registers zero. */
+void dt_fx_init(struct dt_case *c, uint32_t mxcsr)
 {
-	struct gen g = { .c = c, .rng = seed * 0x9e3779b97f4a7c15ull + 1 };
-	static void (*const gens[])(struct gen *) = {
-		gen_alu, gen_alu, gen_alu_imm, gen_alu_imm, gen_shift, gen_shift, gen_unary,
-		gen_incdec, gen_imul, gen_bitops, gen_bsf, gen_cond, gen_cond, gen_mov, gen_mov,
-		gen_mov, gen_string, gen_movsxd, gen_xchg_acc, gen_convert, gen_bt_mem_reg,
-		gen_misc, gen_misc, gen_pushf, gen_xlat, gen_branch, gen_branch, gen_call, gen_enter,
-	};
+	const uint16_t fcw = 0x37f;
 
+	memset(c->fx, 0, sizeof(c->fx));
+	memcpy(c->fx + DT_FX_FCW, &fcw, 2);
+	memcpy(c->fx + DT_FX_MXCSR, &mxcsr, 4);
+}
+
+/* The integer generators, weighted; also what the SSE/x87 generator mixes in. */
+static void (*const int_gens[])(struct gen *) = {
+	gen_alu, gen_alu, gen_alu_imm, gen_alu_imm, gen_shift, gen_shift, gen_unary,
+	gen_incdec, gen_imul, gen_bitops, gen_bsf, gen_cond, gen_cond, gen_mov, gen_mov,
+	gen_mov, gen_string, gen_movsxd, gen_xchg_acc, gen_convert, gen_bt_mem_reg,
+	gen_misc, gen_misc, gen_pushf, gen_xlat, gen_branch, gen_branch, gen_call, gen_enter,
+};
+
+void gen_int_insn(struct gen *g)
+{
+	int_gens[pick(g, sizeof(int_gens) / sizeof(int_gens[0]))](g);
+}
+
+/* Initial registers, flags and data page; the x87/SSE state in its FNINIT / default form. */
+void gen_begin(struct gen *g, struct dt_case *c, uint64_t seed)
+{
+	*g = (struct gen){ .c = c, .rng = seed * 0x9e3779b97f4a7c15ull + 1 };
 	memset(c, 0, sizeof(*c));
+	dt_fx_init(c, 0x1f80);
 	for (int i = 0; i < 16; i++)
-		c->gpr[i] = pick(&g, 4) == 0 ? pick(&g, 256) : rnd(&g) >> (pick(&g, 4) * 16);
+		c->gpr[i] = pick(g, 4) == 0 ? pick(g, 256) : rnd(g) >> (pick(g, 4) * 16);
 	c->gpr[R_RBP] = DT_DATA_VA + DT_PAGE / 2;
 	c->gpr[R_RSP] = DT_DATA_VA + DT_PAGE - 256;
-	c->rflags = 0x202 | (rnd(&g) & (DT_ARITH_FLAGS | (pick(&g, 4) == 0 ? DT_DF : 0)));
+	c->rflags = 0x202 | (rnd(g) & (DT_ARITH_FLAGS | (pick(g, 4) == 0 ? DT_DF : 0)));
 	/* ID starts either way (native.c sets it with a POPF: ptrace cannot); NT stays 0. */
-	if (pick(&g, 2))
+	if (pick(g, 2))
 		c->rflags |= RFLAGS_ID;
 	for (int i = 0; i < DT_PAGE; i += 8) {
-		uint64_t v = rnd(&g);
+		uint64_t v = rnd(g);
 		memcpy(&c->data[i], &v, 8);
 	}
+}
+
+/* The final HLT (#GP at CPL3 ends the run) and what is undefined there. */
+void gen_end(struct gen *g)
+{
+	struct dt_case *c = g->c;
+
+	mark(g);
+	c->undef_at[c->code_len] = (uint16_t)g->undef;
+	c->code[c->code_len++] = 0xf4;
+}
+
+void dt_generate(struct dt_case *c, uint64_t seed, int ninsns)
+{
+	struct gen g;
+
+	gen_begin(&g, c, seed);
 	for (c->ninsns = 0; c->ninsns <= ninsns && c->code_len < DT_CODE_MAX - 256; c->ninsns++) {
 		mark(&g);
 		if (c->ninsns < ninsns)
-			gens[pick(&g, sizeof(gens) / sizeof(gens[0]))](&g);
+			gen_int_insn(&g);
 		else if (pick(&g, 8) == 0)
 			gen_fault(&g);
 	}
-	mark(&g);
-	c->undef_at[c->code_len] = (uint16_t)g.undef;
-	c->code[c->code_len++] = 0xf4;	/* hlt: #GP at CPL3 ends the run */
+	gen_end(&g);
 }

@@ -1,10 +1,14 @@
 /* vmon-difftest: compare the bt engine with the host CPU on random instruction sequences.
  *
- *   difftest [--seed S] [--count N] [--insns K] [--seconds T] [--repro DIR] [-v]
+ *   difftest [--seed S] [--count N] [--insns K] [--kind int|sse|x87|all] [--seconds T]
+ *            [--repro DIR] [-v]
  *
- * Runs N cases (or until T seconds pass), prints one line per mismatch and a summary
- * "difftest: N passed, N failed"; with --repro, writes DIR/case-SEED.txt for each mismatch
- * (seed, code bytes, initial state and the differences: `--seed SEED --count 1` replays it). */
+ * Runs N seeds (or until T seconds pass); each seed makes an integer case (gen.c) and an SSE
+ * case (gen_fp.c), or with --kind one of them, an x87 case, or all three (x87 has known gaps,
+ * see the report in compare_fx(), so it is not in the default set). Prints one line per mismatch and a summary
+ * "difftest: N passed, N failed"; with --repro, writes DIR/case-KIND-SEED.txt for each mismatch
+ * (seed, code bytes, initial state and the differences: `--seed SEED --count 1 --kind KIND`
+ * replays it). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -32,6 +36,58 @@ static void say(FILE *out, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(out, fmt, ap);
 	va_end(ap);
+}
+
+static uint64_t fx_get(const uint8_t *fx, unsigned off, unsigned size)
+{
+	uint64_t v = 0;
+	memcpy(&v, fx + off, size);
+	return v;
+}
+
+/* The x87/SSE state: XMM0-15 and MXCSR exactly (its exception flags included), FCW, FSW, the
+ * abridged tag word, and the ST registers that hold a value (empty ones are don't-care). */
+static int compare_fx(FILE *out, const uint8_t *n, const uint8_t *b)
+{
+	static const struct { const char *name; unsigned off, size; } words[] = {
+		{ "fcw", DT_FX_FCW, 2 }, { "fsw", DT_FX_FSW, 2 }, { "ftw", DT_FX_FTW, 1 },
+		{ "mxcsr", DT_FX_MXCSR, 4 },
+	};
+	int diffs = 0;
+	unsigned top = (unsigned)(fx_get(n, DT_FX_FSW, 2) >> 11) & 7;
+
+	for (unsigned k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+		uint64_t vn = fx_get(n, words[k].off, words[k].size);
+		uint64_t vb = fx_get(b, words[k].off, words[k].size);
+		/* Known gap: the bt x87 (host long double arithmetic) does not track the FSW
+		 * exception flags PE UE OE DE (bits 5-1) and the ES/B summary bits they set, or
+		 * C1's round-up indication; compared are IE ZE SF, C0 C2 C3 and TOP. */
+		if (words[k].off == DT_FX_FSW) {
+			vn &= ~DT_FSW_UNTRACKED;
+			vb &= ~DT_FSW_UNTRACKED;
+		}
+		if (vn != vb) {
+			say(out, "  %s: native %#" PRIx64 ", bt %#" PRIx64 "\n", words[k].name, vn, vb);
+			diffs++;
+		}
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		unsigned off = DT_FX_ST + 16 * i;
+		if (!(n[DT_FX_FTW] & (1u << ((top + i) & 7))) || !memcmp(n + off, b + off, 10))
+			continue;
+		say(out, "  st%u: native %04" PRIx64 ":%016" PRIx64 ", bt %04" PRIx64 ":%016" PRIx64 "\n",
+		    i, fx_get(n, off + 8, 2), fx_get(n, off, 8), fx_get(b, off + 8, 2), fx_get(b, off, 8));
+		diffs++;
+	}
+	for (unsigned x = 0; x < 16; x++) {
+		unsigned off = DT_FX_XMM + 16 * x;
+		if (!memcmp(n + off, b + off, 16))
+			continue;
+		say(out, "  xmm%u: native %016" PRIx64 ":%016" PRIx64 ", bt %016" PRIx64 ":%016" PRIx64 "\n",
+		    x, fx_get(n, off + 8, 8), fx_get(n, off, 8), fx_get(b, off + 8, 8), fx_get(b, off, 8));
+		diffs++;
+	}
+	return diffs;
 }
 
 /* Count the differences, describing them on out (if not NULL). */
@@ -68,22 +124,23 @@ static int compare(FILE *out, const struct dt_case *c, const struct dt_result *n
 			diffs++;
 			break;
 		}
-	return diffs;
+	return diffs + compare_fx(out, n->fx, b->fx);
 }
 
-static void write_repro(const char *dir, uint64_t seed, const struct dt_case *c,
+static void write_repro(const char *dir, uint64_t seed, const char *kind, const struct dt_case *c,
 			const struct dt_result *n, const struct dt_result *b)
 {
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/case-%" PRIu64 ".txt", dir, seed);
+	snprintf(path, sizeof(path), "%s/case-%s-%" PRIu64 ".txt", dir, kind, seed);
 	f = fopen(path, "w");
 	if (!f) {
 		fprintf(stderr, "difftest: %s: %s\n", path, strerror(errno));
 		return;
 	}
-	fprintf(f, "replay: difftest --seed %" PRIu64 " --count 1 --insns %d\n", seed, c->ninsns);
+	fprintf(f, "replay: difftest --seed %" PRIu64 " --count 1 --insns %d --kind %s\n", seed,
+		c->ninsns, kind);
 	fprintf(f, "code (%zu bytes, at %#llx; objdump -D -b binary -mi386:x86-64):\n", c->code_len,
 		(unsigned long long)DT_CODE_VA);
 	for (size_t i = 0; i < c->code_len; i++)
@@ -91,6 +148,10 @@ static void write_repro(const char *dir, uint64_t seed, const struct dt_case *c,
 	fprintf(f, "\ninitial rflags %#" PRIx64 "\n", c->rflags);
 	for (int i = 0; i < 16; i++)
 		fprintf(f, "initial %s %#" PRIx64 "\n", reg_names[i], c->gpr[i]);
+	fprintf(f, "initial mxcsr %#" PRIx64 "\n", fx_get(c->fx, DT_FX_MXCSR, 4));
+	for (unsigned x = 0; x < 16; x++)
+		fprintf(f, "initial xmm%u %016" PRIx64 ":%016" PRIx64 "\n", x,
+			fx_get(c->fx, DT_FX_XMM + 16 * x + 8, 8), fx_get(c->fx, DT_FX_XMM + 16 * x, 8));
 	fprintf(f, "differences:\n");
 	compare(f, c, n, b);
 	fclose(f);
@@ -101,7 +162,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 1, count = 1000;
 	int insns = 24, verbose = 0;
 	double seconds = 0;
-	const char *repro = NULL;
+	const char *repro = NULL, *kind = "default";
 	uint64_t passed = 0, failed = 0, errors = 0;
 	struct timespec t0, t;
 
@@ -120,6 +181,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--insns")) insns = atoi(v);
 		else if (!strcmp(a, "--seconds")) seconds = atof(v), count = UINT64_MAX;
 		else if (!strcmp(a, "--repro")) repro = v;
+		else if (!strcmp(a, "--kind")) kind = v;
 		else {
 			fprintf(stderr, "difftest: unknown option %s\n", a);
 			return 2;
@@ -128,6 +190,11 @@ int main(int argc, char **argv)
 	}
 	if (insns < 1 || insns > 200) {
 		fprintf(stderr, "difftest: --insns must be 1..200\n");
+		return 2;
+	}
+	if (strcmp(kind, "int") && strcmp(kind, "sse") && strcmp(kind, "x87") &&
+	    strcmp(kind, "all") && strcmp(kind, "default")) {
+		fprintf(stderr, "difftest: --kind must be int, sse, x87 or all\n");
 		return 2;
 	}
 	if (repro && mkdir(repro, 0755) < 0 && errno != EEXIST) {
@@ -152,22 +219,33 @@ int main(int argc, char **argv)
 			if ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 > seconds)
 				break;
 		}
-		dt_generate(c, s, insns);
-		if (dt_native_run(nat, c, rn) < 0 || dt_bt_run(bt, c, rb) < 0) {
-			errors++;
-			continue;
+		static const char *const kinds[] = { "int", "sse", "x87" };
+		for (int fp = 0; fp < 3; fp++) {
+			const char *k = kinds[fp];
+			bool run = !strcmp(kind, "all") || !strcmp(kind, k) ||
+				   (!strcmp(kind, "default") && fp < 2);
+			if (!run)
+				continue;
+			if (fp)
+				dt_generate_fp(c, s, insns, fp == 2);
+			else
+				dt_generate(c, s, insns);
+			if (dt_native_run(nat, c, rn) < 0 || dt_bt_run(bt, c, rb) < 0) {
+				errors++;
+				continue;
+			}
+			if (compare(NULL, c, rn, rb) == 0) {
+				passed++;
+				continue;
+			}
+			failed++;
+			if (failed <= 20 || verbose) {
+				printf("mismatch: seed %" PRIu64 " (%s)\n", s, k);
+				compare(stdout, c, rn, rb);
+			}
+			if (repro)
+				write_repro(repro, s, k, c, rn, rb);
 		}
-		if (compare(NULL, c, rn, rb) == 0) {
-			passed++;
-			continue;
-		}
-		failed++;
-		if (failed <= 20 || verbose) {
-			printf("mismatch: seed %" PRIu64 "\n", s);
-			compare(stdout, c, rn, rb);
-		}
-		if (repro)
-			write_repro(repro, s, c, rn, rb);
 	}
 	if (errors)
 		printf("difftest: %" PRIu64 " cases could not run\n", errors);

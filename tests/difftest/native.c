@@ -1,6 +1,7 @@
 /* Native side of the differential tester: one traced child maps the code and data pages at fixed
  * addresses and stops; for each case the parent writes the pages through /proc/PID/mem, loads the
- * registers with PTRACE_SETREGS and lets it run until the signal that ends the sequence. */
+ * registers with PTRACE_SETREGS (and the x87/SSE state, FXSAVE layout, with PTRACE_SETFPREGS) and
+ * lets it run until the signal that ends the sequence. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -180,10 +181,15 @@ static int set_sticky_flags(struct dt_native *n, struct user_regs_struct *u, uin
 int dt_native_run(struct dt_native *n, const struct dt_case *c, struct dt_result *r)
 {
 	struct user_regs_struct u;
+	struct user_fpregs_struct fp;
 	siginfo_t si;
 	int status;
 
+	_Static_assert(sizeof(fp) == sizeof(c->fx), "user_fpregs_struct is the FXSAVE image");
 	if (ptrace(PTRACE_GETREGS, n->pid, 0, &u) < 0 || set_sticky_flags(n, &u, c->rflags) < 0)
+		return -1;
+	memcpy(&fp, c->fx, sizeof(fp));
+	if (ptrace(PTRACE_SETFPREGS, n->pid, 0, &fp) < 0)
 		return -1;
 	if (pwrite(n->mem_fd, c->code, DT_PAGE, DT_CODE_VA) != DT_PAGE ||
 	    pwrite(n->mem_fd, c->data, DT_PAGE, DT_DATA_VA) != DT_PAGE)
@@ -198,8 +204,10 @@ int dt_native_run(struct dt_native *n, const struct dt_case *c, struct dt_result
 	    waitpid(n->pid, &status, 0) != n->pid || !WIFSTOPPED(status))
 		return -1;
 	if (ptrace(PTRACE_GETSIGINFO, n->pid, 0, &si) < 0 ||
-	    ptrace(PTRACE_GETREGS, n->pid, 0, &u) < 0)
+	    ptrace(PTRACE_GETREGS, n->pid, 0, &u) < 0 ||
+	    ptrace(PTRACE_GETFPREGS, n->pid, 0, &fp) < 0)
 		return -1;
+	memcpy(r->fx, &fp, sizeof(fp));
 	r->vector = signal_vector(WSTOPSIG(status), &si);
 	for (int i = 0; i < 16; i++)
 		r->gpr[i] = *ureg(&u, i);

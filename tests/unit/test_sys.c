@@ -95,6 +95,10 @@ TEST(sys_enter_long_mode_and_msrs)
 	CHECK_EQ(rdmsr(t, 0x12345678, &v), EXC_GP);
 	CHECK_EQ(rdmsr(t, MSR_MTRRcap, &v), -1);
 	CHECK_EQ(v, 0x508);
+	CHECK_EQ(rdmsr(t, 0x179, &v), -1);				/* MCG_CAP: no banks */
+	CHECK_EQ(v, 0);
+	CHECK_EQ(wrmsr(t, 0x17a, 0), -1);				/* MCG_STATUS */
+	CHECK_EQ(wrmsr(t, 0x17a, 1), EXC_GP);
 	CHECK_EQ(wrmsr(t, MSR_IA32_CR_PAT, 0x0202020202020202ull), EXC_GP);	/* type 2 */
 
 	/* TSC writes set an offset: the next read continues from the written value. */

@@ -13,11 +13,13 @@
 #define MAX_BASIC_LEAF	7u
 #define MAX_EXT_LEAF	0x80000008u
 
-/* Leaf 1 EDX: FPU DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2. */
+/* Leaf 1 EDX: FPU DE PSE TSC MSR PAE MCE CX8 APIC SEP MTRR PGE MCA CMOV PAT CLFSH MMX FXSR SSE
+ * SSE2. MCE/MCA with no error-reporting banks (msr.c): without them Linux's generic kernel logs
+ * "mce: Unable to init MCE device". */
 #define LEAF1_EDX	((1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | \
-			 (1u << 8) | (1u << 9) | (1u << 11) | (1u << 12) | (1u << 13) | \
-			 (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) | \
-			 (1u << 25) | (1u << 26))
+			 (1u << 7) | (1u << 8) | (1u << 9) | (1u << 11) | (1u << 12) | \
+			 (1u << 13) | (1u << 14) | (1u << 15) | (1u << 16) | (1u << 19) | \
+			 (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26))
 #define LEAF1_EDX_HTT	(1u << 28)
 /* Leaf 7 has subleaf 0 only (EAX = 0); other leaves have none, so ECX is ignored there. */
 /* Leaf 7.0 EDX: IA32_ARCH_CAPABILITIES exists (msr.c: the interpreter does not speculate). */

@@ -9,6 +9,9 @@
 
 #define MSR_IA32_PLATFORM_ID	0x17
 #define MSR_IA32_UCODE_REV	0x8b
+/* Machine-check architecture with no banks: nothing can report an error, MCG_STATUS stays 0. */
+#define MSR_IA32_MCG_CAP	0x179
+#define MSR_IA32_MCG_STATUS	0x17a
 #define MSR_IA32_ARCH_CAPABILITIES	0x10a
 /* The interpreter executes nothing speculatively and has no fill buffers, store buffers,
  * branch predictors or microcode assists to leak from: RDCL_NO, SSB_NO, MDS_NO, PSCHANGE_MC_NO,
@@ -83,6 +86,8 @@ bool bt_msr_read(struct bt_cpu *cpu, uint32_t msr, uint64_t *val)
 	case MSR_IA32_TSC:		*val = bt_guest_tsc(cpu); break;
 	case MSR_IA32_PLATFORM_ID:	*val = 0; break;
 	case MSR_IA32_UCODE_REV:	*val = 0; break;
+	case MSR_IA32_MCG_CAP:		*val = 0; break;
+	case MSR_IA32_MCG_STATUS:	*val = 0; break;
 	case MSR_IA32_ARCH_CAPABILITIES: *val = ARCH_CAP_VALUE; break;
 	case MSR_IA32_APIC_BASE:	*val = bt_lapic(cpu) ? lapic_get_base_msr(bt_lapic(cpu)) : s->apic_base; break;
 	case MSR_IA32_FEATURE_CONTROL:	*val = 1; break;	/* locked, no VMX */
@@ -188,6 +193,7 @@ bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val)
 		s->seg[msr == MSR_FS_BASE ? S_FS : S_GS].base = val;
 		return true;
 	case MSR_IA32_MISC_ENABLE:	s->misc_enable = val; return true;
+	case MSR_IA32_MCG_STATUS:	return val == 0;	/* no machine check in progress */
 	case MSR_IA32_CR_PAT:
 		for (unsigned b = 0; b < 64; b += 8)
 			if (((val >> b) & 0xff) > 7 || ((val >> b) & 0xff) == 2 || ((val >> b) & 0xff) == 3)

@@ -2,12 +2,10 @@
  * compares, packed integer operations, FXSAVE/FXRSTOR and MXCSR. XMM registers live in
  * cpu_state's FXSAVE image at byte 160 + 16 * n.
  *
- * Float results come from the host's SSE arithmetic in its default mode (round to nearest,
- * exceptions masked), which is also the guest's default MXCSR; MXCSR's rounding control is
- * honoured by the rounding conversions, its exception flags are not updated and unmasked
- * exceptions (#XM) are never raised.
+ * Float arithmetic, compares and conversions run on the host's SSE unit under the guest's
+ * MXCSR (see HOST_SSE): exact results, rounding, FTZ/DAZ and exception flags; an unmasked
+ * exception raises #XM.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,63 +332,82 @@ void bt_h_sse_maskmov(struct bt_cpu *cpu, const struct bt_insn *i)
 
 /* ---- Float arithmetic --------------------------------------------------------------------------- */
 
-static float fop(unsigned op, float a, float b)
+/* Float operations run on the host's SSE unit, register to register, under the guest's MXCSR
+ * (rounding control, FTZ, DAZ) with every exception masked: results, NaN propagation (Intel
+ * SDM Vol. 1, 4.8.3.5) and the exception flags are then the hardware's. mx is the MXCSR to
+ * run with; the flags the instruction raised come back in it. */
+typedef uint64_t v2q __attribute__((vector_size(16)));
+
+#define HOST_SSE(insn, outc, out, inc, in, mx)						\
+	do {										\
+		uint32_t host_mx_;							\
+		__asm__ volatile("stmxcsr %[h]\n\tldmxcsr %[m]\n\t" insn " %[s], %[d]\n\t"	\
+				 "stmxcsr %[m]\n\tldmxcsr %[h]"				\
+				 : [d] outc(out), [m] "+m"(mx), [h] "=m"(host_mx_)	\
+				 : [s] inc(in));					\
+	} while (0)
+#define HOST_XX(insn, d, s, mx) HOST_SSE(insn, "+x", d, "x", s, mx)
+
+static v2q vq(const xmm_t *v) { v2q r; memcpy(&r, v, 16); return r; }
+static xmm_t xq(v2q v) { xmm_t r; memcpy(&r, &v, 16); return r; }
+
+/* The guest's MXCSR with its flags cleared and all exceptions masked. */
+static uint32_t host_mxcsr(const struct bt_cpu *cpu)
 {
-	switch (op) {
-	case 0x51: return sqrtf(b);
-	case 0x52: return 1.0f / sqrtf(b);
-	case 0x53: return 1.0f / b;
-	case 0x58: return a + b;
-	case 0x59: return a * b;
-	case 0x5c: return a - b;
-	case 0x5d: return a < b ? a : b;	/* NaN or equal: the source */
-	case 0x5e: return a / b;
-	default: return a > b ? a : b;
-	}
+	return (mxcsr(cpu) & MXCSR_VALID & ~0x3fu) | 0x1f80u;
 }
 
-static double dop(unsigned op, double a, double b)
+/* Merge the exception flags the host raised into the guest's sticky ones. An unmasked one is
+ * #XM (#UD without CR4.OSXMMEXCPT) and leaves the destination as it was. Approximation: the
+ * host ran masked, so a post-computation flag (OE UE PE) can be reported along with a
+ * pre-computation one (IE DE ZE) that should have stopped it. */
+static void mx_commit(struct bt_cpu *cpu, uint32_t ran)
 {
-	switch (op) {
-	case 0x51: return sqrt(b);
-	case 0x58: return a + b;
-	case 0x59: return a * b;
-	case 0x5c: return a - b;
-	case 0x5d: return a < b ? a : b;
-	case 0x5e: return a / b;
-	default: return a > b ? a : b;
-	}
+	uint32_t m = mxcsr(cpu) | (ran & 0x3f);
+
+	memcpy(cpu->s.fxsave + FX_MXCSR, &m, 4);
+	if (ran & 0x3f & ~(m >> 7))
+		bt_raise_noerr(cpu, (cpu->s.cr4 & CR4_OSXMMEXCPT) ? EXC_XM : EXC_UD);
 }
+
+#define ARITH4(o, name)								\
+	case o << 8: HOST_XX(name "ps", d, s, mx); break;			\
+	case o << 8 | 0x66: HOST_XX(name "pd", d, s, mx); break;		\
+	case o << 8 | 0xf3: HOST_XX(name "ss", d, s, mx); break;		\
+	case o << 8 | 0xf2: HOST_XX(name "sd", d, s, mx); break;
+
+static v2q host_arith(unsigned op, unsigned m, v2q d, v2q s, uint32_t *pmx)
+{
+	uint32_t mx = *pmx;
+
+	switch (op << 8 | m) {
+	ARITH4(0x51, "sqrt") ARITH4(0x58, "add") ARITH4(0x59, "mul") ARITH4(0x5c, "sub")
+	ARITH4(0x5d, "min") ARITH4(0x5e, "div") ARITH4(0x5f, "max")
+	case 0x5200: HOST_XX("rsqrtps", d, s, mx); break;
+	case 0x52f3: HOST_XX("rsqrtss", d, s, mx); break;
+	case 0x5300: HOST_XX("rcpps", d, s, mx); break;
+	default: HOST_XX("rcpss", d, s, mx); break;
+	}
+	*pmx = mx;
+	return d;
+}
+
+static unsigned fp_size(unsigned m) { return m == 0xf3 ? 4 : m == 0xf2 ? 8 : 16; }
 
 void bt_h_sse_arith(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned op = op8(i), m = i->mandatory;
+	uint32_t mx;
 	xmm_t d, s;
 
 	bt_sse_check(cpu);
 	if ((op == 0x52 || op == 0x53) && (m == 0x66 || m == 0xf2))
 		bt_raise_noerr(cpu, EXC_UD);	/* RSQRT/RCP exist for single precision only */
+	s = src(cpu, i, fp_size(m), fp_size(m) == 16);
 	d = xmm(cpu, i->reg);
-	switch (m) {
-	case 0:
-		s = src(cpu, i, 16, true);
-		for (unsigned k = 0; k < 4; k++)
-			d.f[k] = fop(op, d.f[k], s.f[k]);
-		break;
-	case 0x66:
-		s = src(cpu, i, 16, true);
-		for (unsigned k = 0; k < 2; k++)
-			d.g[k] = dop(op, d.g[k], s.g[k]);
-		break;
-	case 0xf3:
-		s = src(cpu, i, 4, false);
-		d.f[0] = fop(op, d.f[0], s.f[0]);
-		break;
-	default:
-		s = src(cpu, i, 8, false);
-		d.g[0] = dop(op, d.g[0], s.g[0]);
-		break;
-	}
+	mx = host_mxcsr(cpu);
+	d = xq(host_arith(op, m, vq(&d), vq(&s), &mx));
+	mx_commit(cpu, mx);
 	set_xmm(cpu, i->reg, &d);
 }
 
@@ -415,73 +432,73 @@ void bt_h_sse_logic(struct bt_cpu *cpu, const struct bt_insn *i)
 	set_xmm(cpu, i->reg, &d);
 }
 
-/* CMPPS/CMPPD/CMPSS/CMPSD predicates 0-7. */
-static bool fcmp(unsigned pred, double a, double b)
-{
-	bool un = isunordered(a, b);
+/* CMPPS/CMPPD/CMPSS/CMPSD: the predicate is an immediate of the host instruction too. */
+#define CMP_PRED(p)								\
+	case p << 8: HOST_XX("cmpps $" #p ",", d, s, mx); break;		\
+	case p << 8 | 0x66: HOST_XX("cmppd $" #p ",", d, s, mx); break;	\
+	case p << 8 | 0xf3: HOST_XX("cmpss $" #p ",", d, s, mx); break;	\
+	case p << 8 | 0xf2: HOST_XX("cmpsd $" #p ",", d, s, mx); break;
 
-	switch (pred & 7) {
-	case 0: return !un && a == b;
-	case 1: return !un && a < b;
-	case 2: return !un && a <= b;
-	case 3: return un;
-	case 4: return un || a != b;
-	case 5: return un || !(a < b);
-	case 6: return un || !(a <= b);
-	default: return !un;
+static v2q host_cmp(unsigned pred, unsigned m, v2q d, v2q s, uint32_t *pmx)
+{
+	uint32_t mx = *pmx;
+
+	switch ((pred & 7) << 8 | m) {
+	CMP_PRED(0) CMP_PRED(1) CMP_PRED(2) CMP_PRED(3) CMP_PRED(4) CMP_PRED(5) CMP_PRED(6)
+	CMP_PRED(7)
 	}
+	*pmx = mx;
+	return d;
 }
 
 void bt_h_sse_cmp(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	unsigned p = (unsigned)i->imm, m = i->mandatory;
-	xmm_t d = xmm(cpu, i->reg), s;
+	unsigned m = i->mandatory;
+	uint32_t mx;
+	xmm_t d, s;
 
 	bt_sse_check(cpu);
-	switch (m) {
-	case 0:
-		s = src(cpu, i, 16, true);
-		for (unsigned k = 0; k < 4; k++)
-			d.d[k] = fcmp(p, d.f[k], s.f[k]) ? ~0u : 0;
-		break;
-	case 0x66:
-		s = src(cpu, i, 16, true);
-		for (unsigned k = 0; k < 2; k++)
-			d.q[k] = fcmp(p, d.g[k], s.g[k]) ? ~0ull : 0;
-		break;
-	case 0xf3:
-		s = src(cpu, i, 4, false);
-		d.d[0] = fcmp(p, d.f[0], s.f[0]) ? ~0u : 0;
-		break;
-	default:
-		s = src(cpu, i, 8, false);
-		d.q[0] = fcmp(p, d.g[0], s.g[0]) ? ~0ull : 0;
-		break;
-	}
+	s = src(cpu, i, fp_size(m), fp_size(m) == 16);
+	d = xmm(cpu, i->reg);
+	mx = host_mxcsr(cpu);
+	d = xq(host_cmp((unsigned)i->imm, m, vq(&d), vq(&s), &mx));	/* imm bits 7:3 ignored */
+	mx_commit(cpu, mx);
 	set_xmm(cpu, i->reg, &d);
 }
 
-/* UCOMISS/COMISS/UCOMISD/COMISD: ZF PF CF from the compare, OF SF AF cleared. */
+/* UCOMISS/COMISS/UCOMISD/COMISD: ZF PF CF from the compare, OF SF AF cleared; COMIS signals
+ * invalid for QNaN operands too. */
 void bt_h_sse_comis(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	double a, b;
-	uint64_t f;
+	unsigned key = (op8(i) == 0x2f) << 8 | i->mandatory;
+	v2q a, b;
+	bool zf, pf, cf;
+	uint32_t mx, host;
+	xmm_t d, s;
 
 	bt_sse_check(cpu);
 	if (i->mandatory >= 0xf2)
 		bt_raise_noerr(cpu, EXC_UD);
-	if (i->mandatory == 0x66) {
-		a = xmm(cpu, i->reg).g[0];
-		b = src(cpu, i, 8, false).g[0];
-	} else {
-		a = xmm(cpu, i->reg).f[0];
-		b = src(cpu, i, 4, false).f[0];
+	s = src(cpu, i, i->mandatory == 0x66 ? 8 : 4, false);
+	d = xmm(cpu, i->reg);
+	a = vq(&d);
+	b = vq(&s);
+	mx = host_mxcsr(cpu);
+#define COMIS(insn)									\
+	__asm__ volatile("stmxcsr %[h]\n\tldmxcsr %[m]\n\t" insn " %[s], %[d]\n\t"	\
+			 "stmxcsr %[m]\n\tldmxcsr %[h]"					\
+			 : "=@ccz"(zf), "=@ccp"(pf), "=@ccc"(cf), [m] "+m"(mx), [h] "=m"(host)	\
+			 : [d] "x"(a), [s] "x"(b))
+	switch (key) {
+	case 0x000: COMIS("ucomiss"); break;
+	case 0x066: COMIS("ucomisd"); break;
+	case 0x100: COMIS("comiss"); break;
+	default: COMIS("comisd"); break;
 	}
-	if (isunordered(a, b))
-		f = RFLAGS_ZF | RFLAGS_PF | RFLAGS_CF;
-	else
-		f = a < b ? RFLAGS_CF : a == b ? RFLAGS_ZF : 0;
-	bt_flags_update(cpu, RFLAGS_ARITH, f);
+#undef COMIS
+	mx_commit(cpu, mx);
+	bt_flags_update(cpu, RFLAGS_ARITH, (zf ? RFLAGS_ZF : 0) | (pf ? RFLAGS_PF : 0) |
+					   (cf ? RFLAGS_CF : 0));
 }
 
 void bt_h_sse_shuf(struct bt_cpu *cpu, const struct bt_insn *i)
@@ -507,113 +524,107 @@ void bt_h_sse_shuf(struct bt_cpu *cpu, const struct bt_insn *i)
 
 /* ---- Conversions -------------------------------------------------------------------------------- */
 
-/* Round by MXCSR.RC (truncate for the CVTT forms). */
-static double round_mx(const struct bt_cpu *cpu, double v, bool truncate)
-{
-	if (truncate)
-		return trunc(v);
-	switch ((mxcsr(cpu) >> 13) & 3) {
-	case 0: return nearbyint(v);
-	case 1: return floor(v);
-	case 2: return ceil(v);
-	default: return trunc(v);
-	}
-}
-
-/* Out of range or NaN: the "integer indefinite" 0x80...0. */
-static uint64_t to_int(const struct bt_cpu *cpu, double v, unsigned size, bool truncate)
-{
-	double r = round_mx(cpu, v, truncate);
-	double lim = ldexp(1.0, (int)sz_bits(size) - 1);
-
-	if (isnan(r) || r >= lim || r < -lim)
-		return sz_sign(size);
-	return (uint64_t)(int64_t)r & sz_mask(size);
-}
-
 void bt_h_sse_cvt_si2f(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	xmm_t d = xmm(cpu, i->reg);
-	int64_t v;
+	v2q r = vq(&d);
+	uint64_t v;
+	uint32_t mx;
 
 	bt_sse_check(cpu);
 	if (i->mandatory != 0xf3 && i->mandatory != 0xf2)
 		bt_raise_noerr(cpu, EXC_UD);		/* CVTPI2PS/PD take MMX registers */
-	v = sext(rm_get(cpu, i, i->opsize), i->opsize);
-	if (i->mandatory == 0xf3)
-		d.f[0] = (float)v;
-	else
-		d.g[0] = (double)v;
+	v = rm_get(cpu, i, i->opsize);
+	mx = host_mxcsr(cpu);
+	if (i->mandatory == 0xf3) {
+		if (i->opsize == 8)
+			HOST_SSE("cvtsi2ssq", "+x", r, "r", v, mx);
+		else
+			HOST_SSE("cvtsi2ssl", "+x", r, "r", (uint32_t)v, mx);
+	} else {
+		if (i->opsize == 8)
+			HOST_SSE("cvtsi2sdq", "+x", r, "r", v, mx);
+		else
+			HOST_SSE("cvtsi2sdl", "+x", r, "r", (uint32_t)v, mx);
+	}
+	d = xq(r);
+	mx_commit(cpu, mx);
 	set_xmm(cpu, i->reg, &d);
 }
 
+/* CVTSS2SI CVTTSS2SI CVTSD2SI CVTTSD2SI: out of range and NaN give the integer indefinite. */
 void bt_h_sse_cvt_f2si(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	bool truncate = op8(i) == 0x2c;
-	double v;
+	unsigned key = (op8(i) == 0x2c) << 8 | i->mandatory;
+	xmm_t s;
+	v2q v;
+	uint64_t r;
+	uint32_t mx;
 
 	bt_sse_check(cpu);
-	if (i->mandatory == 0xf3)
-		v = src(cpu, i, 4, false).f[0];
-	else if (i->mandatory == 0xf2)
-		v = src(cpu, i, 8, false).g[0];
-	else
+	if (i->mandatory != 0xf3 && i->mandatory != 0xf2)
 		bt_raise_noerr(cpu, EXC_UD);
-	reg_set(cpu, i->reg, i->opsize, true, to_int(cpu, v, i->opsize, truncate));
+	s = src(cpu, i, i->mandatory == 0xf3 ? 4 : 8, false);
+	v = vq(&s);
+	mx = host_mxcsr(cpu);
+	if (i->opsize == 8) {
+		switch (key) {
+		case 0x0f3: HOST_SSE("cvtss2si", "=r", r, "x", v, mx); break;
+		case 0x1f3: HOST_SSE("cvttss2si", "=r", r, "x", v, mx); break;
+		case 0x0f2: HOST_SSE("cvtsd2si", "=r", r, "x", v, mx); break;
+		default: HOST_SSE("cvttsd2si", "=r", r, "x", v, mx); break;
+		}
+	} else {
+		uint32_t r32;
+		switch (key) {
+		case 0x0f3: HOST_SSE("cvtss2si", "=r", r32, "x", v, mx); break;
+		case 0x1f3: HOST_SSE("cvttss2si", "=r", r32, "x", v, mx); break;
+		case 0x0f2: HOST_SSE("cvtsd2si", "=r", r32, "x", v, mx); break;
+		default: HOST_SSE("cvttsd2si", "=r", r32, "x", v, mx); break;
+		}
+		r = r32;
+	}
+	mx_commit(cpu, mx);
+	reg_set(cpu, i->reg, i->opsize, true, r);
 }
 
-/* 0F 5A, 0F 5B, 0F E6: conversions between float formats and packed int32. */
+/* 0F 5A, 0F 5B, 0F E6: conversions between float formats and packed int32. The source is
+ * 8 bytes for CVTPS2PD and CVTDQ2PD, else as wide as its format. */
 void bt_h_sse_cvt_ff(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	unsigned op = op8(i), m = i->mandatory;
-	xmm_t d = xmm(cpu, i->reg), s, r = { 0 };
+	unsigned key = op8(i) << 8 | i->mandatory, size;
+	xmm_t d, s;
+	v2q r, v;
+	uint32_t mx;
 
 	bt_sse_check(cpu);
-	if (op == 0x5a) {
-		switch (m) {
-		case 0:		/* CVTPS2PD */
-			s = src(cpu, i, 8, false);
-			r.g[0] = s.f[0];
-			r.g[1] = s.f[1];
-			break;
-		case 0x66:	/* CVTPD2PS */
-			s = src(cpu, i, 16, true);
-			r.f[0] = (float)s.g[0];
-			r.f[1] = (float)s.g[1];
-			break;
-		case 0xf3:	/* CVTSS2SD */
-			r = d;
-			r.g[0] = src(cpu, i, 4, false).f[0];
-			break;
-		default:	/* CVTSD2SS */
-			r = d;
-			r.f[0] = (float)src(cpu, i, 8, false).g[0];
-			break;
-		}
-	} else if (op == 0x5b) {
-		s = src(cpu, i, 16, true);
-		for (unsigned k = 0; k < 4; k++) {
-			if (m == 0)		/* CVTDQ2PS */
-				r.f[k] = (float)s.sd[k];
-			else if (m == 0x66 || m == 0xf3)	/* CVTPS2DQ / CVTTPS2DQ */
-				r.d[k] = (uint32_t)to_int(cpu, s.f[k], 4, m == 0xf3);
-			else
-				bt_raise_noerr(cpu, EXC_UD);
-		}
-	} else {			/* 0xe6 */
-		if (m == 0xf3) {	/* CVTDQ2PD */
-			s = src(cpu, i, 8, false);
-			r.g[0] = s.sd[0];
-			r.g[1] = s.sd[1];
-		} else if (m) {		/* CVTTPD2DQ (66) / CVTPD2DQ (F2) */
-			s = src(cpu, i, 16, true);
-			r.d[0] = (uint32_t)to_int(cpu, s.g[0], 4, m == 0x66);
-			r.d[1] = (uint32_t)to_int(cpu, s.g[1], 4, m == 0x66);
-		} else {
-			bt_raise_noerr(cpu, EXC_UD);
-		}
+	switch (key) {
+	case 0x5a00: case 0xe6f3: size = 8; break;
+	case 0x5af3: size = 4; break;
+	case 0x5af2: size = 8; break;
+	case 0x5a66: case 0x5b00: case 0x5b66: case 0x5bf3: case 0xe666: case 0xe6f2: size = 16; break;
+	default: bt_raise_noerr(cpu, EXC_UD);
 	}
-	set_xmm(cpu, i->reg, &r);
+	s = src(cpu, i, size, size == 16);
+	d = xmm(cpu, i->reg);
+	r = vq(&d);
+	v = vq(&s);
+	mx = host_mxcsr(cpu);
+	switch (key) {
+	case 0x5a00: HOST_XX("cvtps2pd", r, v, mx); break;
+	case 0x5a66: HOST_XX("cvtpd2ps", r, v, mx); break;
+	case 0x5af3: HOST_XX("cvtss2sd", r, v, mx); break;
+	case 0x5af2: HOST_XX("cvtsd2ss", r, v, mx); break;
+	case 0x5b00: HOST_XX("cvtdq2ps", r, v, mx); break;
+	case 0x5b66: HOST_XX("cvtps2dq", r, v, mx); break;
+	case 0x5bf3: HOST_XX("cvttps2dq", r, v, mx); break;
+	case 0xe6f3: HOST_XX("cvtdq2pd", r, v, mx); break;
+	case 0xe666: HOST_XX("cvttpd2dq", r, v, mx); break;
+	default: HOST_XX("cvtpd2dq", r, v, mx); break;
+	}
+	d = xq(r);
+	mx_commit(cpu, mx);
+	set_xmm(cpu, i->reg, &d);
 }
 
 /* ---- Packed integers (66 prefix) -------------------------------------------------------------- */

@@ -300,14 +300,15 @@ void bt_h_x87_dc(struct bt_cpu *cpu, const struct bt_insn *i)
 		arith_mem(cpu, i, read_f64(cpu, i));
 		return;
 	}
-	/* ST(i) op= ST(0); the SUB/SUBR and DIV/DIVR encodings are swapped here */
+	/* ST(i) op= ST(0); the SUB/SUBR and DIV/DIVR encodings are swapped here (Intel SDM FSUBR:
+	 * DC E0+i is ST(i) = ST(0) - ST(i)) */
 	if (op == A_COM || op == A_COMP) {
 		fcom(cpu, st(cpu, 0), st(cpu, sti(i)));
 		if (op == A_COMP)
 			fpop(cpu);
 		return;
 	}
-	static const uint8_t rev[8] = { A_ADD, A_MUL, 0, 0, A_SUB, A_SUBR, A_DIV, A_DIVR };
+	static const uint8_t rev[8] = { A_ADD, A_MUL, 0, 0, A_SUBR, A_SUB, A_DIVR, A_DIV };
 	set_st(cpu, sti(i), arith(cpu, rev[op], st(cpu, sti(i)), st(cpu, 0)));
 }
 
@@ -330,7 +331,7 @@ void bt_h_x87_de(struct bt_cpu *cpu, const struct bt_insn *i)
 	}
 	if (op == A_COM)
 		bt_raise_noerr(cpu, EXC_UD);
-	static const uint8_t rev[8] = { A_ADD, A_MUL, 0, 0, A_SUB, A_SUBR, A_DIV, A_DIVR };
+	static const uint8_t rev[8] = { A_ADD, A_MUL, 0, 0, A_SUBR, A_SUB, A_DIVR, A_DIV };
 	set_st(cpu, sti(i), arith(cpu, rev[op], st(cpu, sti(i)), st(cpu, 0)));
 	fpop(cpu);
 }
