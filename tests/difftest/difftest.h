@@ -20,7 +20,6 @@
 #define DT_FX_MXCSR	24
 #define DT_FX_ST	32	/* ST(i) at 32 + 16 * i, 10 bytes each */
 #define DT_FX_XMM	160	/* XMMn at 160 + 16 * n */
-#define DT_FSW_UNTRACKED 0x82beu	/* B ES PE UE OE DE, C1: see compare_fx() */
 
 /* Flags compared when defined. */
 #define DT_ARITH_FLAGS	0x8d5u	/* OF SF ZF AF PF CF */

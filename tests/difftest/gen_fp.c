@@ -416,14 +416,8 @@ static void x87_compare(struct gen *g)
 	}
 	}
 	if (pick(g, 2)) {
-		/* fnstsw ax; and eax, 0xffff4700: the condition codes (exception flags: see
-		 * compare_fx() in main.c) */
 		mark(g);
-		emit2(g, 0xdf, 0xe0);
-		mark(g);
-		emit(g, 0x25);
-		emit_imm(g, 0xffff4700u, 4);
-		sets(g, ALL, AF);
+		emit2(g, 0xdf, 0xe0);					/* fnstsw ax */
 	}
 }
 

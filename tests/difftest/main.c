@@ -3,9 +3,8 @@
  *   difftest [--seed S] [--count N] [--insns K] [--kind int|sse|x87|all] [--seconds T]
  *            [--repro DIR] [-v]
  *
- * Runs N seeds (or until T seconds pass); each seed makes an integer case (gen.c) and an SSE
- * case (gen_fp.c), or with --kind one of them, an x87 case, or all three (x87 has known gaps,
- * see the report in compare_fx(), so it is not in the default set). Prints one line per mismatch and a summary
+ * Runs N seeds (or until T seconds pass); each seed makes an integer case (gen.c), an SSE case
+ * and an x87 case (gen_fp.c), or with --kind only one of them. Prints one line per mismatch and a summary
  * "difftest: N passed, N failed"; with --repro, writes DIR/case-KIND-SEED.txt for each mismatch
  * (seed, code bytes, initial state and the differences: `--seed SEED --count 1 --kind KIND`
  * replays it). */
@@ -59,13 +58,6 @@ static int compare_fx(FILE *out, const uint8_t *n, const uint8_t *b)
 	for (unsigned k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
 		uint64_t vn = fx_get(n, words[k].off, words[k].size);
 		uint64_t vb = fx_get(b, words[k].off, words[k].size);
-		/* Known gap: the bt x87 (host long double arithmetic) does not track the FSW
-		 * exception flags PE UE OE DE (bits 5-1) and the ES/B summary bits they set, or
-		 * C1's round-up indication; compared are IE ZE SF, C0 C2 C3 and TOP. */
-		if (words[k].off == DT_FX_FSW) {
-			vn &= ~DT_FSW_UNTRACKED;
-			vb &= ~DT_FSW_UNTRACKED;
-		}
 		if (vn != vb) {
 			say(out, "  %s: native %#" PRIx64 ", bt %#" PRIx64 "\n", words[k].name, vn, vb);
 			diffs++;
@@ -162,7 +154,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 1, count = 1000;
 	int insns = 24, verbose = 0;
 	double seconds = 0;
-	const char *repro = NULL, *kind = "default";
+	const char *repro = NULL, *kind = "all";
 	uint64_t passed = 0, failed = 0, errors = 0;
 	struct timespec t0, t;
 
@@ -193,7 +185,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(kind, "int") && strcmp(kind, "sse") && strcmp(kind, "x87") &&
-	    strcmp(kind, "all") && strcmp(kind, "default")) {
+	    strcmp(kind, "all")) {
 		fprintf(stderr, "difftest: --kind must be int, sse, x87 or all\n");
 		return 2;
 	}
@@ -222,9 +214,7 @@ int main(int argc, char **argv)
 		static const char *const kinds[] = { "int", "sse", "x87" };
 		for (int fp = 0; fp < 3; fp++) {
 			const char *k = kinds[fp];
-			bool run = !strcmp(kind, "all") || !strcmp(kind, k) ||
-				   (!strcmp(kind, "default") && fp < 2);
-			if (!run)
+			if (strcmp(kind, "all") && strcmp(kind, k))
 				continue;
 			if (fp)
 				dt_generate_fp(c, s, insns, fp == 2);

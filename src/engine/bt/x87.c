@@ -1,23 +1,29 @@
-/* x87 FPU on the host's 80-bit long double, with the registers kept in cpu_state's FXSAVE
- * image (so both engines and snapshots see the same state): ST(i) lives at byte 32 + 16 * i,
- * FCW/FSW/abridged FTW at 0/2/4. Push and pop rotate the eight slots.
+/* x87 FPU. The registers live in cpu_state's FXSAVE image (so both engines and snapshots see the
+ * same state): ST(i) at byte 32 + 16 * i, FCW/FSW/abridged FTW at 0/2/4.
  *
- * Exceptions are reported in FSW but never delivered (#MF): every guest vmon targets runs with
- * them masked. Precision control is ignored (results are always extended precision); rounding
- * control applies to FIST/FRNDINT. Packed BCD (FBLD/FBSTP) is not implemented (#UD).
+ * Every arithmetic, compare, convert, load/store and stack instruction runs on the host's own
+ * x87 unit: a stub loads the guest's registers, FSW and FCW with FRSTOR, executes the very same
+ * instruction (memory operands redirected to a bounce buffer) and reads everything back with
+ * FNSAVE. Results, rounding and precision control, condition codes, exception flags, NaN and
+ * unsupported-encoding handling are therefore the hardware's. An exception the guest unmasked
+ * leaves the state as hardware does (no result, ES and B set); FNSAVE is a no-wait instruction
+ * and reinitializes the host unit, so the pending exception never reaches the host. The guest
+ * takes it as #MF on its next waiting x87 instruction when CR0.NE is set; with CR0.NE clear
+ * (the legacy FERR#/IRQ 13 scheme) it is ignored, as if IGNNE# were asserted.
+ *
+ * The environment instructions (FLDENV, FNSTENV, FRSTOR, FNSAVE, FLDCW, FNSTCW, FNSTSW, FNCLEX,
+ * FNINIT) are emulated, since their memory layout depends on the guest's operand size. FIP, FDP
+ * and FOP are not tracked (they read as 0).
  */
-#include <math.h>
 #include <string.h>
 
 #include "engine/bt/ops.h"
 
 enum {
-	FSW_IE = 1 << 0, FSW_DE = 1 << 1, FSW_ZE = 1 << 2, FSW_SF = 1 << 6, FSW_ES = 1 << 7,
-	FSW_C0 = 1 << 8, FSW_C1 = 1 << 9, FSW_C2 = 1 << 10, FSW_C3 = 1 << 14,
-	FSW_CC = FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3,
+	FSW_IE = 1 << 0, FSW_DE = 1 << 1, FSW_ZE = 1 << 2, FSW_OE = 1 << 3, FSW_UE = 1 << 4,
+	FSW_EXC = 0x3f,			/* IE DE ZE OE UE PE */
+	FSW_ES = 1 << 7, FSW_B = 1 << 15,
 };
-
-#define FP_INDEFINITE	(-__builtin_nanl(""))
 
 static uint8_t *fx(struct bt_cpu *cpu) { return cpu->s.fxsave; }
 
@@ -29,86 +35,6 @@ static uint16_t fsw(struct bt_cpu *cpu) { return get16(fx(cpu) + 2); }
 static void set_fsw(struct bt_cpu *cpu, uint16_t v) { put16(fx(cpu) + 2, v); }
 static unsigned top(struct bt_cpu *cpu) { return (fsw(cpu) >> 11) & 7; }
 
-static void set_top(struct bt_cpu *cpu, unsigned t)
-{
-	set_fsw(cpu, (uint16_t)((fsw(cpu) & ~(7u << 11)) | (t & 7) << 11));
-}
-
-static void fsw_or(struct bt_cpu *cpu, uint16_t bits) { set_fsw(cpu, fsw(cpu) | bits); }
-
-static void set_cc(struct bt_cpu *cpu, uint16_t cc)
-{
-	set_fsw(cpu, (uint16_t)((fsw(cpu) & ~FSW_CC) | cc));
-}
-
-static bool tag_valid(struct bt_cpu *cpu, unsigned phys) { return fx(cpu)[4] & (1u << phys); }
-
-static void set_tag(struct bt_cpu *cpu, unsigned phys, bool valid)
-{
-	if (valid)
-		fx(cpu)[4] |= (uint8_t)(1u << phys);
-	else
-		fx(cpu)[4] &= (uint8_t)~(1u << phys);
-}
-
-static long double load80(const uint8_t *p)
-{
-	long double v = 0;
-	memcpy(&v, p, 10);
-	return v;
-}
-
-static void store80(uint8_t *p, long double v)
-{
-	memcpy(p, &v, 10);
-	memset(p + 10, 0, 6);
-}
-
-static bool st_valid(struct bt_cpu *cpu, unsigned i) { return tag_valid(cpu, (top(cpu) + i) & 7); }
-
-/* ST(i); an empty register is a stack underflow and reads as the indefinite NaN. */
-static long double st(struct bt_cpu *cpu, unsigned i)
-{
-	if (!st_valid(cpu, i)) {
-		fsw_or(cpu, FSW_IE | FSW_SF);
-		return FP_INDEFINITE;
-	}
-	return load80(fx(cpu) + 32 + 16 * i);
-}
-
-static void set_st(struct bt_cpu *cpu, unsigned i, long double v)
-{
-	store80(fx(cpu) + 32 + 16 * i, v);
-	set_tag(cpu, (top(cpu) + i) & 7, true);
-}
-
-static void fpush(struct bt_cpu *cpu, long double v)
-{
-	uint8_t *r = fx(cpu) + 32, last[16];
-	unsigned t = (top(cpu) - 1) & 7;
-
-	if (tag_valid(cpu, t)) {		/* overflow */
-		fsw_or(cpu, FSW_IE | FSW_SF | FSW_C1);
-		v = FP_INDEFINITE;
-	}
-	memcpy(last, r + 112, 16);
-	memmove(r + 16, r, 112);
-	memcpy(r, last, 16);
-	set_top(cpu, t);
-	set_st(cpu, 0, v);
-}
-
-static void fpop(struct bt_cpu *cpu)
-{
-	uint8_t *r = fx(cpu) + 32, first[16];
-
-	set_tag(cpu, top(cpu), false);
-	memcpy(first, r, 16);
-	memmove(r, r + 16, 112);
-	memcpy(r + 112, first, 16);
-	set_top(cpu, top(cpu) + 1);
-}
-
 static void fninit(struct bt_cpu *cpu)
 {
 	uint8_t *f = fx(cpu);
@@ -118,6 +44,45 @@ static void fninit(struct bt_cpu *cpu)
 	memset(f + 6, 0, 18);		/* FOP, FIP, FDP */
 }
 
+/* The 2-bit tag hardware derives from a non-empty register's encoding: 0 valid, 1 zero,
+ * 2 special (NaN, infinity, denormal, unnormal and pseudo encodings). */
+static unsigned reg_tag(const uint8_t *r)
+{
+	unsigned exp = get16(r + 8) & 0x7fff;
+	uint64_t man;
+
+	memcpy(&man, r, 8);
+	if (exp == 0x7fff)
+		return 2;
+	if (exp == 0)
+		return man ? 2 : 1;
+	return man >> 63 ? 0 : 2;
+}
+
+/* The full tag word, from the abridged one and the register contents. */
+static uint16_t full_tags(struct bt_cpu *cpu)
+{
+	uint16_t tw = 0;
+
+	for (unsigned p = 0; p < 8; p++) {
+		unsigned t = 3;
+		if (fx(cpu)[4] & (1u << p))
+			t = reg_tag(fx(cpu) + 32 + 16 * ((p - top(cpu)) & 7));
+		tw |= (uint16_t)(t << (2 * p));
+	}
+	return tw;
+}
+
+static uint8_t abridged_tags(uint16_t tw)
+{
+	uint8_t ab = 0;
+
+	for (unsigned p = 0; p < 8; p++)
+		if (((tw >> (2 * p)) & 3) != 3)
+			ab |= (uint8_t)(1u << p);
+	return ab;
+}
+
 /* #NM when the FPU is off (EM) or its state belongs to another task (TS). */
 static void fpu_check(struct bt_cpu *cpu)
 {
@@ -125,403 +90,170 @@ static void fpu_check(struct bt_cpu *cpu)
 		bt_raise_noerr(cpu, EXC_NM);
 }
 
-/* ---- Memory operands ------------------------------------------------------------------------ */
+/* A waiting instruction first delivers a pending unmasked exception (#MF with CR0.NE). */
+static void fpu_wait(struct bt_cpu *cpu)
+{
+	if ((fsw(cpu) & ~fcw(cpu) & FSW_EXC) && (cpu->s.cr0 & CR0_NE))
+		bt_raise_noerr(cpu, EXC_MF);
+}
+
+/* ---- The host x87 unit ---------------------------------------------------------------------- */
+
+/* One 16-byte stub per instruction: 512 register forms (D8-DF with ModRM C0-FF) and then the 64
+ * memory forms (D8-DF /digit) addressing [rsi]. A stub takes the FNSAVE image in rdi, the
+ * memory operand in rsi and the CF/PF/ZF to run with in rdx, and returns the resulting RFLAGS.
+ * endbr64 keeps it a valid indirect-branch target on CET hosts. */
+typedef uint64_t (*x87_stub)(uint8_t *image, uint8_t *mem, uint64_t rflags);
+extern void vmon_x87_stubs(void);
+
+__asm__(".pushsection .text\n"
+	".balign 16\n"
+	".globl vmon_x87_stubs\n"
+	".hidden vmon_x87_stubs\n"
+	".type vmon_x87_stubs, @function\n"
+	"vmon_x87_stubs:\n"
+	".set vmon_x87_n, 0\n"
+	".rept 576\n"
+	".balign 16, 0xcc\n"
+	"endbr64\n"
+	"push %rdx\n"
+	"popfq\n"
+	"frstor (%rdi)\n"
+	".if vmon_x87_n < 512\n"
+	".byte 0xd8 + (vmon_x87_n >> 6), 0xc0 + (vmon_x87_n & 63)\n"
+	".else\n"
+	".byte 0xd8 + ((vmon_x87_n - 512) >> 3), (((vmon_x87_n - 512) & 7) << 3) | 6\n"
+	".endif\n"
+	"fnsave (%rdi)\n"
+	"pushfq\n"
+	"pop %rax\n"
+	"ret\n"
+	".set vmon_x87_n, vmon_x87_n + 1\n"
+	".endr\n"
+	".size vmon_x87_stubs, . - vmon_x87_stubs\n"
+	".popsection\n");
+
+enum { STUB_SIZE = 16, STUB_MEM = 512 };
+
+/* The 32-bit protected-mode FNSAVE/FRSTOR image the stubs use. */
+enum { IMG_FCW = 0, IMG_FSW = 4, IMG_FTW = 8, IMG_ST = 28, IMG_SIZE = 108 };
+
+struct host_run {
+	uint8_t image[IMG_SIZE];
+	uint16_t cw;		/* the FCW the host ran with */
+	uint64_t rflags;
+};
+
+/* Run stub number n on the guest's state; nothing of the guest is changed yet. Exception flags
+ * that are already set run masked: they were delivered before (fpu_wait) or are being ignored,
+ * and must not make the host unit trap. */
+static void host_run(struct bt_cpu *cpu, unsigned n, uint8_t *mem, struct host_run *r)
+{
+	x87_stub stub = (x87_stub)((uintptr_t)vmon_x87_stubs + STUB_SIZE * n);
+	uint16_t sw = fsw(cpu), host_cw;
+	uint64_t in = bt_get_rflags(cpu) & (RFLAGS_CF | RFLAGS_PF | RFLAGS_ZF);
+
+	memset(r->image, 0, sizeof(r->image));
+	r->cw = (uint16_t)(fcw(cpu) | (sw & FSW_EXC));
+	put16(r->image + IMG_FCW, r->cw);
+	put16(r->image + IMG_FSW, (uint16_t)(sw & ~(FSW_ES | FSW_B)));
+	put16(r->image + IMG_FTW, full_tags(cpu));
+	for (unsigned k = 0; k < 8; k++)
+		memcpy(r->image + IMG_ST + 10 * k, fx(cpu) + 32 + 16 * k, 10);
+
+	/* the stub's FNSAVE leaves the host FCW at its FNINIT value; restore the ABI's */
+	__asm__ volatile("fnstcw %0" : "=m"(host_cw));
+	r->rflags = stub(r->image, mem, in | 2);
+	__asm__ volatile("fldcw %0" : : "m"(host_cw));
+}
+
+/* A new exception that the guest has unmasked (beyond PE, whose result is still stored). */
+static bool host_faulted(const struct host_run *r)
+{
+	return get16(r->image + IMG_FSW) & ~r->cw & (FSW_IE | FSW_DE | FSW_ZE | FSW_OE | FSW_UE);
+}
+
+static void host_commit(struct bt_cpu *cpu, const struct host_run *r)
+{
+	uint16_t sw = get16(r->image + IMG_FSW);
+
+	/* ES and B summarize the flags the guest's own FCW leaves unmasked */
+	sw &= (uint16_t)~(FSW_ES | FSW_B);
+	if (sw & ~fcw(cpu) & FSW_EXC)
+		sw |= FSW_ES | FSW_B;
+	set_fsw(cpu, sw);
+	fx(cpu)[4] = abridged_tags(get16(r->image + IMG_FTW));
+	for (unsigned k = 0; k < 8; k++) {
+		memcpy(fx(cpu) + 32 + 16 * k, r->image + IMG_ST + 10 * k, 10);
+		memset(fx(cpu) + 32 + 16 * k + 10, 0, 6);
+	}
+}
+
+/* ---- Memory forms --------------------------------------------------------------------------- */
+
+enum { M_UD, M_ENV, M_LOAD, M_STORE };
+
+/* What D8-DF /digit does with its memory operand, and its size. */
+static const struct { uint8_t kind, size; } mem_forms[8][8] = {
+	/* D8: FADD..FDIVR m32fp */
+	{ { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 },
+	  { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 } },
+	/* D9: FLD m32fp, -, FST(P) m32fp, FLDENV, FLDCW, FNSTENV, FNSTCW */
+	{ { M_LOAD, 4 }, { M_UD, 0 }, { M_STORE, 4 }, { M_STORE, 4 },
+	  { M_ENV, 0 }, { M_ENV, 0 }, { M_ENV, 0 }, { M_ENV, 0 } },
+	/* DA: FIADD..FIDIVR m32int */
+	{ { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 },
+	  { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 }, { M_LOAD, 4 } },
+	/* DB: FILD, FISTTP, FIST, FISTP m32int, -, FLD m80fp, -, FSTP m80fp */
+	{ { M_LOAD, 4 }, { M_STORE, 4 }, { M_STORE, 4 }, { M_STORE, 4 },
+	  { M_UD, 0 }, { M_LOAD, 10 }, { M_UD, 0 }, { M_STORE, 10 } },
+	/* DC: FADD..FDIVR m64fp */
+	{ { M_LOAD, 8 }, { M_LOAD, 8 }, { M_LOAD, 8 }, { M_LOAD, 8 },
+	  { M_LOAD, 8 }, { M_LOAD, 8 }, { M_LOAD, 8 }, { M_LOAD, 8 } },
+	/* DD: FLD m64fp, FISTTP m64int, FST(P) m64fp, FRSTOR, -, FNSAVE, FNSTSW */
+	{ { M_LOAD, 8 }, { M_STORE, 8 }, { M_STORE, 8 }, { M_STORE, 8 },
+	  { M_ENV, 0 }, { M_UD, 0 }, { M_ENV, 0 }, { M_ENV, 0 } },
+	/* DE: FIADD..FIDIVR m16int */
+	{ { M_LOAD, 2 }, { M_LOAD, 2 }, { M_LOAD, 2 }, { M_LOAD, 2 },
+	  { M_LOAD, 2 }, { M_LOAD, 2 }, { M_LOAD, 2 }, { M_LOAD, 2 } },
+	/* DF: FILD, FISTTP, FIST, FISTP m16int, FBLD m80bcd, FILD m64int, FBSTP m80bcd,
+	 * FISTP m64int */
+	{ { M_LOAD, 2 }, { M_STORE, 2 }, { M_STORE, 2 }, { M_STORE, 2 },
+	  { M_LOAD, 10 }, { M_LOAD, 8 }, { M_STORE, 10 }, { M_STORE, 8 } },
+};
 
 static uint64_t ea(struct bt_cpu *cpu, const struct bt_insn *i) { return bt_ea(cpu, i); }
 
-static long double read_f32(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	uint32_t b = (uint32_t)bt_read(cpu, i->seg, ea(cpu, i), 4);
-	float f;
-	memcpy(&f, &b, 4);
-	return f;
-}
-
-static long double read_f64(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	uint64_t b = bt_read(cpu, i->seg, ea(cpu, i), 8);
-	double d;
-	memcpy(&d, &b, 8);
-	return d;
-}
-
-static long double read_f80(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	uint64_t off = ea(cpu, i);
-	uint8_t b[10];
-	uint64_t lo = bt_read(cpu, i->seg, off, 8);
-	uint16_t hi = (uint16_t)bt_read(cpu, i->seg, (off + 8) & sz_mask(i->addrsize), 2);
-	memcpy(b, &lo, 8);
-	memcpy(b + 8, &hi, 2);
-	return load80(b);
-}
-
-static void write_f32(struct bt_cpu *cpu, const struct bt_insn *i, long double v)
-{
-	float f = (float)v;
-	uint32_t b;
-	memcpy(&b, &f, 4);
-	bt_write(cpu, i->seg, ea(cpu, i), 4, b);
-}
-
-static void write_f64(struct bt_cpu *cpu, const struct bt_insn *i, long double v)
-{
-	double d = (double)v;
-	uint64_t b;
-	memcpy(&b, &d, 8);
-	bt_write(cpu, i->seg, ea(cpu, i), 8, b);
-}
-
-static void write_f80(struct bt_cpu *cpu, const struct bt_insn *i, long double v)
+/* The memory operand in or out of the bounce buffer; 10-byte operands as 8 + 2, the high part
+ * stored first so that a fault there leaves memory untouched. */
+static void mem_read(struct bt_cpu *cpu, const struct bt_insn *i, uint8_t *buf, unsigned size)
 {
 	uint64_t off = ea(cpu, i), lo;
-	uint8_t b[16];
-	uint16_t hi;
 
-	store80(b, v);
-	memcpy(&lo, b, 8);
-	memcpy(&hi, b + 8, 2);
-	/* the high part first: if it faults, nothing was written */
-	bt_write(cpu, i->seg, (off + 8) & sz_mask(i->addrsize), 2, hi);
-	bt_write(cpu, i->seg, off, 8, lo);
-}
-
-static long double read_int(struct bt_cpu *cpu, const struct bt_insn *i, unsigned size)
-{
-	return (long double)sext(bt_read(cpu, i->seg, ea(cpu, i), size), size);
-}
-
-static long double round_rc(struct bt_cpu *cpu, long double v)
-{
-	switch ((fcw(cpu) >> 10) & 3) {
-	case 0: return nearbyintl(v);	/* the host runs round-to-nearest */
-	case 1: return floorl(v);
-	case 2: return ceill(v);
-	default: return truncl(v);
-	}
-}
-
-/* FIST/FISTP/FISTTP: out-of-range and NaN store the integer indefinite. */
-static void write_int(struct bt_cpu *cpu, const struct bt_insn *i, unsigned size, long double v,
-		      bool truncate)
-{
-	long double r = truncate ? truncl(v) : round_rc(cpu, v);
-	long double lim = ldexpl(1.0L, (int)sz_bits(size) - 1);
-	uint64_t out;
-
-	if (isnan(r) || r >= lim || r < -lim) {
-		fsw_or(cpu, FSW_IE);
-		out = sz_sign(size);
-	} else {
-		out = (uint64_t)(int64_t)r;
-	}
-	bt_write(cpu, i->seg, ea(cpu, i), size, out);
-}
-
-/* ---- Arithmetic and compares ------------------------------------------------------------------ */
-
-enum { A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR };
-
-static long double arith(struct bt_cpu *cpu, unsigned op, long double a, long double b)
-{
-	switch (op) {
-	case A_ADD: return a + b;
-	case A_MUL: return a * b;
-	case A_SUB: return a - b;
-	case A_SUBR: return b - a;
-	case A_DIV:
-		if (b == 0 && !isnan(a))
-			fsw_or(cpu, a == 0 ? FSW_IE : FSW_ZE);
-		return a / b;
-	default:
-		if (a == 0 && !isnan(b))
-			fsw_or(cpu, b == 0 ? FSW_IE : FSW_ZE);
-		return b / a;
-	}
-}
-
-/* FCOM-family result in C3/C2/C0. */
-static void fcom(struct bt_cpu *cpu, long double a, long double b)
-{
-	if (isunordered(a, b)) {
-		set_cc(cpu, FSW_C3 | FSW_C2 | FSW_C0);
-		fsw_or(cpu, FSW_IE);
-	} else {
-		set_cc(cpu, a < b ? FSW_C0 : a == b ? FSW_C3 : 0);
-	}
-}
-
-/* FCOMI-family result in ZF/PF/CF. */
-static void fcomi(struct bt_cpu *cpu, long double a, long double b)
-{
-	uint64_t f;
-
-	if (isunordered(a, b))
-		f = RFLAGS_ZF | RFLAGS_PF | RFLAGS_CF;
-	else
-		f = a < b ? RFLAGS_CF : a == b ? RFLAGS_ZF : 0;
-	set_cc(cpu, 0);
-	bt_flags_update(cpu, RFLAGS_ARITH, f);
-}
-
-/* ST(0) op= m (D8, DC, DA, DE memory forms). */
-static void arith_mem(struct bt_cpu *cpu, const struct bt_insn *i, long double m)
-{
-	unsigned op = i->reg & 7;
-	long double a = st(cpu, 0);
-
-	if (op == A_COM || op == A_COMP) {
-		fcom(cpu, a, m);
-		if (op == A_COMP)
-			fpop(cpu);
+	if (size < 10) {
+		lo = bt_read(cpu, i->seg, off, size);
+		memcpy(buf, &lo, size);
 		return;
 	}
-	set_st(cpu, 0, arith(cpu, op, a, m));
+	lo = bt_read(cpu, i->seg, off, 8);
+	put16(buf + 8, (uint16_t)bt_read(cpu, i->seg, (off + 8) & sz_mask(i->addrsize), 2));
+	memcpy(buf, &lo, 8);
 }
 
-static unsigned sti(const struct bt_insn *i) { return i->rm & 7; }
-static unsigned digit(const struct bt_insn *i) { return i->reg & 7; }	/* REX.R is ignored */
-
-void bt_h_x87_d8(struct bt_cpu *cpu, const struct bt_insn *i)
+static void mem_write(struct bt_cpu *cpu, const struct bt_insn *i, const uint8_t *buf,
+		      unsigned size)
 {
-	fpu_check(cpu);
-	if (i->flags & BI_MEM)
-		arith_mem(cpu, i, read_f32(cpu, i));
-	else
-		arith_mem(cpu, i, st(cpu, sti(i)));
-}
+	uint64_t off = ea(cpu, i), lo = 0;
 
-void bt_h_x87_dc(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	unsigned op = i->reg & 7;
-
-	fpu_check(cpu);
-	if (i->flags & BI_MEM) {
-		arith_mem(cpu, i, read_f64(cpu, i));
-		return;
+	if (size == 10) {
+		bt_write(cpu, i->seg, (off + 8) & sz_mask(i->addrsize), 2, get16(buf + 8));
+		size = 8;
 	}
-	/* ST(i) op= ST(0); the SUB/SUBR and DIV/DIVR encodings are swapped here (Intel SDM FSUBR:
-	 * DC E0+i is ST(i) = ST(0) - ST(i)) */
-	if (op == A_COM || op == A_COMP) {
-		fcom(cpu, st(cpu, 0), st(cpu, sti(i)));
-		if (op == A_COMP)
-			fpop(cpu);
-		return;
-	}
-	static const uint8_t rev[8] = { A_ADD, A_MUL, 0, 0, A_SUBR, A_SUB, A_DIVR, A_DIV };
-	set_st(cpu, sti(i), arith(cpu, rev[op], st(cpu, sti(i)), st(cpu, 0)));
-}
-
-void bt_h_x87_de(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	unsigned op = i->reg & 7;
-
-	fpu_check(cpu);
-	if (i->flags & BI_MEM) {
-		arith_mem(cpu, i, read_int(cpu, i, 2));
-		return;
-	}
-	if (op == A_COMP) {		/* DE D9: FCOMPP */
-		if (sti(i) != 1)
-			bt_raise_noerr(cpu, EXC_UD);
-		fcom(cpu, st(cpu, 0), st(cpu, 1));
-		fpop(cpu);
-		fpop(cpu);
-		return;
-	}
-	if (op == A_COM)
-		bt_raise_noerr(cpu, EXC_UD);
-	static const uint8_t rev[8] = { A_ADD, A_MUL, 0, 0, A_SUBR, A_SUB, A_DIVR, A_DIV };
-	set_st(cpu, sti(i), arith(cpu, rev[op], st(cpu, sti(i)), st(cpu, 0)));
-	fpop(cpu);
-}
-
-/* FCMOVcc conditions: B, E, BE, U (DA) and their negations (DB). */
-static bool fcmov_cond(struct bt_cpu *cpu, unsigned reg)
-{
-	switch (reg & 3) {
-	case 0: return bt_cf(cpu);
-	case 1: return bt_zf(cpu);
-	case 2: return bt_cf(cpu) || bt_zf(cpu);
-	default: return bt_pf(cpu);
-	}
-}
-
-void bt_h_x87_da(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	fpu_check(cpu);
-	if (i->flags & BI_MEM) {
-		arith_mem(cpu, i, read_int(cpu, i, 4));
-		return;
-	}
-	if (digit(i) < 4) {
-		if (fcmov_cond(cpu, digit(i)))
-			set_st(cpu, 0, st(cpu, sti(i)));
-		return;
-	}
-	if (digit(i) == 5 && sti(i) == 1) {	/* FUCOMPP */
-		long double a = st(cpu, 0), b = st(cpu, 1);
-		if (isunordered(a, b))
-			set_cc(cpu, FSW_C3 | FSW_C2 | FSW_C0);
-		else
-			fcom(cpu, a, b);
-		fpop(cpu);
-		fpop(cpu);
-		return;
-	}
-	bt_raise_noerr(cpu, EXC_UD);
-}
-
-/* FXAM class in C3/C2/C0, sign in C1. */
-static void fxam(struct bt_cpu *cpu)
-{
-	long double v = load80(fx(cpu) + 32);
-	uint16_t cc = signbit(v) ? FSW_C1 : 0;
-
-	if (!st_valid(cpu, 0))
-		cc |= FSW_C3 | FSW_C0;
-	else switch (fpclassify(v)) {
-	case FP_NAN: cc |= FSW_C0; break;
-	case FP_INFINITE: cc |= FSW_C2 | FSW_C0; break;
-	case FP_ZERO: cc |= FSW_C3; break;
-	case FP_SUBNORMAL: cc |= FSW_C3 | FSW_C2; break;
-	default: cc |= FSW_C2; break;
-	}
-	set_cc(cpu, cc);
-}
-
-/* FPREM / FPREM1: the remainder is exact, so one step always completes (C2 = 0); C0/C3/C1
- * get the low quotient bits. */
-static void fprem(struct bt_cpu *cpu, bool ieee)
-{
-	long double a = st(cpu, 0), b = st(cpu, 1);
-	long double r = ieee ? remainderl(a, b) : fmodl(a, b);
-	long double q = ieee ? nearbyintl(a / b) : truncl(a / b);
-	uint64_t qi = isfinite(q) ? (uint64_t)fabsl(fmodl(q, 8.0L)) : 0;
-
-	set_st(cpu, 0, r);
-	set_cc(cpu, ((qi & 4) ? FSW_C0 : 0) | ((qi & 2) ? FSW_C3 : 0) | ((qi & 1) ? FSW_C1 : 0));
-}
-
-/* D9 with a register operand. */
-static void d9_reg(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	unsigned r = sti(i);
-	long double a;
-
-	switch (digit(i)) {
-	case 0:				/* FLD ST(i) */
-		fpush(cpu, st(cpu, r));
-		return;
-	case 1: {			/* FXCH */
-		long double x = st(cpu, 0), y = st(cpu, r);
-		set_st(cpu, 0, y);
-		set_st(cpu, r, x);
-		return;
-	}
-	case 2:
-		if (r == 0)		/* FNOP */
-			return;
-		break;
-	case 4:
-		switch (r) {
-		case 0: set_st(cpu, 0, -st(cpu, 0)); return;			/* FCHS */
-		case 1: set_st(cpu, 0, fabsl(st(cpu, 0))); return;		/* FABS */
-		case 4: fcom(cpu, st(cpu, 0), 0.0L); return;			/* FTST */
-		case 5: fxam(cpu); return;
-		}
-		break;
-	case 5: {
-		static const long double k[7] = {
-			1.0L, 3.321928094887362347870319429489390175864831393L,
-			1.442695040888963407359924681001892137426645954L,
-			3.141592653589793238462643383279502884197169399L,
-			0.301029995663981195213738894724493026768189881L,
-			0.693147180559945309417232121458176568075500134L, 0.0L,
-		};
-		if (r < 7) {
-			fpush(cpu, k[r]);
-			return;
-		}
-		break;
-	}
-	case 6:
-		switch (r) {
-		case 0: set_st(cpu, 0, exp2l(st(cpu, 0)) - 1.0L); return;	/* F2XM1 */
-		case 1:								/* FYL2X */
-			set_st(cpu, 1, st(cpu, 1) * log2l(st(cpu, 0)));
-			fpop(cpu);
-			return;
-		case 2:								/* FPTAN */
-			set_st(cpu, 0, tanl(st(cpu, 0)));
-			fpush(cpu, 1.0L);
-			set_cc(cpu, fsw(cpu) & FSW_C1);
-			return;
-		case 3:								/* FPATAN */
-			set_st(cpu, 1, atan2l(st(cpu, 1), st(cpu, 0)));
-			fpop(cpu);
-			return;
-		case 4: {							/* FXTRACT */
-			a = st(cpu, 0);
-			long double e = logbl(a);
-			set_st(cpu, 0, e);
-			fpush(cpu, a == 0 || !isfinite(a) ? a : scalbnl(a, -(int)e));
-			return;
-		}
-		case 5: fprem(cpu, true); return;
-		case 6: set_top(cpu, top(cpu) - 1); return;			/* FDECSTP */
-		case 7: set_top(cpu, top(cpu) + 1); return;			/* FINCSTP */
-		}
-		break;
-	case 7:
-		switch (r) {
-		case 0: fprem(cpu, false); return;
-		case 1:								/* FYL2XP1 */
-			set_st(cpu, 1, st(cpu, 1) * log1pl(st(cpu, 0)) / 0.693147180559945309417232121458176568L);
-			fpop(cpu);
-			return;
-		case 2: set_st(cpu, 0, sqrtl(st(cpu, 0))); return;		/* FSQRT */
-		case 3:								/* FSINCOS */
-			a = st(cpu, 0);
-			set_st(cpu, 0, sinl(a));
-			fpush(cpu, cosl(a));
-			set_cc(cpu, 0);
-			return;
-		case 4: set_st(cpu, 0, round_rc(cpu, st(cpu, 0))); return;	/* FRNDINT */
-		case 5: {							/* FSCALE */
-			long double s = truncl(st(cpu, 1));
-			int e = s > 65536 ? 65536 : s < -65536 ? -65536 : (int)s;
-			set_st(cpu, 0, scalbnl(st(cpu, 0), e));
-			return;
-		}
-		case 6: set_st(cpu, 0, sinl(st(cpu, 0))); set_cc(cpu, 0); return;
-		case 7: set_st(cpu, 0, cosl(st(cpu, 0))); set_cc(cpu, 0); return;
-		}
-		break;
-	}
-	bt_raise_noerr(cpu, EXC_UD);
+	memcpy(&lo, buf, size);
+	bt_write(cpu, i->seg, off, size, lo);
 }
 
 /* ---- Environment: FLDENV/FNSTENV/FRSTOR/FNSAVE ---------------------------------------------- */
-
-/* The full 2-bit tag word, derived from the abridged one and the register contents. */
-static uint16_t full_tags(struct bt_cpu *cpu)
-{
-	uint16_t tw = 0;
-
-	for (unsigned p = 0; p < 8; p++) {
-		unsigned t;
-		if (!tag_valid(cpu, p)) {
-			t = 3;
-		} else {
-			long double v = load80(fx(cpu) + 32 + 16 * ((p - top(cpu)) & 7));
-			int c = fpclassify(v);
-			t = c == FP_ZERO ? 1 : c == FP_NORMAL ? 0 : 2;
-		}
-		tw |= (uint16_t)(t << (2 * p));
-	}
-	return tw;
-}
 
 /* Environment layout: 7 fields of 2 (16-bit operand size) or 4 bytes. */
 static unsigned env_size(const struct bt_insn *i) { return i->opsize == 2 ? 14 : 28; }
@@ -547,14 +279,10 @@ static void fldenv(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t off)
 	uint16_t cw = (uint16_t)bt_read(cpu, i->seg, off, 2);
 	uint16_t sw = (uint16_t)bt_read(cpu, i->seg, (off + w) & m, 2);
 	uint16_t tw = (uint16_t)bt_read(cpu, i->seg, (off + 2 * w) & m, 2);
-	uint8_t ab = 0;
 
-	for (unsigned p = 0; p < 8; p++)
-		if (((tw >> (2 * p)) & 3) != 3)
-			ab |= (uint8_t)(1u << p);
 	put16(fx(cpu), cw);
 	set_fsw(cpu, sw);
-	fx(cpu)[4] = ab;
+	fx(cpu)[4] = abridged_tags(tw);
 }
 
 static void fnsave(struct bt_cpu *cpu, const struct bt_insn *i)
@@ -582,124 +310,162 @@ static void frstor(struct bt_cpu *cpu, const struct bt_insn *i)
 	for (unsigned b = 0; b < 80; b++)
 		regs[b] = (uint8_t)bt_read(cpu, i->seg, (off + base + b) & m, 1);
 	fldenv(cpu, i, off);
-	for (unsigned k = 0; k < 8; k++)
-		store80(fx(cpu) + 32 + 16 * k, load80(regs + 10 * k));
+	for (unsigned k = 0; k < 8; k++) {
+		memcpy(fx(cpu) + 32 + 16 * k, regs + 10 * k, 10);
+		memset(fx(cpu) + 32 + 16 * k + 10, 0, 6);
+	}
 }
 
-void bt_h_x87_d9(struct bt_cpu *cpu, const struct bt_insn *i)
+/* D9 /4-/7 and DD /4, /6, /7; only the FN (no-wait) ones skip the pending-exception check. */
+static void mem_env(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
 {
-	fpu_check(cpu);
-	if (!(i->flags & BI_MEM)) {
-		d9_reg(cpu, i);
+	switch ((op == 1 ? 0 : 8) | (i->reg & 7)) {
+	case 4:						/* FLDENV */
+		fpu_wait(cpu);
+		fldenv(cpu, i, ea(cpu, i));
 		return;
-	}
-	switch (digit(i)) {
-	case 0: fpush(cpu, read_f32(cpu, i)); return;
-	case 2: write_f32(cpu, i, st(cpu, 0)); return;
-	case 3: write_f32(cpu, i, st(cpu, 0)); fpop(cpu); return;
-	case 4: fldenv(cpu, i, ea(cpu, i)); return;
-	case 5: put16(fx(cpu), (uint16_t)bt_read(cpu, i->seg, ea(cpu, i), 2)); return;	/* FLDCW */
-	case 6:								/* FNSTENV */
+	case 5:						/* FLDCW */
+		fpu_wait(cpu);
+		put16(fx(cpu), (uint16_t)bt_read(cpu, i->seg, ea(cpu, i), 2));
+		return;
+	case 6:						/* FNSTENV, which then masks everything */
 		fstenv(cpu, i, ea(cpu, i));
-		put16(fx(cpu), fcw(cpu) | 0x3f);	/* then masks all exceptions */
+		put16(fx(cpu), fcw(cpu) | 0x3f);
 		return;
-	case 7: bt_write(cpu, i->seg, ea(cpu, i), 2, fcw(cpu)); return;		/* FNSTCW */
-	}
-	bt_raise_noerr(cpu, EXC_UD);
-}
-
-void bt_h_x87_db(struct bt_cpu *cpu, const struct bt_insn *i)
-{
-	fpu_check(cpu);
-	if (i->flags & BI_MEM) {
-		switch (digit(i)) {
-		case 0: fpush(cpu, read_int(cpu, i, 4)); return;
-		case 1: write_int(cpu, i, 4, st(cpu, 0), true); fpop(cpu); return;
-		case 2: write_int(cpu, i, 4, st(cpu, 0), false); return;
-		case 3: write_int(cpu, i, 4, st(cpu, 0), false); fpop(cpu); return;
-		case 5: fpush(cpu, read_f80(cpu, i)); return;
-		case 7: write_f80(cpu, i, st(cpu, 0)); fpop(cpu); return;
-		}
-		bt_raise_noerr(cpu, EXC_UD);
-	}
-	switch (digit(i)) {
-	case 0: case 1: case 2: case 3:		/* FCMOVNcc */
-		if (!fcmov_cond(cpu, digit(i)))
-			set_st(cpu, 0, st(cpu, sti(i)));
+	case 7:						/* FNSTCW */
+		bt_write(cpu, i->seg, ea(cpu, i), 2, fcw(cpu));
 		return;
-	case 4:
-		if (sti(i) == 2) {		/* FNCLEX */
-			set_fsw(cpu, fsw(cpu) & 0x7f00);
-			return;
-		}
-		if (sti(i) == 3) {		/* FNINIT */
-			fninit(cpu);
-			return;
-		}
-		if (sti(i) < 2 || sti(i) == 4)	/* FENI/FDISI/FSETPM: no-ops since the 387 */
-			return;
-		break;
-	case 5: fcomi(cpu, st(cpu, 0), st(cpu, sti(i))); return;	/* FUCOMI */
-	case 6: fcomi(cpu, st(cpu, 0), st(cpu, sti(i))); return;	/* FCOMI */
+	case 8 | 4:					/* FRSTOR */
+		fpu_wait(cpu);
+		frstor(cpu, i);
+		return;
+	case 8 | 6:					/* FNSAVE */
+		fnsave(cpu, i);
+		return;
+	default:					/* FNSTSW m16 */
+		bt_write(cpu, i->seg, ea(cpu, i), 2, fsw(cpu));
+		return;
 	}
-	bt_raise_noerr(cpu, EXC_UD);
 }
 
-void bt_h_x87_dd(struct bt_cpu *cpu, const struct bt_insn *i)
+static void mem_form(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
 {
-	fpu_check(cpu);
-	if (i->flags & BI_MEM) {
-		switch (digit(i)) {
-		case 0: fpush(cpu, read_f64(cpu, i)); return;
-		case 1: write_int(cpu, i, 8, st(cpu, 0), true); fpop(cpu); return;
-		case 2: write_f64(cpu, i, st(cpu, 0)); return;
-		case 3: write_f64(cpu, i, st(cpu, 0)); fpop(cpu); return;
-		case 4: frstor(cpu, i); return;
-		case 6: fnsave(cpu, i); return;
-		case 7: bt_write(cpu, i->seg, ea(cpu, i), 2, fsw(cpu)); return;	/* FNSTSW m16 */
-		}
+	unsigned digit = i->reg & 7, size = mem_forms[op][digit].size;
+	uint8_t buf[16] = { 0 };
+	struct host_run r;
+
+	switch (mem_forms[op][digit].kind) {
+	case M_UD:
 		bt_raise_noerr(cpu, EXC_UD);
+		return;
+	case M_ENV:
+		mem_env(cpu, i, op);
+		return;
+	case M_LOAD:
+		fpu_wait(cpu);
+		mem_read(cpu, i, buf, size);
+		host_run(cpu, STUB_MEM + 8 * op + digit, buf, &r);
+		host_commit(cpu, &r);
+		return;
+	default:
+		fpu_wait(cpu);
+		host_run(cpu, STUB_MEM + 8 * op + digit, buf, &r);
+		/* memory first: a fault there leaves the FPU state as it was */
+		if (!host_faulted(&r))
+			mem_write(cpu, i, buf, size);
+		host_commit(cpu, &r);
+		return;
 	}
-	switch (digit(i)) {
-	case 0: set_tag(cpu, (top(cpu) + sti(i)) & 7, false); return;		/* FFREE */
-	case 2: set_st(cpu, sti(i), st(cpu, 0)); return;			/* FST ST(i) */
-	case 3: set_st(cpu, sti(i), st(cpu, 0)); fpop(cpu); return;		/* FSTP ST(i) */
-	case 4: fcom(cpu, st(cpu, 0), st(cpu, sti(i))); return;		/* FUCOM */
-	case 5: fcom(cpu, st(cpu, 0), st(cpu, sti(i))); fpop(cpu); return;	/* FUCOMP */
-	}
-	bt_raise_noerr(cpu, EXC_UD);
 }
 
-void bt_h_x87_df(struct bt_cpu *cpu, const struct bt_insn *i)
+/* ---- Register forms ------------------------------------------------------------------------- */
+
+/* The no-wait control forms DB E0-E4 and DF E0; false if m (ModRM & 0x3f) is not one. */
+static bool reg_control(struct bt_cpu *cpu, unsigned op, unsigned m)
+{
+	if (op == 7 && m == 0x20) {			/* FNSTSW AX */
+		reg_set(cpu, R_RAX, 2, true, fsw(cpu));
+		return true;
+	}
+	if (op != 3 || m < 0x20 || m > 0x24)
+		return false;
+	if (m == 0x22)					/* FNCLEX */
+		set_fsw(cpu, fsw(cpu) & 0x7f00);
+	else if (m == 0x23)				/* FNINIT */
+		fninit(cpu);
+	/* FENI, FDISI, FSETPM: no-ops since the 387 */
+	return true;
+}
+
+/* The documented register forms (and DC D0-DF, FCOM/FCOMP ST(i), which every x87 accepts); the
+ * rest of the space is #UD here rather than some model's alias. */
+static bool reg_form_valid(unsigned op, unsigned m)
+{
+	unsigned d = m >> 3, r = m & 7;
+
+	switch (op) {
+	case 0: case 4:					/* D8, DC: arithmetic, FCOM(P) */
+		return true;
+	case 1:						/* D9 */
+		switch (d) {
+		case 0: case 1: return true;				/* FLD, FXCH */
+		case 2: return r == 0;					/* FNOP */
+		case 3: return false;
+		case 4: return r == 0 || r == 1 || r == 4 || r == 5;	/* FCHS FABS FTST FXAM */
+		case 5: return r < 7;					/* constants */
+		default: return true;					/* F2XM1 ... FCOS */
+		}
+	case 2:						/* DA: FCMOVcc, FUCOMPP */
+		return d < 4 || m == 0x29;
+	case 3:						/* DB: FCMOVNcc, FUCOMI, FCOMI */
+		return d < 4 || d == 5 || d == 6;
+	case 5:						/* DD: FFREE, FST(P), FUCOM(P) */
+		return d == 0 || (d >= 2 && d <= 5);
+	case 6:						/* DE: arithmetic-and-pop, FCOMPP */
+		return d != 2 && (d != 3 || r == 1);
+	default:					/* DF: FUCOMIP, FCOMIP */
+		return d == 5 || d == 6;
+	}
+}
+
+static void reg_form(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
+{
+	unsigned m = (i->reg & 7) << 3 | (i->rm & 7);	/* REX.R and REX.B are ignored */
+	struct host_run r;
+
+	if (reg_control(cpu, op, m))
+		return;
+	if (!reg_form_valid(op, m))
+		bt_raise_noerr(cpu, EXC_UD);
+	fpu_wait(cpu);
+	host_run(cpu, 64 * op + m, NULL, &r);
+	host_commit(cpu, &r);
+	if ((op == 3 || op == 7) && (m >> 3 == 5 || m >> 3 == 6))	/* F(U)COMI(P) */
+		bt_flags_update(cpu, RFLAGS_ARITH, r.rflags & RFLAGS_ARITH);
+}
+
+static void x87(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
 {
 	fpu_check(cpu);
-	if (i->flags & BI_MEM) {
-		switch (digit(i)) {
-		case 0: fpush(cpu, read_int(cpu, i, 2)); return;
-		case 1: write_int(cpu, i, 2, st(cpu, 0), true); fpop(cpu); return;
-		case 2: write_int(cpu, i, 2, st(cpu, 0), false); return;
-		case 3: write_int(cpu, i, 2, st(cpu, 0), false); fpop(cpu); return;
-		case 5: fpush(cpu, read_int(cpu, i, 8)); return;
-		case 7: write_int(cpu, i, 8, st(cpu, 0), false); fpop(cpu); return;
-		}
-		bt_raise_noerr(cpu, EXC_UD);	/* FBLD / FBSTP */
-	}
-	switch (digit(i)) {
-	case 4:
-		if (sti(i) == 0) {		/* FNSTSW AX */
-			reg_set(cpu, R_RAX, 2, true, fsw(cpu));
-			return;
-		}
-		break;
-	case 5: fcomi(cpu, st(cpu, 0), st(cpu, sti(i))); fpop(cpu); return;	/* FUCOMIP */
-	case 6: fcomi(cpu, st(cpu, 0), st(cpu, sti(i))); fpop(cpu); return;	/* FCOMIP */
-	}
-	bt_raise_noerr(cpu, EXC_UD);
+	if (i->flags & BI_MEM)
+		mem_form(cpu, i, op);
+	else
+		reg_form(cpu, i, op);
 }
 
-/* FWAIT: #NM only if both MP and TS are set. */
+void bt_h_x87_d8(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 0); }
+void bt_h_x87_d9(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 1); }
+void bt_h_x87_da(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 2); }
+void bt_h_x87_db(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 3); }
+void bt_h_x87_dc(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 4); }
+void bt_h_x87_dd(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 5); }
+void bt_h_x87_de(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 6); }
+void bt_h_x87_df(struct bt_cpu *cpu, const struct bt_insn *i) { x87(cpu, i, 7); }
+
+/* FWAIT: #NM only if both MP and TS are set; then any pending exception. */
 void bt_h_fwait(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	if ((cpu->s.cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS))
 		bt_raise_noerr(cpu, EXC_NM);
+	fpu_wait(cpu);
 }
