@@ -108,7 +108,8 @@ fi
 
 # ---- boot 2: generic kernel, 4 CPUs, parallel work, then a panic -------------------------------
 # No double quotes in CMD (see scripts/guest-init); `cut -d\  -f39` is the CPU a process runs on.
-smp_cmd='nproc; for c in 0 1 2 3; do taskset -c $c sh -c '\''cut -d\  -f39 /proc/self/stat >>/tmp/cpus; for i in 1 2 3 4 5 6 7 8; do sha256sum /data/blob >>/tmp/sums; done'\'' & done; wait; sort /tmp/cpus | tr \\n \ ; echo; uniq -c /tmp/sums; echo SMP-DONE; echo c >/proc/sysrq-trigger'
+# The sleep lets the tty drain SMP-DONE before the panic's synchronous console output overtakes it.
+smp_cmd='nproc; for c in 0 1 2 3; do taskset -c $c sh -c '\''cut -d\  -f39 /proc/self/stat >>/tmp/cpus; for i in 1 2 3 4 5 6 7 8; do sha256sum /data/blob >>/tmp/sums; done'\'' & done; wait; sort /tmp/cpus | tr \\n \ ; echo; uniq -c /tmp/sums; echo SMP-DONE; sleep 1; echo c >/proc/sysrq-trigger'
 smp_expected="4
 0 1 2 3 
      32 $(cat "$guest/blob.sha256")  /data/blob"
