@@ -129,7 +129,7 @@ void mark(struct gen *g)
 }
 
 /* Make the flags an instruction reads defined first. */
-static void need_flags(struct gen *g, uint32_t reads)
+void need_flags(struct gen *g, uint32_t reads)
 {
 	if (g->undef & reads) {
 		mark(g);

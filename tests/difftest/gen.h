@@ -35,6 +35,8 @@ int dest_reg(struct gen *g);
 /* An instruction starts here (undef_at bookkeeping). */
 void mark(struct gen *g);
 void sets(struct gen *g, uint32_t defined, uint32_t undefined);
+/* Make the flags an instruction reads defined first (a CMP when some are not). */
+void need_flags(struct gen *g, uint32_t reads);
 
 void gen_begin(struct gen *g, struct dt_case *c, uint64_t seed);
 void gen_int_insn(struct gen *g);

@@ -460,10 +460,13 @@ static void x87_misc(struct gen *g)
 	case 2: emit2(g, 0xd9, 0xe1); break;
 	case 3: emit2(g, 0xd9, 0xfa); break;
 	case 4: emit2(g, 0xd9, 0xfc); break;
-	case 5: {		/* mov word [rbp+d], cw; fldcw [rbp+d] */
+	case 5: {		/* mov word [rbp+d], cw; fldcw [rbp+d]: rounding, precision and
+				 * sometimes an exception unmasked (#MF at the next one) */
+		static const uint8_t pc[] = { 0, 2, 3, 3 };	/* single, double, extended */
 		struct xop m = xmem(g, 2);
+		unsigned unmask = pick(g, 8) ? 0 : 1u << pick(g, 6);
 		emit(g, 0x66); emit(g, 0xc7); emit(g, 0x45); emit(g, (uint8_t)m.disp);
-		emit_imm(g, 0x37f | pick(g, 4) << 10, 2);
+		emit_imm(g, (0x7f & ~unmask) | pc[pick(g, 4)] << 8 | pick(g, 4) << 10, 2);
 		mark(g);
 		emit(g, 0xd9); emit(g, 0x6d); emit(g, (uint8_t)m.disp);
 		break;
@@ -474,17 +477,72 @@ static void x87_misc(struct gen *g)
 	}
 }
 
+/* The transcendental and other D9 E0-FF operations, FCMOVcc, FFREE, FNCLEX, FISTTP, FBSTP,
+ * FLD m80 of raw data (pseudo-NaNs, unnormals, pseudo-denormals) and FNSTSW m16. The stack depth
+ * bookkeeping is approximate: FFREE leaves a hole, and underflow is compared too. */
+static void x87_special(struct gen *g)
+{
+	static const struct { uint8_t op; int depth; } d9[] = {
+		{ 0xf0, 0 }, { 0xf1, -1 }, { 0xf2, 1 }, { 0xf3, -1 }, { 0xf4, 1 }, { 0xf5, 0 },
+		{ 0xf8, 0 }, { 0xf9, -1 }, { 0xfb, 1 }, { 0xfd, 0 }, { 0xfe, 0 }, { 0xff, 0 },
+	};
+	int i = (int)pick(g, (unsigned)g->x87_depth);
+
+	switch (pick(g, 8)) {
+	case 0: case 1: case 2: {
+		int k = (int)pick(g, sizeof(d9) / sizeof(d9[0]));
+		emit2(g, 0xd9, d9[k].op);
+		g->x87_depth += d9[k].depth;
+		break;
+	}
+	case 3:
+		need_flags(g, CF | PF | ZF);
+		emit2(g, pick(g, 2) ? 0xda : 0xdb, (uint8_t)(0xc0 + pick(g, 32)));	/* fcmov */
+		break;
+	case 4:
+		if (pick(g, 2))
+			emit2(g, 0xdd, (uint8_t)(0xc0 + i));				/* ffree */
+		else
+			emit2(g, 0xdb, 0xe2);						/* fnclex */
+		break;
+	case 5: {
+		static const uint8_t fisttp[][2] = { { 0xdf, 2 }, { 0xdb, 4 }, { 0xdd, 8 } };
+		int f = (int)pick(g, 3);
+		emit_x87_mem(g, fisttp[f][0], 1, fisttp[f][1]);
+		g->x87_depth--;
+		break;
+	}
+	case 6:
+		emit_x87_mem(g, 0xdf, 6, 16);						/* fbstp */
+		g->x87_depth--;
+		break;
+	default:
+		if (pick(g, 2)) {
+			emit_x87_mem(g, 0xdd, 7, 2);					/* fnstsw */
+		} else {
+			emit_x87_mem(g, 0xdb, 5, 16);					/* fld m80 */
+			g->x87_depth++;
+		}
+		break;
+	}
+	if (g->x87_depth < 0)
+		g->x87_depth = 0;
+	if (g->x87_depth > 8)
+		g->x87_depth = 8;
+}
+
 static void gen_x87(struct gen *g)
 {
 	if (g->x87_depth == 0 || (g->x87_depth < 8 && pick(g, 3) == 0)) {
 		x87_push(g);
 		return;
 	}
-	switch (pick(g, 5)) {
+	switch (pick(g, 6)) {
 	case 0: case 1: x87_arith(g); break;
 	case 2: x87_compare(g); break;
 	case 3: x87_store(g); break;
-	default: x87_misc(g); break;
+	case 4: x87_misc(g); break;
+	default: x87_special(g); break;
 	}
 }
 
@@ -515,6 +573,10 @@ void dt_generate_fp(struct dt_case *c, uint64_t seed, int ninsns, bool x87)
 	if (pick(&g, 4) == 0)
 		mxcsr |= (uint32_t)pick(&g, 64);		/* sticky flags already set */
 	memcpy(c->fx + DT_FX_MXCSR, &mxcsr, 4);
+	if (x87 && pick(&g, 4) == 0) {
+		uint16_t fsw = (uint16_t)pick(&g, 64);		/* sticky x87 flags, all masked */
+		memcpy(c->fx + DT_FX_FSW, &fsw, 2);
+	}
 
 	for (c->ninsns = 0; c->ninsns < ninsns && c->code_len < DT_CODE_MAX - 256; c->ninsns++) {
 		mark(&g);

@@ -4,10 +4,10 @@
  *            [--repro DIR] [-v]
  *
  * Runs N seeds (or until T seconds pass); each seed makes an integer case (gen.c), an SSE case
- * and an x87 case (gen_fp.c), or with --kind only one of them. Prints one line per mismatch and a summary
- * "difftest: N passed, N failed"; with --repro, writes DIR/case-KIND-SEED.txt for each mismatch
- * (seed, code bytes, initial state and the differences: `--seed SEED --count 1 --kind KIND`
- * replays it). */
+ * and an x87 case (gen_fp.c), or with --kind only one of them. Prints one line per mismatch and
+ * a summary "difftest: N passed, N failed"; with --repro, writes DIR/case-KIND-SEED.txt for each
+ * mismatch (seed, code bytes, initial state and the differences: `--seed SEED --count 1 --kind
+ * KIND` replays it). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>

@@ -137,11 +137,15 @@ static unsigned long long *ureg(struct user_regs_struct *u, int r)
 	}
 }
 
-/* The exception vector a signal stands for. */
-static int signal_vector(int sig, const siginfo_t *si)
+/* The exception vector a signal stands for; a floating-point SIGFPE is #MF when the x87 has
+ * an exception pending (FSW.ES), else #XM. */
+static int signal_vector(int sig, const siginfo_t *si, uint16_t fsw)
 {
 	switch (sig) {
-	case SIGFPE: return 0;
+	case SIGFPE:
+		if (si->si_code == FPE_INTDIV || si->si_code == FPE_INTOVF)
+			return 0;
+		return fsw & 0x80 ? 16 : 19;
 	case SIGILL: return 6;
 	case SIGTRAP: return 3;
 	case SIGBUS: return si->si_code == BUS_ADRALN ? 17 : 12;	/* #AC, else #SS */
@@ -208,7 +212,7 @@ int dt_native_run(struct dt_native *n, const struct dt_case *c, struct dt_result
 	    ptrace(PTRACE_GETFPREGS, n->pid, 0, &fp) < 0)
 		return -1;
 	memcpy(r->fx, &fp, sizeof(fp));
-	r->vector = signal_vector(WSTOPSIG(status), &si);
+	r->vector = signal_vector(WSTOPSIG(status), &si, fp.swd);
 	for (int i = 0; i < 16; i++)
 		r->gpr[i] = *ureg(&u, i);
 	r->rip = u.rip;

@@ -13,7 +13,7 @@
  *
  * The environment instructions (FLDENV, FNSTENV, FRSTOR, FNSAVE, FLDCW, FNSTCW, FNSTSW, FNCLEX,
  * FNINIT) are emulated, since their memory layout depends on the guest's operand size. FIP, FDP
- * and FOP are not tracked (they read as 0).
+ * and FOP are not tracked (FNSTENV and FNSAVE store them as 0).
  */
 #include <string.h>
 
@@ -34,6 +34,17 @@ static uint16_t fcw(struct bt_cpu *cpu) { return get16(fx(cpu)); }
 static uint16_t fsw(struct bt_cpu *cpu) { return get16(fx(cpu) + 2); }
 static void set_fsw(struct bt_cpu *cpu, uint16_t v) { put16(fx(cpu) + 2, v); }
 static unsigned top(struct bt_cpu *cpu) { return (fsw(cpu) >> 11) & 7; }
+
+/* ES and B summarize the exception flags the FCW leaves unmasked: hardware recomputes them
+ * whenever either word changes (FLDCW, FLDENV, FNSTENV's masking). */
+static void sync_es(struct bt_cpu *cpu)
+{
+	uint16_t sw = fsw(cpu) & (uint16_t)~(FSW_ES | FSW_B);
+
+	if (sw & ~fcw(cpu) & FSW_EXC)
+		sw |= FSW_ES | FSW_B;
+	set_fsw(cpu, sw);
+}
 
 static void fninit(struct bt_cpu *cpu)
 {
@@ -175,13 +186,8 @@ static bool host_faulted(const struct host_run *r)
 
 static void host_commit(struct bt_cpu *cpu, const struct host_run *r)
 {
-	uint16_t sw = get16(r->image + IMG_FSW);
-
-	/* ES and B summarize the flags the guest's own FCW leaves unmasked */
-	sw &= (uint16_t)~(FSW_ES | FSW_B);
-	if (sw & ~fcw(cpu) & FSW_EXC)
-		sw |= FSW_ES | FSW_B;
-	set_fsw(cpu, sw);
+	set_fsw(cpu, get16(r->image + IMG_FSW));
+	sync_es(cpu);		/* against the guest's FCW, not the one the host ran with */
 	fx(cpu)[4] = abridged_tags(get16(r->image + IMG_FTW));
 	for (unsigned k = 0; k < 8; k++) {
 		memcpy(fx(cpu) + 32 + 16 * k, r->image + IMG_ST + 10 * k, 10);
@@ -282,6 +288,7 @@ static void fldenv(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t off)
 
 	put16(fx(cpu), cw);
 	set_fsw(cpu, sw);
+	sync_es(cpu);
 	fx(cpu)[4] = abridged_tags(tw);
 }
 
@@ -327,10 +334,12 @@ static void mem_env(struct bt_cpu *cpu, const struct bt_insn *i, unsigned op)
 	case 5:						/* FLDCW */
 		fpu_wait(cpu);
 		put16(fx(cpu), (uint16_t)bt_read(cpu, i->seg, ea(cpu, i), 2));
+		sync_es(cpu);
 		return;
 	case 6:						/* FNSTENV, which then masks everything */
 		fstenv(cpu, i, ea(cpu, i));
 		put16(fx(cpu), fcw(cpu) | 0x3f);
+		sync_es(cpu);
 		return;
 	case 7:						/* FNSTCW */
 		bt_write(cpu, i->seg, ea(cpu, i), 2, fcw(cpu));
