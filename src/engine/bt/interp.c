@@ -121,6 +121,18 @@ static uint64_t lin_wrap(const struct bt_cpu *cpu, uint64_t lin)
 	return cpu->mode == BT_MODE_LONG ? lin : lin & 0xffffffffull;
 }
 
+/* A vCPU made a page into a code page since our last flush: drop our TLB so no fast-path
+ * write entry to it survives. */
+static void sync_tlb(struct bt_cpu *cpu)
+{
+	unsigned gen = atomic_load_explicit(&cpu->bvm->tlb_gen, memory_order_acquire);
+
+	if (gen != cpu->tlb_gen_seen) {
+		bt_tlb_flush(cpu, true);
+		cpu->tlb_gen_seen = gen;
+	}
+}
+
 /* Decode the block starting at lin (whose page is at host address page, gpa) into b. The
  * first instruction's #UD/#GP/#PF is raised; a later one ends the block before it, so the
  * fault is raised when it is first in its own block, with rip pointing at it. */
@@ -157,6 +169,7 @@ static void decode_block(struct bt_cpu *cpu, struct block *b, struct bt_insn *ou
 				bt_raise(cpu, EXC_GP, 0);
 			bt_raise_noerr(cpu, EXC_UD);
 		}
+		bt_specialize(i, cpu->code_size);
 		n++;
 		off += (unsigned)r;
 		if (i->flags & BI_ENDS_BLOCK)
@@ -167,6 +180,7 @@ static void decode_block(struct bt_cpu *cpu, struct block *b, struct bt_insn *ou
 	b->code_size = cpu->code_size;
 	b->key = gpa | (lin & (BT_PAGE - 1));
 	cpu->stats.blocks_decoded++;
+	sync_tlb(cpu);		/* decoding may have watched a new code page */
 }
 
 static inline bool block_valid(struct bt_cpu *cpu, const struct block *b, uint64_t lin)
@@ -271,34 +285,21 @@ static struct block *find_block(struct bt_cpu *cpu)
 /* Execute up to max instructions of b. Returns how many ran. */
 static unsigned run_block(struct bt_cpu *cpu, const struct block *b, unsigned max)
 {
-	uint64_t mask = sz_mask(cpu->code_size);
-	unsigned n = b->n < max ? b->n : max, k;
+	uint64_t mask = sz_mask(cpu->code_size), rip = cpu->s.rip;
+	const struct bt_insn *i = b->insns, *end = i + (b->n < max ? b->n : max);
 
 	cpu->end_block = false;
-	for (k = 0; k < n; k++) {
-		const struct bt_insn *i = &b->insns[k];
-		uint64_t fall = (cpu->s.rip + i->len) & mask;
+	while (i < end) {
+		uint64_t fall = (rip + i->len) & mask;
 		cpu->next_rip = fall;
 		i->fn(cpu, i);
-		cpu->s.rip = cpu->next_rip;
-		if (__builtin_expect(cpu->end_block | (cpu->s.rip != fall), 0)) {
-			k++;
+		i++;
+		rip = cpu->next_rip;
+		cpu->s.rip = rip;
+		if (__builtin_expect(cpu->end_block | (rip != fall), 0))
 			break;
-		}
 	}
-	return k;
-}
-
-/* A vCPU made a page into a code page since our last flush: drop our TLB so no fast-path
- * write entry to it survives. */
-static void sync_tlb(struct bt_cpu *cpu)
-{
-	unsigned gen = atomic_load_explicit(&cpu->bvm->tlb_gen, memory_order_acquire);
-
-	if (gen != cpu->tlb_gen_seen) {
-		bt_tlb_flush(cpu, true);
-		cpu->tlb_gen_seen = gen;
-	}
+	return (unsigned)(i - b->insns);
 }
 
 uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
@@ -313,7 +314,6 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 
 		sync_tlb(cpu);
 		struct block *b = find_block(cpu);
-		sync_tlb(cpu);		/* decoding may have watched a new code page */
 		unsigned ran = run_block(cpu, b, max);
 		done += ran;
 		cpu->stats.insns += ran;

@@ -212,6 +212,9 @@ enum bt_decode_status {
  * default size (2, 4, 8). Returns its length, or an enum bt_decode_status. Pure: no guest
  * access, so it is also the test and differential-tester entry point. */
 int bt_decode_bytes(const uint8_t *buf, unsigned avail, unsigned code_size, struct bt_insn *i);
+/* Replace i->fn by a handler specialised for i's operand forms where one exists (fastpath.c).
+ * The block decoder applies it; bt_decode_bytes itself always leaves the generic handler. */
+void bt_specialize(struct bt_insn *i, unsigned code_size);
 
 /* ---- Handlers (besides BT_SYS_HANDLERS) ---------------------------------------------------- */
 
