@@ -9,12 +9,15 @@
 
 static const char usage_main[] =
 	"usage: vmon run [options]   run a virtual machine (vmon run --help)\n"
+	"       vmon api SOCK REQUEST   send one request to a running vmon's --api-sock\n"
+	"                               (REQUEST: a JSON object, or CMD [KEY=VALUE...])\n"
 	"       vmon --help | --version\n";
 
 static const char usage_run[] =
 	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
-	"                [--console stdio|none|FILE] [--stats]\n"
+	"                [--console stdio|none|FILE] [--stats] [--api-sock PATH]\n"
+	"       vmon run --restore FILE [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"\n"
 	"  --engine E        kvm (/dev/kvm), bt (software), or auto (default): bt if kvm is\n"
 	"                    unusable, else the faster of the two by a short probe (cached\n"
@@ -26,7 +29,10 @@ static const char usage_run[] =
 	"  --mem SIZE        guest RAM, 1M..64G: 512K, 64M, 1G or bytes (default 256M)\n"
 	"  --cpus N          vCPUs, 1..64 (default 1)\n"
 	"  --console C       COM1: stdio (default; Ctrl-A x quits, Ctrl-A h helps), none, or FILE\n"
-	"  --stats           print exit counters on stderr when the VM ends\n";
+	"  --stats           print exit counters on stderr when the VM ends\n"
+	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
+	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
+	"  --restore FILE    continue the VM saved by the API's snapshot command\n";
 
 static enum cli_action fail(const char *fmt, ...)
 {
@@ -97,6 +103,8 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		.console = CONSOLE_STDIO,
 	};
 
+	bool machine_given = false;	/* --mem or --cpus */
+
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
 		char name[32];
@@ -120,7 +128,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
-			"--cpus", "--console",
+			"--cpus", "--console", "--api-sock", "--restore",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -147,6 +155,12 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->boot_sector = val;
 		} else if (strcmp(name, "--initrd") == 0) {
 			cfg->initrd = val;
+		} else if (strcmp(name, "--api-sock") == 0) {
+			if (!*val)
+				return fail("--api-sock needs a path");
+			cfg->api_sock = val;
+		} else if (strcmp(name, "--restore") == 0) {
+			cfg->restore = val;
 		} else if (strcmp(name, "--cmdline") == 0) {
 			cfg->cmdline = val;
 		} else if (strcmp(name, "--mem") == 0) {
@@ -156,10 +170,12 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (size & 0xfff)
 				return fail("--mem %s: size must be a multiple of 4K", val);
 			cfg->mem_size = size;
+			machine_given = true;
 		} else if (strcmp(name, "--cpus") == 0) {
 			if (parse_int(val, &cfg->cpus) < 0 || cfg->cpus < 1 ||
 			    cfg->cpus > VM_MAX_CPUS)
 				return fail("--cpus %s: must be 1..%d", val, VM_MAX_CPUS);
+			machine_given = true;
 		} else {	/* --console */
 			if (strcmp(val, "stdio") == 0) {
 				cfg->console = CONSOLE_STDIO;
@@ -174,6 +190,12 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		}
 	}
 
+	if (cfg->restore) {
+		if (cfg->kernel || cfg->boot_sector || cfg->initrd || cfg->cmdline || machine_given)
+			return fail("--restore takes the machine from the snapshot: no --kernel, "
+				    "--boot-sector, --initrd, --cmdline, --mem or --cpus");
+		return CLI_RUN;
+	}
 	if (cfg->kernel && cfg->boot_sector)
 		return fail("--kernel and --boot-sector exclude each other");
 	if (!cfg->kernel && !cfg->boot_sector)
@@ -201,5 +223,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (strcmp(cmd, "run") == 0)
 		return parse_run(argc - 2, argv + 2, cfg);
+	if (strcmp(cmd, "api") == 0)
+		return CLI_API;
 	return fail("unknown command '%s' (try vmon --help)", cmd);
 }

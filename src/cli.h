@@ -14,6 +14,7 @@ enum cli_action {
 	CLI_HELP,	/* usage printed on stdout */
 	CLI_VERSION,	/* version printed on stdout */
 	CLI_ERROR,	/* one line "vmon: ..." printed on stderr */
+	CLI_API,	/* `vmon api ...`: api_client_main(argc - 2, argv + 2) */
 };
 
 enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg);

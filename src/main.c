@@ -1,6 +1,7 @@
 /* vmon: `vmon run ...` -> command line -> VM -> run -> exit status. */
 #include <signal.h>
 
+#include "api.h"
 #include "cli.h"
 #include "vm.h"
 
@@ -14,6 +15,8 @@ int main(int argc, char **argv)
 		return EXIT_STATUS_OK;
 	case CLI_ERROR:
 		return EXIT_STATUS_USAGE;
+	case CLI_API:
+		return api_client_main(argc - 2, argv + 2);
 	case CLI_RUN:
 		break;
 	}

@@ -8,13 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "boot/boot.h"
 #include "console.h"
 #include "engine/autoselect.h"
 #include "event.h"
 #include "hw/acpi_pm.h"
 #include "hw/devices.h"
+#include "hw/irqchip.h"
 #include "hw/serial8250.h"
+#include "snapshot/snapshot.h"
 #include "vm.h"
 
 #define EXIT_STATUS_HOST 1	/* vmon itself failed (out of memory, threads...) */
@@ -26,6 +29,7 @@ struct vm_host {
 	struct i8042 *kbd;
 	struct console *console;
 	struct event_loop *events;
+	struct api *api;		/* --api-sock, or NULL */
 
 	/* vCPU threads wait for `go` so that every thread handle exists before any guest code
 	 * runs (and so can be kicked). */
@@ -74,12 +78,80 @@ static bool stop_vm(struct vm *vm, int status)
 	if (first && vm->engine && vm->engine->kick)
 		for (int i = 0; i < vm->nr_cpus; i++)
 			vm->engine->kick(vm->vcpu[i]);
+	/* Parked vCPUs and a waiting vm_pause() must see the stop too. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	return first;
 }
 
 void vm_request_stop(struct vm *vm, int status)
 {
 	stop_vm(vm, status);
+}
+
+/* ---- Pause ---------------------------------------------------------------------------------- */
+
+int vm_pause(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->paused || atomic_load(&vm->stop_requested)) {
+		ret = -1;
+		goto out;
+	}
+	atomic_store(&vm->pause_requested, true);
+	for (int i = 0; i < vm->nr_cpus; i++)
+		vm->engine->kick(vm->vcpu[i]);
+	while (vm->parked < vm->nr_cpus && !atomic_load(&vm->stop_requested))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	if (atomic_load(&vm->stop_requested)) {
+		atomic_store(&vm->pause_requested, false);
+		ret = -1;
+		goto out;
+	}
+	vm_clock_freeze();
+	vm->paused = true;
+out:
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+int vm_resume(struct vm *vm)
+{
+	int ret = -1;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->paused) {
+		vm_clock_thaw();
+		vm->paused = false;
+		atomic_store(&vm->pause_requested, false);
+		pthread_cond_broadcast(&vm->pause_cond);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	bool paused = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return paused;
+}
+
+/* A vCPU thread waits here, between two vcpu_run() calls, while the VM is paused. */
+static void park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stop_requested))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 /* The BIOS data area's reset flag: 0x1234 asks firmware for a warm boot (no memory test). */
@@ -181,8 +253,10 @@ static int create_vcpus(struct vm *vm, const struct engine_ops *engine)
 	return 0;
 }
 
+/* The VM from cfg; with snap, its devices and vCPUs then take the snapshot's state instead of
+ * a loader's. */
 static int build_vm(struct vm_host *h, const struct vm_config *cfg,
-		    const struct engine_ops *engine)
+		    const struct engine_ops *engine, struct snapshot_reader *snap)
 {
 	struct vm *vm = &h->vm;
 	int err = mem_init(&vm->mem, cfg->mem_size);
@@ -201,12 +275,26 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 		fprintf(stderr, "vmon: event loop: %s\n", strerror(errno));
 		return EXIT_STATUS_HOST;
 	}
+	if (cfg->api_sock) {
+		h->api = api_open(vm, cfg->api_sock);
+		if (!h->api)
+			return EXIT_STATUS_USAGE;
+	}
 	if (create_devices(h) < 0)
 		return EXIT_STATUS_HOST;
 
 	cpu_state_reset(&vm->boot_state);
-	if (boot_load(vm) < 0)
+	if (snap) {
+		/* RAM (firmware tables included) comes from the snapshot; the loader's devices
+		 * must exist all the same. */
+		vm->acpi_pm = acpi_pm_create(vm);
+		if (!vm->acpi_pm) {
+			fprintf(stderr, "vmon: cannot register the ACPI PM ports\n");
+			return EXIT_STATUS_HOST;
+		}
+	} else if (boot_load(vm) < 0) {
 		return EXIT_STATUS_USAGE;
+	}
 
 	if (engine->vm_create(vm) < 0) {
 		fprintf(stderr, "vmon: engine %s: cannot create the VM\n", engine->name);
@@ -215,6 +303,8 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 	vm->engine = engine;
 	if (create_vcpus(vm, engine) < 0)
 		return EXIT_STATUS_HOST;
+	if (snap && snapshot_load(snap, vm) < 0)
+		return EXIT_STATUS_USAGE;
 	return 0;
 }
 
@@ -225,26 +315,43 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	    check_readable(cfg->initrd) < 0)
 		return EXIT_STATUS_USAGE;
 
+	/* A restore takes RAM size and CPU count from the snapshot. */
+	struct vm_config built = *cfg;
+	struct snapshot_reader *snap = NULL;
+	if (cfg->restore) {
+		snap = snapshot_open(cfg->restore, &built);
+		if (!snap)
+			return EXIT_STATUS_USAGE;
+	}
+
 	char note[256] = "";
 	const struct engine_ops *engine = select_engine(cfg->engine, note, sizeof(note));
-	if (!engine)
+	if (!engine || (snap && engine->no_snapshot)) {
+		if (engine)
+			fprintf(stderr, "vmon: %s: %s\n", cfg->restore, engine->no_snapshot);
+		snapshot_close(snap);
 		return EXIT_STATUS_USAGE;
+	}
 
 	struct vm_host *h = calloc(1, sizeof(*h));
 	if (!h) {
 		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		snapshot_close(snap);
 		return EXIT_STATUS_HOST;
 	}
 	struct vm *vm = &h->vm;
-	vm->cfg = *cfg;
+	vm->cfg = built;
 	vm->mem.fd = -1;
 	vm->console_out_fd = -1;
 	atomic_init(&vm->stop_requested, false);
 	atomic_init(&vm->exit_status, -1);
 	pthread_mutex_init(&h->start_lock, NULL);
 	pthread_cond_init(&h->start_cond, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 
-	int status = build_vm(h, cfg, engine);
+	int status = build_vm(h, &built, engine, snap);
+	snapshot_close(snap);
 	if (status) {
 		vm_destroy(vm);
 		return status;
@@ -306,6 +413,10 @@ static void *vcpu_thread(void *arg)
 	pthread_mutex_unlock(&h->start_lock);
 
 	while (!atomic_load(&vm->stop_requested)) {
+		if (atomic_load(&vm->pause_requested)) {
+			park(vm);
+			continue;
+		}
 		switch (vm->engine->vcpu_run(v)) {
 		case VCPU_EXIT_STOP:
 			break;
@@ -337,6 +448,7 @@ int vm_run(struct vm *vm)
 	int started = 0;
 
 	if (console_start(h->console, vm, h->events, vm->com1) < 0 ||
+	    (h->api && api_start(h->api, h->events) < 0) ||
 	    event_loop_start(h->events) < 0) {
 		console_stop(h->console);
 		return EXIT_STATUS_HOST;
@@ -378,6 +490,7 @@ void vm_destroy(struct vm *vm)
 	}
 	if (vm->engine)
 		vm->engine->vm_destroy(vm);
+	api_close(h->api);		/* the event loop has stopped: no request is being served */
 	event_loop_destroy(h->events);
 	acpi_pm_destroy(vm->acpi_pm);
 	serial8250_destroy(vm->com1);
@@ -389,5 +502,7 @@ void vm_destroy(struct vm *vm)
 	mem_destroy(&vm->mem);
 	pthread_cond_destroy(&h->start_cond);
 	pthread_mutex_destroy(&h->start_lock);
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 	free(h);
 }

@@ -11,6 +11,7 @@
 #include "cpu_state.h"
 #include "engine/engine.h"
 #include "mem.h"
+#include "snapshot/state.h"
 #include "stats.h"
 
 #define VM_MAX_CPUS 64
@@ -29,6 +30,8 @@ struct vm_config {
 	enum console_kind console;
 	const char *console_path;	/* CONSOLE_FILE */
 	bool stats;
+	const char *api_sock;		/* --api-sock: JSON control socket (src/api.c), or NULL */
+	const char *restore;		/* --restore: snapshot file instead of kernel/boot sector */
 };
 
 /* Exit statuses of `vmon run` (README "Exit status"). */
@@ -48,6 +51,16 @@ struct vcpu {
 struct serial8250;
 struct acpi_pm;
 
+/* One registered piece of device / engine state (snapshot/state.h). */
+struct vm_state_entry {
+	char name[VM_STATE_NAME_LEN];
+	vm_state_save_fn save;
+	vm_state_load_fn load;
+	void *opaque;
+};
+/* A few PC devices, per-vCPU engine and LAPIC state, room for PCI / virtio devices. */
+#define VM_MAX_STATE	(32 + 2 * VM_MAX_CPUS)
+
 struct vm {
 	struct vm_config cfg;
 	struct guest_mem mem;
@@ -62,6 +75,17 @@ struct vm {
 	/* Set once by whoever ends the VM; every vCPU loop polls stop_requested. */
 	atomic_bool stop_requested;
 	atomic_int exit_status;
+
+	/* Pause (API, snapshot): every vCPU parks at an instruction boundary while pause_requested
+	 * is set; `parked` counts them (under pause_lock, pause_cond signals changes). */
+	atomic_bool pause_requested;
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	int parked;
+	bool paused;			/* all parked, VM clock stopped (under pause_lock) */
+
+	struct vm_state_entry state[VM_MAX_STATE];
+	int nr_state;
 
 	struct serial8250 *com1;
 	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */
@@ -82,6 +106,13 @@ bool vm_mmio(struct vcpu *v, uint64_t gpa, unsigned size, bool write, uint64_t *
 
 /* Interrupt line from a device; routed by the engine's interrupt controllers. */
 void vm_irq_line(struct vm *vm, unsigned gsi, int level);
+
+/* Park every vCPU at an instruction boundary and stop the VM clock; returns once they are
+ * parked (0), or -1 if the VM is ending or already paused. vm_resume undoes it (-1 if not
+ * paused). Called from one control thread at a time (the API). */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
 
 /* End the VM with this exit status (first caller wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status);

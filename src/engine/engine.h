@@ -16,7 +16,8 @@ struct vcpu;
 struct cpu_state;
 
 enum vcpu_exit {
-	VCPU_EXIT_STOP,		/* vm->stop_requested was seen (power-off, debug-exit, reset, quit) */
+	VCPU_EXIT_STOP,		/* vm->stop_requested (power-off, debug-exit, reset, quit) or
+				 * vm->pause_requested was seen, at an instruction boundary */
 	VCPU_EXIT_SHUTDOWN,	/* triple fault or an unrecoverable guest state */
 	VCPU_EXIT_ERROR,	/* the engine itself failed; vcpu->error says why */
 };
@@ -35,10 +36,16 @@ struct engine_ops {
 	int (*set_state)(struct vcpu *v, const struct cpu_state *s);
 	/* Level of interrupt line gsi (ISA IRQs 0-15 are gsi 0-15). Any thread. */
 	void (*irq_line)(struct vm *vm, unsigned gsi, int level);
-	/* Make vcpu_run() on another thread notice vm->stop_requested soon. */
+	/* Make vcpu_run() on another thread notice vm->stop_requested / pause_requested soon. */
 	void (*kick)(struct vcpu *v);
 	/* Engine-specific counters for --stats. */
 	void (*print_stats)(struct vm *vm, FILE *out);
+	/* The same counters by name for the JSON API: calls fn once per counter (any thread;
+	 * values may lag the vCPUs a little). NULL if the engine has none. */
+	void (*counters)(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
+			 void *opaque);
+	/* NULL if snapshot/restore works with this engine, else why not (one line). */
+	const char *no_snapshot;
 };
 
 extern const struct engine_ops kvm_engine;

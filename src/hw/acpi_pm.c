@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "hw/irqchip.h"
+#include "snapshot/state.h"
 #include "vm.h"
 
 #define PM1_STS		0	/* offsets in the block */
@@ -96,6 +97,25 @@ static const struct io_ops acpi_pm_ops = {
 	.write = pm_write,
 };
 
+static void pm_save(void *opaque, struct state_out *o)
+{
+	struct acpi_pm *pm = opaque;
+
+	state_put_u16(o, pm->sts);
+	state_put_u16(o, pm->en);
+	state_put_u16(o, pm->cnt);
+}
+
+static int pm_load(void *opaque, struct state_in *in)
+{
+	struct acpi_pm *pm = opaque;
+
+	pm->sts = state_get_u16(in);
+	pm->en = state_get_u16(in);
+	pm->cnt = state_get_u16(in);
+	return in->bad ? -1 : 0;
+}
+
 struct acpi_pm *acpi_pm_create(struct vm *vm)
 {
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));
@@ -104,7 +124,8 @@ struct acpi_pm *acpi_pm_create(struct vm *vm)
 		return NULL;
 	pm->vm = vm;
 	pm->cnt = ACPI_PM1_CNT_SCI_EN;
-	if (bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops, pm, "acpi-pm")) {
+	if (bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops, pm, "acpi-pm") ||
+	    vm_register_state(vm, "acpi-pm", pm_save, pm_load, pm) < 0) {
 		free(pm);
 		return NULL;
 	}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "hw/devices.h"
+#include "snapshot/state.h"
 #include "vm.h"
 
 #define KBD_DATA	0x60
@@ -208,6 +209,45 @@ static void command_write(void *opaque, uint64_t off, unsigned size, uint64_t va
 static const struct io_ops data_ops = { .read = data_read, .write = data_port_write };
 static const struct io_ops status_ops = { .read = status_read, .write = command_write };
 
+/* Snapshot: registers and the output queue in order. */
+static void i8042_save(void *opaque, struct state_out *o)
+{
+	struct i8042 *k = opaque;
+
+	pthread_mutex_lock(&k->lock);
+	state_put_u8(o, k->status);
+	state_put_u8(o, k->config);
+	state_put_u8(o, k->out_port);
+	state_put_u8(o, k->pending);
+	state_put_bool(o, k->irq_level);
+	state_put_u32(o, (uint32_t)k->out_count);
+	for (int i = 0; i < k->out_count; i++) {
+		state_put_u8(o, k->outq[(k->out_head + i) % OUTQ]);
+		state_put_bool(o, k->outq_kbd[(k->out_head + i) % OUTQ]);
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+static int i8042_load(void *opaque, struct state_in *in)
+{
+	struct i8042 *k = opaque;
+
+	pthread_mutex_lock(&k->lock);
+	k->status = state_get_u8(in);
+	k->config = state_get_u8(in);
+	k->out_port = state_get_u8(in);
+	k->pending = state_get_u8(in);
+	k->irq_level = state_get_bool(in);
+	k->out_head = 0;
+	k->out_count = (int)state_get_below(in, OUTQ + 1);
+	for (int i = 0; i < k->out_count; i++) {
+		k->outq[i] = state_get_u8(in);
+		k->outq_kbd[i] = state_get_bool(in);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return in->bad ? -1 : 0;
+}
+
 struct i8042 *i8042_create(struct vm *vm)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
@@ -220,7 +260,8 @@ struct i8042 *i8042_create(struct vm *vm)
 	k->out_port = 0x01;	/* reset line inactive */
 	pthread_mutex_init(&k->lock, NULL);
 	if (bus_register(&vm->pio, KBD_DATA, 1, &data_ops, k, "i8042-data") < 0 ||
-	    bus_register(&vm->pio, KBD_STATUS, 1, &status_ops, k, "i8042-status") < 0) {
+	    bus_register(&vm->pio, KBD_STATUS, 1, &status_ops, k, "i8042-status") < 0 ||
+	    vm_register_state(vm, "i8042", i8042_save, i8042_load, k) < 0) {
 		pthread_mutex_destroy(&k->lock);
 		free(k);
 		return NULL;

@@ -144,7 +144,8 @@ struct irqchip *irqchip_create(struct vm *vm, int nr_cpus, irqchip_kick_fn kick,
 	for (int i = 0; i < nr_cpus; i++)
 		lapic_init(&c->lapic[i], c, i);
 	if (pic_register(&c->pic, &vm->pio) || pit_register(&c->pit, &vm->pio) ||
-	    ioapic_register(&c->ioapic, &vm->mmio) || lapic_register(c, &vm->mmio)) {
+	    ioapic_register(&c->ioapic, &vm->mmio) || lapic_register(c, &vm->mmio) ||
+	    irqchip_register_state(c, vm)) {
 		irqchip_destroy(c);
 		return NULL;
 	}

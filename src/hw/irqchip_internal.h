@@ -51,6 +51,8 @@ void irqchip_kick_cpu(struct irqchip *c, int cpu);
 void irqchip_set_irq_locked(struct irqchip *c, unsigned gsi, int level);
 /* Returns how many LAPICs accepted the message. */
 int irqchip_deliver(struct irqchip *c, const struct apic_msg *m);
+/* Registers "pic", "ioapic", "pit", "lapic<N>" with vm_register_state (irqchip_state.c). */
+int irqchip_register_state(struct irqchip *c, struct vm *vm);
 /* The LAPIC that the calling thread's vCPU sees at the APIC MMIO page. */
 struct lapic *irqchip_current_lapic(struct irqchip *c);
 

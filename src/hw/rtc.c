@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "hw/devices.h"
+#include "snapshot/state.h"
 #include "vm.h"
 
 #define RTC_PORT	0x70
@@ -197,6 +198,31 @@ static void fill_memory_size(struct rtc *r, uint64_t mem)
 	r->cmos[0x5d] = (uint8_t)(above4g >> 16);
 }
 
+/* Snapshot: CMOS RAM and registers; the clock keeps following host UTC (plus the guest's
+ * offset), as it would across a host suspend. Runs with the vCPUs parked (no other accessor). */
+static void rtc_save(void *opaque, struct state_out *o)
+{
+	struct rtc *r = opaque;
+
+	state_put_u64(o, (uint64_t)r->offset);
+	state_put_u64(o, (uint64_t)r->frozen);
+	state_put_u8(o, r->index);
+	state_put_bool(o, r->nmi_masked);
+	state_put(o, r->cmos, sizeof(r->cmos));
+}
+
+static int rtc_load(void *opaque, struct state_in *in)
+{
+	struct rtc *r = opaque;
+
+	r->offset = (int64_t)state_get_u64(in);
+	r->frozen = (int64_t)state_get_u64(in);
+	r->index = state_get_u8(in) & 0x7f;
+	r->nmi_masked = state_get_bool(in);
+	state_get(in, r->cmos, sizeof(r->cmos));
+	return in->bad ? -1 : 0;
+}
+
 struct rtc *rtc_create(struct vm *vm)
 {
 	struct rtc *r = calloc(1, sizeof(*r));
@@ -209,7 +235,8 @@ struct rtc *rtc_create(struct vm *vm)
 	r->cmos[RTC_REG_B] = REG_B_24H;
 	r->cmos[RTC_REG_D] = REG_D_VRT;
 	fill_memory_size(r, vm->cfg.mem_size);
-	if (bus_register(&vm->pio, RTC_PORT, 2, &rtc_ops, r, "rtc") < 0) {
+	if (bus_register(&vm->pio, RTC_PORT, 2, &rtc_ops, r, "rtc") < 0 ||
+	    vm_register_state(vm, "rtc", rtc_save, rtc_load, r) < 0) {
 		free(r);
 		return NULL;
 	}

@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "hw/serial8250.h"
+#include "snapshot/state.h"
 #include "vm.h"
 
 enum {
@@ -301,6 +303,53 @@ static const struct io_ops serial_ops = {
 	.write = serial_bus_write,
 };
 
+/* Snapshot: registers and the RX FIFO in order. Pending output is written out first, so there
+ * is no TX state; the host side's back-pressure flag starts over. */
+static void serial_save(void *opaque, struct state_out *o)
+{
+	struct serial8250 *s = opaque;
+
+	pthread_mutex_lock(&s->lock);
+	flush_locked(s);
+	state_put_u8(o, s->ier);
+	state_put_u8(o, s->lcr);
+	state_put_u8(o, s->mcr);
+	state_put_u8(o, s->lsr);
+	state_put_u8(o, s->msr);
+	state_put_u8(o, s->scr);
+	state_put_u8(o, s->fcr);
+	state_put_u16(o, s->divisor);
+	state_put_bool(o, s->thr_pending);
+	state_put_bool(o, s->irq_level);
+	state_put_u32(o, (uint32_t)s->rx_count);
+	for (size_t i = 0; i < s->rx_count; i++)
+		state_put_u8(o, s->rx[(s->rx_head + i) % SERIAL_RX_FIFO]);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int serial_load(void *opaque, struct state_in *in)
+{
+	struct serial8250 *s = opaque;
+
+	pthread_mutex_lock(&s->lock);
+	s->ier = state_get_u8(in);
+	s->lcr = state_get_u8(in);
+	s->mcr = state_get_u8(in);
+	s->lsr = state_get_u8(in);
+	s->msr = state_get_u8(in);
+	s->scr = state_get_u8(in);
+	s->fcr = state_get_u8(in);
+	s->divisor = state_get_u16(in);
+	s->thr_pending = state_get_bool(in);
+	s->irq_level = state_get_bool(in);
+	s->rx_head = 0;
+	s->rx_count = state_get_below(in, SERIAL_RX_FIFO + 1);
+	state_get(in, s->rx, s->rx_count);
+	s->rx_starved = false;
+	pthread_mutex_unlock(&s->lock);
+	return in->bad ? -1 : 0;
+}
+
 struct serial8250 *serial8250_create(struct vm *vm, uint16_t base, unsigned irq, int out_fd)
 {
 	struct serial8250 *s = calloc(1, sizeof(*s));
@@ -316,7 +365,10 @@ struct serial8250 *serial8250_create(struct vm *vm, uint16_t base, unsigned irq,
 	update_msr_locked(s);
 	s->msr &= (uint8_t)~MSR_DELTA;
 	pthread_mutex_init(&s->lock, NULL);
-	if (bus_register(&vm->pio, base, 8, &serial_ops, s, "serial8250") < 0) {
+	char name[VM_STATE_NAME_LEN];
+	snprintf(name, sizeof(name), "serial%x", base);
+	if (bus_register(&vm->pio, base, 8, &serial_ops, s, "serial8250") < 0 ||
+	    vm_register_state(vm, name, serial_save, serial_load, s) < 0) {
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 		return NULL;

@@ -116,6 +116,24 @@ static void copy_mtrrs(struct cpu_state *to, const struct cpu_state *from)
 	memcpy(to->mtrr_var, from->mtrr_var, sizeof(to->mtrr_var));
 }
 
+/* Snapshot: what a bt vCPU holds beyond struct cpu_state (which get_state materialises: lazy
+ * flags, TSC, interrupt shadow). Decoded blocks and TLBs are caches and start empty. */
+static void bt_vcpu_save(void *opaque, struct state_out *o)
+{
+	struct bt_vcpu *bv = opaque;
+
+	state_put_bool(o, bv->wait_sipi);
+}
+
+static int bt_vcpu_load(void *opaque, struct state_in *in)
+{
+	struct bt_vcpu *bv = opaque;
+
+	bv->wait_sipi = state_get_bool(in);
+	atomic_store(&bv->irq_hint, true);	/* look for pending interrupts first thing */
+	return in->bad ? -1 : 0;
+}
+
 static int bt_vcpu_create(struct vcpu *v)
 {
 	struct bt_vm *bvm = v->vm->engine_priv;
@@ -133,7 +151,14 @@ static int bt_vcpu_create(struct vcpu *v)
 	cpu->vcpu = v;
 	cpu->vm = v->vm;
 	cpu->bvm = bvm;
+	char name[VM_STATE_NAME_LEN];
+	snprintf(name, sizeof(name), "bt-cpu%u", (uint8_t)v->id);
 	if (bt_block_cache_init(cpu) < 0) {
+		free(bv);
+		return -1;
+	}
+	if (vm_register_state(v->vm, name, bt_vcpu_save, bt_vcpu_load, bv) < 0) {
+		bt_block_cache_free(cpu);
 		free(bv);
 		return -1;
 	}
@@ -170,9 +195,10 @@ static void bt_vcpu_destroy(struct vcpu *v)
 	v->engine_priv = NULL;
 }
 
-/* Sleep until kicked or until deadline (host ns, UINT64_MAX: none). */
-static void sleep_until(struct bt_vcpu *bv, uint64_t deadline)
+/* Sleep until kicked or until deadline (VM clock ns, UINT64_MAX: none). */
+static void sleep_until(struct bt_vcpu *bv, uint64_t vm_deadline)
 {
+	uint64_t deadline = vm_clock_to_monotonic(vm_deadline);
 	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
 			       .tv_nsec = (long)(deadline % 1000000000ull) };
 
@@ -274,7 +300,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 
 	for (;;) {
 		atomic_store(&cpu->kick, false);
-		if (atomic_load(&vm->stop_requested))
+		if (atomic_load(&vm->stop_requested) || atomic_load(&vm->pause_requested))
 			return VCPU_EXIT_STOP;
 		if (handle_init_sipi(bv)) {
 			sleep_until(bv, UINT64_MAX);
@@ -354,20 +380,64 @@ static void bt_kick(struct vcpu *v)
 		wake(v->engine_priv);
 }
 
-static void bt_print_stats(struct vm *vm, FILE *out)
+/* Counters summed over the vCPUs. Relaxed atomic loads: the API thread reads them while the
+ * vCPUs count (each vCPU only ever writes its own). */
+static void stats_total(struct bt_vm *bvm, struct bt_stats *t)
 {
-	struct bt_vm *bvm = vm->engine_priv;
-	struct bt_stats t = { 0 };
-
+	*t = (struct bt_stats){ 0 };
 	for (int k = 0; k < bvm->nr_cpus; k++) {
 		const struct bt_stats *s = bvm->cpu[k] ? &bvm->cpu[k]->stats : NULL;
 		if (!s)
 			continue;
 		const uint64_t *src = (const uint64_t *)s;
-		uint64_t *dst = (uint64_t *)&t;
-		for (size_t n = 0; n < sizeof(t) / sizeof(uint64_t); n++)
-			dst[n] += src[n];
+		uint64_t *dst = (uint64_t *)t;
+		for (size_t n = 0; n < sizeof(*t) / sizeof(uint64_t); n++)
+			dst[n] += __atomic_load_n(&src[n], __ATOMIC_RELAXED);
 	}
+}
+
+static void bt_counters(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
+			void *opaque)
+{
+	struct bt_stats t;
+	char name[32];
+
+	stats_total(vm->engine_priv, &t);
+	fn(opaque, "instructions", t.insns);
+	fn(opaque, "blocks_decoded", t.blocks_decoded);
+	fn(opaque, "blocks_invalidated", t.blocks_invalidated);
+	fn(opaque, "block_cache_hits", t.block_cache_hits);
+	fn(opaque, "block_cache_misses", t.block_cache_misses);
+	fn(opaque, "trap_io", t.trap_io);
+	fn(opaque, "trap_cr", t.trap_cr);
+	fn(opaque, "trap_msr", t.trap_msr);
+	fn(opaque, "trap_dt", t.trap_dt);
+	fn(opaque, "trap_cpuid", t.trap_cpuid);
+	fn(opaque, "trap_hlt", t.trap_hlt);
+	fn(opaque, "trap_other", t.trap_other);
+	fn(opaque, "interrupts", t.interrupts);
+	for (int k = 0; k < 32; k++) {
+		snprintf(name, sizeof(name), "exception_%d", k);
+		if (t.exceptions[k])
+			fn(opaque, name, t.exceptions[k]);
+	}
+	fn(opaque, "tlb_misses", t.tlb_misses);
+	fn(opaque, "page_walks", t.page_walks);
+	fn(opaque, "tlb_flushes", t.tlb_flushes);
+	fn(opaque, "tlb_slow_path", t.tlb_hits_slowpath);
+	fn(opaque, "pwc_hits", t.pwc_hits);
+	for (int k = 0; k <= BT_HC_COUNTED; k++) {
+		snprintf(name, sizeof(name), "hypercall_%d%s", k, k == BT_HC_COUNTED ? "+" : "");
+		if (t.hypercalls[k])
+			fn(opaque, name, t.hypercalls[k]);
+	}
+}
+
+static void bt_print_stats(struct vm *vm, FILE *out)
+{
+	struct bt_stats t;
+
+	stats_total(vm->engine_priv, &t);
 	fprintf(out, "bt: instructions %llu\n", (unsigned long long)t.insns);
 	fprintf(out, "bt: blocks decoded %llu, invalidated %llu, cache hits %llu, misses %llu\n",
 		(unsigned long long)t.blocks_decoded, (unsigned long long)t.blocks_invalidated,
@@ -404,4 +474,5 @@ const struct engine_ops bt_engine = {
 	.irq_line = bt_irq_line,
 	.kick = bt_kick,
 	.print_stats = bt_print_stats,
+	.counters = bt_counters,
 };

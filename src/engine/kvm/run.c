@@ -257,7 +257,7 @@ enum vcpu_exit kvm_vcpu_run(struct vcpu *v)
 	 * checked below before every KVM_RUN. */
 	set_immediate_exit(kv->run, 0);
 	while (ret < 0) {
-		if (atomic_load(&v->vm->stop_requested)) {
+		if (atomic_load(&v->vm->stop_requested) || atomic_load(&v->vm->pause_requested)) {
 			ret = VCPU_EXIT_STOP;
 			break;
 		}

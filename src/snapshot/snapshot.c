@@ -1,0 +1,414 @@
+/* Snapshot and restore of a VM: which sections, in which order, and how each is applied.
+ *
+ * RAM goes as "ram" records, each a run of up to RAM_RUN_PAGES consecutive non-zero pages:
+ *   u64 guest-physical address, u32 page count, u32 encoding (0 raw, 1 zstd), data
+ * A restored VM starts from zeroed RAM, so zero pages are simply absent. The records stand
+ * alone (any order, any subset), which is what pre-copy migration needs: send every page, then
+ * the dirtied pages again as more records, then the rest of the state.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "hw/clock.h"
+#include "hw/irqchip.h"
+#include "snapshot/cpu.h"
+#include "snapshot/format.h"
+#include "snapshot/snapshot.h"
+#include "vm.h"
+
+#define PAGE		4096u
+#define RAM_RUN_PAGES	256u		/* 1 MiB of raw data per record at most */
+#define RAM_HEADER	16u
+#define ENC_RAW		0u
+#define ENC_ZSTD	1u
+#define ZSTD_LEVEL	1		/* fastest: the snapshot stops the guest meanwhile */
+
+/* ---- Saving -------------------------------------------------------------------------------- */
+
+struct ram_writer {
+	struct snap_writer *w;
+	ZSTD_CCtx *zstd;		/* NULL: raw records */
+	uint8_t *rec;			/* header + data of one record */
+	size_t rec_cap;
+	uint64_t pages;
+};
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[PAGE];
+
+	return memcmp(p, zero, PAGE) == 0;
+}
+
+static void put_record_header(uint8_t *h, uint64_t gpa, uint32_t pages, uint32_t enc)
+{
+	struct state_out o = { .buf = h, .cap = RAM_HEADER };
+
+	state_put_u64(&o, gpa);
+	state_put_u32(&o, pages);
+	state_put_u32(&o, enc);
+}
+
+static void write_run(struct ram_writer *rw, uint64_t gpa, const uint8_t *hva, uint32_t pages)
+{
+	size_t raw = (size_t)pages * PAGE;
+	uint32_t enc = ENC_RAW;
+	size_t len = raw;
+
+	if (rw->zstd) {
+		size_t z = ZSTD_compressCCtx(rw->zstd, rw->rec + RAM_HEADER,
+					     rw->rec_cap - RAM_HEADER, hva, raw, ZSTD_LEVEL);
+		if (!ZSTD_isError(z) && z < raw) {
+			enc = ENC_ZSTD;
+			len = z;
+		}
+	}
+	if (enc == ENC_RAW)
+		memcpy(rw->rec + RAM_HEADER, hva, raw);
+	put_record_header(rw->rec, gpa, pages, enc);
+	snap_write_section(rw->w, "ram", rw->rec, (uint32_t)(RAM_HEADER + len));
+	rw->pages += pages;
+}
+
+static int save_ram(struct vm *vm, struct snap_writer *w, bool compress, uint64_t *pages)
+{
+	struct ram_writer rw = { .w = w };
+
+	rw.rec_cap = RAM_HEADER + ZSTD_compressBound(RAM_RUN_PAGES * PAGE);
+	rw.rec = malloc(rw.rec_cap);
+	if (compress)
+		rw.zstd = ZSTD_createCCtx();
+	if (!rw.rec || (compress && !rw.zstd)) {
+		free(rw.rec);
+		ZSTD_freeCCtx(rw.zstd);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (int k = 0; k < vm->mem.nr_regions && !w->failed; k++) {
+		const struct mem_region *r = &vm->mem.region[k];
+		uint64_t n = r->size / PAGE, run = 0, first = 0;
+
+		for (uint64_t i = 0; i <= n && !w->failed; i++) {
+			bool data = i < n && !page_is_zero(r->hva + i * PAGE);
+			if (data && run == 0)
+				first = i;
+			if (data)
+				run++;
+			if (run && (!data || run == RAM_RUN_PAGES)) {
+				write_run(&rw, r->gpa + first * PAGE, r->hva + first * PAGE,
+					  (uint32_t)run);
+				run = 0;
+			}
+		}
+	}
+	free(rw.rec);
+	ZSTD_freeCCtx(rw.zstd);
+	*pages = rw.pages;
+	return w->failed ? -1 : 0;
+}
+
+/* One section built in memory by fill(opaque, out). */
+static int save_state(struct snap_writer *w, const char *name,
+		      void (*fill)(void *opaque, struct state_out *o), void *opaque)
+{
+	struct state_out o = { 0 };
+
+	fill(opaque, &o);
+	if (o.oom) {
+		state_out_free(&o);
+		errno = ENOMEM;
+		return -1;
+	}
+	snap_write_section(w, name, o.buf, (uint32_t)o.len);
+	state_out_free(&o);
+	return 0;
+}
+
+static void fill_config(void *opaque, struct state_out *o)
+{
+	struct vm *vm = opaque;
+	const char *engine = vm->engine->name;
+
+	state_put_u64(o, vm->mem.size);
+	state_put_u32(o, (uint32_t)vm->nr_cpus);
+	state_put_u8(o, (uint8_t)strlen(engine));
+	state_put(o, engine, strlen(engine));
+}
+
+/* The VM clock is frozen while paused: both values are exact. */
+static void fill_clock(void *opaque, struct state_out *o)
+{
+	state_put_u64(o, host_now_ns());
+	state_put_u64(o, guest_tsc_epoch_ns());
+}
+
+static void fill_cpu(void *opaque, struct state_out *o)
+{
+	cpu_state_save(opaque, o);
+}
+
+int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapshot_info *info,
+		  char *err, size_t errlen)
+{
+	struct snap_writer w;
+	char tmp[4096];
+
+	*info = (struct snapshot_info){ .ram_bytes = vm->mem.size };
+	if (vm->engine->no_snapshot) {
+		snprintf(err, errlen, "%s", vm->engine->no_snapshot);
+		return -1;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	if (snap_writer_open(&w, tmp) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	int ret = save_state(&w, "config", fill_config, vm);
+	if (!ret)
+		ret = save_state(&w, "clock", fill_clock, vm);
+	if (!ret)
+		ret = save_ram(vm, &w, compress, &info->ram_pages);
+	for (int i = 0; i < vm->nr_cpus && !ret; i++) {
+		struct cpu_state s;
+		char name[SNAP_NAME_LEN];
+		if (vm->engine->get_state(vm->vcpu[i], &s) < 0) {
+			snap_writer_abort(&w);
+			unlink(tmp);
+			snprintf(err, errlen, "vcpu %d: cannot read its state", i);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "cpu%d", i);
+		ret = save_state(&w, name, fill_cpu, &s);
+	}
+	for (int i = 0; i < vm->nr_state && !ret; i++)
+		ret = save_state(&w, vm->state[i].name, vm->state[i].save, vm->state[i].opaque);
+	if (ret < 0 || w.failed) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno ? errno : EIO));
+		snap_writer_abort(&w);
+		unlink(tmp);
+		return -1;
+	}
+	if (snap_writer_finish(&w) < 0 || rename(tmp, path) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	info->bytes = w.bytes;
+	return 0;
+}
+
+/* ---- Restoring ----------------------------------------------------------------------------- */
+
+struct snapshot_reader {
+	struct snap_reader r;
+	const char *path;
+	ZSTD_DCtx *zstd;
+};
+
+static void not_snapshot(const char *path, const char *why)
+{
+	fprintf(stderr, "vmon: %s: not a vmon snapshot (%s)\n", path, why);
+}
+
+/* The next section, which must be called want (NULL: any). Prints why not and returns -1. */
+static int next_section(struct snapshot_reader *sr, const char *want, char name[SNAP_NAME_LEN + 1],
+			struct state_in *in)
+{
+	const uint8_t *p;
+	uint32_t len;
+	enum snap_error e = snap_read_section(&sr->r, name, &p, &len);
+
+	if (e) {
+		not_snapshot(sr->path, snap_error_str(e));
+		return -1;
+	}
+	if (want && strcmp(name, want) != 0) {
+		char why[64];
+		snprintf(why, sizeof(why), "expected section \"%s\"", want);
+		not_snapshot(sr->path, why);
+		return -1;
+	}
+	*in = (struct state_in){ .p = p, .len = len };
+	return 0;
+}
+
+static int bad_section(struct snapshot_reader *sr, const char *name)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "bad section \"%s\"", name);
+	not_snapshot(sr->path, why);
+	return -1;
+}
+
+struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
+{
+	FILE *f = fopen(path, "rbe");
+	char name[SNAP_NAME_LEN + 1];
+	struct state_in in;
+
+	if (!f) {
+		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	struct snapshot_reader *sr = calloc(1, sizeof(*sr));
+	if (!sr) {
+		fclose(f);
+		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		return NULL;
+	}
+	sr->path = path;
+	enum snap_error e = snap_reader_open(&sr->r, f);
+	if (e) {
+		not_snapshot(path, snap_error_str(e));
+		goto fail;
+	}
+	if (next_section(sr, "config", name, &in) < 0)
+		goto fail;
+	uint64_t mem = state_get_u64(&in);
+	uint32_t cpus = state_get_u32(&in);
+	uint8_t engine_len = state_get_u8(&in);
+	char engine[256];
+	state_get(&in, engine, engine_len);
+	if (!state_in_ok(&in) || mem < MEM_MIN || mem > MEM_MAX || mem % PAGE || cpus < 1 ||
+	    cpus > VM_MAX_CPUS) {
+		bad_section(sr, name);
+		goto fail;
+	}
+	cfg->mem_size = mem;
+	cfg->cpus = (int)cpus;
+
+	if (next_section(sr, "clock", name, &in) < 0)
+		goto fail;
+	uint64_t now = state_get_u64(&in), epoch = state_get_u64(&in);
+	if (!state_in_ok(&in) || epoch > now) {
+		bad_section(sr, name);
+		goto fail;
+	}
+	/* Before any device exists: everything the VM builds sees the snapshot's time. */
+	vm_clock_restore(now, epoch);
+	return sr;
+fail:
+	snapshot_close(sr);
+	return NULL;
+}
+
+static int load_ram(struct snapshot_reader *sr, struct vm *vm, struct state_in *in)
+{
+	uint64_t gpa = state_get_u64(in);
+	uint32_t pages = state_get_u32(in);
+	uint32_t enc = state_get_u32(in);
+	size_t raw = (size_t)pages * PAGE;
+	size_t len = in->len - in->off;
+	uint8_t *hva = in->bad || pages == 0 || pages > RAM_RUN_PAGES || gpa % PAGE ? NULL :
+		       gpa_to_hva(&vm->mem, gpa, raw);
+	const uint8_t *data = in->p + in->off;
+
+	if (!hva)
+		return -1;
+	if (enc == ENC_RAW) {
+		if (len != raw)
+			return -1;
+		memcpy(hva, data, raw);
+		return 0;
+	}
+	if (enc != ENC_ZSTD)
+		return -1;
+	if (!sr->zstd && !(sr->zstd = ZSTD_createDCtx()))
+		return -1;
+	size_t got = ZSTD_decompressDCtx(sr->zstd, hva, raw, data, len);
+	return ZSTD_isError(got) || got != raw ? -1 : 0;
+}
+
+static struct vm_state_entry *find_state(struct vm *vm, const char *name)
+{
+	for (int i = 0; i < vm->nr_state; i++)
+		if (strcmp(vm->state[i].name, name) == 0)
+			return &vm->state[i];
+	return NULL;
+}
+
+/* "cpu<N>" with N a vCPU of this VM: N, else -1. */
+static int cpu_index(const char *name, int nr_cpus)
+{
+	if (strncmp(name, "cpu", 3) != 0 || name[3] < '0' || name[3] > '9')
+		return -1;
+	char *end;
+	long n = strtol(name + 3, &end, 10);
+	if (*end || n >= nr_cpus || (name[3] == '0' && name[4]))
+		return -1;
+	return (int)n;
+}
+
+int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
+{
+	bool cpu_seen[VM_MAX_CPUS] = { false };
+	bool state_seen[VM_MAX_STATE] = { false };
+	char name[SNAP_NAME_LEN + 1];
+	struct state_in in;
+
+	for (;;) {
+		if (next_section(sr, NULL, name, &in) < 0)
+			return -1;
+		if (strcmp(name, "end") == 0)
+			break;
+		if (strcmp(name, "ram") == 0) {
+			if (load_ram(sr, vm, &in) < 0)
+				return bad_section(sr, name);
+			continue;
+		}
+		int cpu = cpu_index(name, vm->nr_cpus);
+		if (cpu >= 0) {
+			struct cpu_state s;
+			cpu_state_load(&s, &in);
+			if (cpu_seen[cpu] || !state_in_ok(&in) ||
+			    vm->engine->set_state(vm->vcpu[cpu], &s) < 0)
+				return bad_section(sr, name);
+			cpu_seen[cpu] = true;
+			continue;
+		}
+		struct vm_state_entry *e = find_state(vm, name);
+		if (!e || state_seen[e - vm->state]) {
+			char why[64];
+			snprintf(why, sizeof(why), "unexpected section \"%s\"", name);
+			not_snapshot(sr->path, why);
+			return -1;
+		}
+		state_seen[e - vm->state] = true;
+		if (e->load(e->opaque, &in) < 0 || !state_in_ok(&in))
+			return bad_section(sr, name);
+	}
+	if (sr->r.left) {
+		not_snapshot(sr->path, "data after the end");
+		return -1;
+	}
+	for (int i = 0; i < vm->nr_cpus; i++)
+		if (!cpu_seen[i]) {
+			snprintf(name, sizeof(name), "cpu%d", i);
+			return bad_section(sr, name);
+		}
+	for (int i = 0; i < vm->nr_state; i++)
+		if (!state_seen[i]) {
+			char why[64];
+			snprintf(why, sizeof(why), "no section \"%s\"", vm->state[i].name);
+			not_snapshot(sr->path, why);
+			return -1;
+		}
+	return 0;
+}
+
+void snapshot_close(struct snapshot_reader *sr)
+{
+	if (!sr)
+		return;
+	snap_reader_close(&sr->r);
+	ZSTD_freeDCtx(sr->zstd);
+	free(sr);
+}
