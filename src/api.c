@@ -166,11 +166,11 @@ static const char *cmd_quit(struct api *a, struct json_object *req, struct json_
 	return NULL;
 }
 
-static bool get_bool(struct json_object *req, const char *key)
+static bool get_bool(struct json_object *req, const char *key, bool dflt)
 {
 	struct json_object *v;
 
-	return json_object_object_get_ex(req, key, &v) && json_object_get_boolean(v);
+	return json_object_object_get_ex(req, key, &v) ? json_object_get_boolean(v) : dflt;
 }
 
 static const char *cmd_snapshot(struct api *a, struct json_object *req,
@@ -188,10 +188,10 @@ static const char *cmd_snapshot(struct api *a, struct json_object *req,
 	if (!was_paused && vm_pause(vm) < 0)
 		return "the VM is shutting down";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int ret = snapshot_save(vm, json_object_get_string(path), get_bool(req, "compress"),
+	int ret = snapshot_save(vm, json_object_get_string(path), get_bool(req, "compress", true),
 				&info, err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (!was_paused && !get_bool(req, "paused"))
+	if (!was_paused && !get_bool(req, "paused", false))
 		vm_resume(vm);
 	if (ret < 0)
 		return err;
@@ -216,7 +216,8 @@ static const struct api_cmd commands[] = {
 	{ "snapshot", cmd_snapshot,
 	  { { "path", json_type_string, true }, { "paused", json_type_boolean, false },
 	    { "compress", json_type_boolean, false } },
-	  "write the VM to path (vmon run --restore path); paused: stay paused after it" },
+	  "write the VM to path (vmon run --restore path); paused: stay paused after it; "
+	  "compress (default true): zstd on RAM" },
 	{ "quit", cmd_quit, { { NULL } }, "end the VM (exit status 0)" },
 	{ "help", cmd_help, { { NULL } }, "this list" },
 };

@@ -2,6 +2,8 @@
  *
  * REQUEST is a JSON object, or a command name followed by KEY=VALUE arguments (VALUE taken as
  * JSON if it parses as a JSON value, else as a string): `vmon api SOCK snapshot path=/tmp/s`.
+ * REQUEST "-" sends standard input as it is (any number of lines, or a partial one) and prints
+ * every reply until the server has answered all of it.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -68,6 +70,57 @@ static bool send_all(int fd, const char *p, size_t n)
 	return true;
 }
 
+/* 0 if the reply line says ok, else 1. */
+static int reply_status(char *line)
+{
+	struct json_object *o = json_tokener_parse(line), *ok;
+	int status = o && json_object_object_get_ex(o, "ok", &ok) && json_object_get_boolean(ok) ?
+		     0 : 1;
+
+	json_object_put(o);
+	return status;
+}
+
+/* "-": stdin to the socket, then every reply line to stdout. 0 if all replies are ok, 1 if
+ * one is not, 2 if there was none. */
+static int relay_stdin(int fd, const char *path)
+{
+	static char buf[REPLY_MAX];
+	size_t n;
+
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+		if (!send_all(fd, buf, n))
+			break;
+	shutdown(fd, SHUT_WR);
+
+	int status = 2;
+	size_t len = 0;
+	for (;;) {
+		ssize_t k = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+		char *nl;
+		while ((nl = memchr(buf, '\n', len))) {
+			size_t line = (size_t)(nl - buf) + 1;
+			fwrite(buf, 1, line, stdout);
+			*nl = 0;
+			int s = reply_status(buf);
+			status = status == 2 ? s : status | s;
+			memmove(buf, buf + line, len - line);
+			len -= line;
+		}
+		if (len == sizeof(buf) - 1)
+			break;
+	}
+	close(fd);
+	if (status == 2)
+		fprintf(stderr, "vmon: %s: no reply\n", path);
+	return status;
+}
+
 int api_client_main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -78,8 +131,11 @@ int api_client_main(int argc, char **argv)
 		return usage("socket path too long");
 	strcpy(addr.sun_path, path);
 
-	char *line = build_request(argc - 1, argv + 1);
-	if (!line)
+	bool raw = strcmp(argv[1], "-") == 0;
+	if (raw && argc > 2)
+		return usage("\"-\" takes no further arguments");
+	char *line = raw ? NULL : build_request(argc - 1, argv + 1);
+	if (!raw && !line)
 		return 2;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
@@ -89,6 +145,8 @@ int api_client_main(int argc, char **argv)
 		free(line);
 		return 2;
 	}
+	if (raw)
+		return relay_stdin(fd, path);
 	bool sent = send_all(fd, line, strlen(line)) && send_all(fd, "\n", 1);
 	free(line);
 
@@ -109,10 +167,5 @@ int api_client_main(int argc, char **argv)
 	}
 	fwrite(reply, 1, len, stdout);
 	reply[len - 1] = 0;
-
-	struct json_object *o = json_tokener_parse(reply), *ok;
-	int status = o && json_object_object_get_ex(o, "ok", &ok) && json_object_get_boolean(ok) ?
-		     0 : 1;
-	json_object_put(o);
-	return status;
+	return reply_status(reply);
 }
