@@ -106,6 +106,8 @@ static const char *cmd_status(struct api *a, struct json_object *req, struct jso
 	uint64_t now = host_now_ns(), epoch = guest_tsc_epoch_ns();
 	add_u64(reply, "uptime_ms", (now > epoch ? now - epoch : 0) / 1000000);
 	add_u64(reply, "exits", exits);
+	if (vm->restore_ns)
+		add_u64(reply, "restore_us", vm->restore_ns / 1000);
 	if (vm->engine->counters) {
 		struct json_object *c = json_object_new_object();
 		struct json_object *insns;
@@ -188,7 +190,7 @@ static const char *cmd_snapshot(struct api *a, struct json_object *req,
 	if (!was_paused && vm_pause(vm) < 0)
 		return "the VM is shutting down";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int ret = snapshot_save(vm, json_object_get_string(path), get_bool(req, "compress", true),
+	int ret = snapshot_save(vm, json_object_get_string(path), get_bool(req, "compress", false),
 				&info, err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (!was_paused && !get_bool(req, "paused", false))
@@ -209,7 +211,8 @@ static const char *cmd_help(struct api *a, struct json_object *req, struct json_
 
 static const struct api_cmd commands[] = {
 	{ "status", cmd_status, { { NULL } },
-	  "running/paused, engine, cpus, mem, uptime_ms (guest time), exits, instructions" },
+	  "running/paused, engine, cpus, mem, uptime_ms (guest time), exits, instructions; "
+	  "restore_us: how long a --restore took" },
 	{ "stats", cmd_stats, { { NULL } }, "exit counters by kind and the engine's counters" },
 	{ "pause", cmd_pause, { { NULL } }, "park every vCPU; the guest clock stops" },
 	{ "resume", cmd_resume, { { NULL } }, "continue a paused VM" },
@@ -217,7 +220,7 @@ static const struct api_cmd commands[] = {
 	  { { "path", json_type_string, true }, { "paused", json_type_boolean, false },
 	    { "compress", json_type_boolean, false } },
 	  "write the VM to path (vmon run --restore path); paused: stay paused after it; "
-	  "compress (default true): zstd on RAM" },
+	  "compress: zstd on RAM (smaller, slower)" },
 	{ "quit", cmd_quit, { { NULL } }, "end the VM (exit status 0)" },
 	{ "help", cmd_help, { { NULL } }, "this list" },
 };

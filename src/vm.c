@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -318,6 +319,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	/* A restore takes RAM size and CPU count from the snapshot. */
 	struct vm_config built = *cfg;
 	struct snapshot_reader *snap = NULL;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (cfg->restore) {
 		snap = snapshot_open(cfg->restore, &built);
 		if (!snap)
@@ -352,6 +355,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 
 	int status = build_vm(h, &built, engine, snap);
 	snapshot_close(snap);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (snap)
+		vm->restore_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+				 (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
 	if (status) {
 		vm_destroy(vm);
 		return status;

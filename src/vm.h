@@ -86,6 +86,7 @@ struct vm {
 
 	struct vm_state_entry state[VM_MAX_STATE];
 	int nr_state;
+	uint64_t restore_ns;		/* --restore: host time the whole restore took */
 
 	struct serial8250 *com1;
 	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */

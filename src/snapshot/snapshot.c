@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -42,6 +43,29 @@ static bool page_is_zero(const uint8_t *p)
 	static const uint8_t zero[PAGE];
 
 	return memcmp(p, zero, PAGE) == 0;
+}
+
+/* The first page at or after page i of region r that the memfd backs with memory, and in *end
+ * the end of that extent (pages); r's page count if none. Pages the guest never touched are
+ * holes: skipping them saves reading (and so allocating) them. Without SEEK_DATA support the
+ * whole region is one extent. */
+static uint64_t next_data(const struct guest_mem *m, const struct mem_region *r, uint64_t i,
+			  uint64_t *end)
+{
+	uint64_t n = r->size / PAGE;
+	off_t base = (off_t)(r->hva - m->base);
+	off_t data = lseek(m->fd, base + (off_t)(i * PAGE), SEEK_DATA);
+
+	if (data < 0) {
+		*end = n;
+		return errno == ENXIO ? n : i;
+	}
+	off_t hole = lseek(m->fd, data, SEEK_HOLE);
+	uint64_t first = (uint64_t)(data - base) / PAGE;
+	uint64_t last = hole < 0 ? n : ((uint64_t)(hole - base) + PAGE - 1) / PAGE;
+
+	*end = last < n ? last : n;
+	return first < n ? first : n;
 }
 
 static void put_record_header(uint8_t *h, uint64_t gpa, uint32_t pages, uint32_t enc)
@@ -90,15 +114,17 @@ static int save_ram(struct vm *vm, struct snap_writer *w, bool compress, uint64_
 	}
 	for (int k = 0; k < vm->mem.nr_regions && !w->failed; k++) {
 		const struct mem_region *r = &vm->mem.region[k];
-		uint64_t n = r->size / PAGE, run = 0, first = 0;
+		uint64_t n = r->size / PAGE, run = 0, first = 0, end = 0;
 
 		for (uint64_t i = 0; i <= n && !w->failed; i++) {
+			if (i < n && i >= end)
+				i = next_data(&vm->mem, r, i, &end);
 			bool data = i < n && !page_is_zero(r->hva + i * PAGE);
 			if (data && run == 0)
 				first = i;
 			if (data)
 				run++;
-			if (run && (!data || run == RAM_RUN_PAGES)) {
+			if (run && (!data || run == RAM_RUN_PAGES || i + 1 == end)) {
 				write_run(&rw, r->gpa + first * PAGE, r->hva + first * PAGE,
 					  (uint32_t)run);
 				run = 0;
@@ -313,6 +339,9 @@ static int load_ram(struct snapshot_reader *sr, struct vm *vm, struct state_in *
 
 	if (!hva)
 		return -1;
+	/* One call allocates the whole run instead of a page fault per page (several times faster
+	 * where faults are expensive, e.g. in a nested VM); a kernel without it just faults. */
+	madvise(hva, raw, MADV_POPULATE_WRITE);
 	if (enc == ENC_RAW) {
 		if (len != raw)
 			return -1;
