@@ -367,6 +367,8 @@ static void drop_client(struct api_client *c)
 /* Whole line or nothing: a reader that lets its socket buffer fill up is dropped. */
 static bool send_line(int fd, char *reply)
 {
+	if (!reply)
+		return false;
 	size_t n = strlen(reply);
 	bool ok = false;
 
