@@ -27,6 +27,7 @@
 #include "event.h"
 #include "hw/clock.h"
 #include "hw/irqchip.h"
+#include "migrate.h"
 #include "snapshot/snapshot.h"
 #include "vm.h"
 
@@ -87,6 +88,36 @@ static void exit_totals(struct vm *vm, uint64_t total[STAT_NR])
 			total[k] += __atomic_load_n(&vm->vcpu[i]->stats.count[k], __ATOMIC_RELAXED);
 }
 
+static void add_migration(struct vm *vm, struct json_object *reply)
+{
+	static const char *const states[] = {
+		[MIGRATE_ACTIVE] = "active", [MIGRATE_COMPLETED] = "completed",
+		[MIGRATE_FAILED] = "failed",
+	};
+	struct migrate_progress p;
+
+	if (!migrate_progress(vm, &p))
+		return;
+	struct json_object *o = json_object_new_object();
+	struct json_object *rounds = json_object_new_array();
+	json_object_object_add(o, "state", json_object_new_string(states[p.state]));
+	json_object_object_add(o, "rounds", json_object_new_int((int)p.rounds));
+	add_u64(o, "pages_sent", p.pages_sent);
+	add_u64(o, "dirty_pages", p.dirty_pages);
+	add_u64(o, "bytes", p.bytes);
+	for (unsigned i = 0; i < p.rounds; i++)
+		json_object_array_add(rounds, json_object_new_uint64(p.round_pages[i]));
+	json_object_object_add(o, "round_pages", rounds);
+	if (p.state == MIGRATE_COMPLETED) {
+		add_u64(o, "final_pages", p.final_pages);
+		add_u64(o, "total_ms", p.total_ms);
+		add_u64(o, "downtime_us", p.downtime_us);
+	}
+	if (p.state == MIGRATE_FAILED)
+		json_object_object_add(o, "error", json_object_new_string(p.error));
+	json_object_object_add(reply, "migration", o);
+}
+
 static const char *cmd_status(struct api *a, struct json_object *req, struct json_object *reply,
 			      char *err, size_t errlen)
 {
@@ -116,6 +147,7 @@ static const char *cmd_status(struct api *a, struct json_object *req, struct jso
 			json_object_object_add(reply, "instructions", json_object_get(insns));
 		json_object_put(c);
 	}
+	add_migration(vm, reply);
 	return NULL;
 }
 
@@ -148,6 +180,8 @@ static const char *cmd_stats(struct api *a, struct json_object *req, struct json
 static const char *cmd_pause(struct api *a, struct json_object *req, struct json_object *reply,
 			     char *err, size_t errlen)
 {
+	if (migrate_active(a->vm))
+		return "a migration is in progress";
 	if (vm_is_paused(a->vm))
 		return "already paused";
 	if (vm_pause(a->vm) < 0)
@@ -158,6 +192,8 @@ static const char *cmd_pause(struct api *a, struct json_object *req, struct json
 static const char *cmd_resume(struct api *a, struct json_object *req, struct json_object *reply,
 			      char *err, size_t errlen)
 {
+	if (migrate_active(a->vm))
+		return "a migration is in progress";
 	return vm_resume(a->vm) < 0 ? "not paused" : NULL;
 }
 
@@ -186,6 +222,8 @@ static const char *cmd_snapshot(struct api *a, struct json_object *req,
 	json_object_object_get_ex(req, "path", &path);
 	if (vm->engine->no_snapshot)
 		return vm->engine->no_snapshot;
+	if (migrate_active(vm))
+		return "a migration is in progress";
 	bool was_paused = vm_is_paused(vm);
 	if (!was_paused && vm_pause(vm) < 0)
 		return "the VM is shutting down";
@@ -206,6 +244,19 @@ static const char *cmd_snapshot(struct api *a, struct json_object *req,
 	return NULL;
 }
 
+static const char *cmd_migrate(struct api *a, struct json_object *req,
+			       struct json_object *reply, char *err, size_t errlen)
+{
+	struct json_object *uri;
+
+	json_object_object_get_ex(req, "uri", &uri);
+	if (migrate_start(a->vm, json_object_get_string(uri), get_bool(req, "paused", false),
+			  get_bool(req, "compress", false), err, errlen) < 0)
+		return err;
+	json_object_object_add(reply, "migration", json_object_new_string("active"));
+	return NULL;
+}
+
 static const char *cmd_help(struct api *a, struct json_object *req, struct json_object *reply,
 			    char *err, size_t errlen);
 
@@ -221,6 +272,12 @@ static const struct api_cmd commands[] = {
 	    { "compress", json_type_boolean, false } },
 	  "write the VM to path (vmon run --restore path); paused: stay paused after it; "
 	  "compress: zstd on RAM (smaller, slower)" },
+	{ "migrate", cmd_migrate,
+	  { { "uri", json_type_string, true }, { "paused", json_type_boolean, false },
+	    { "compress", json_type_boolean, false } },
+	  "live-migrate to `vmon run --incoming URI` (tcp:HOST:PORT or unix:PATH), in the "
+	  "background: status shows its progress; on success this vmon ends (exit status 0), "
+	  "or stays paused with paused=true; compress: zstd on RAM" },
 	{ "quit", cmd_quit, { { NULL } }, "end the VM (exit status 0)" },
 	{ "help", cmd_help, { { NULL } }, "this list" },
 };

@@ -18,6 +18,7 @@ static const char usage_run[] =
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--stats] [--api-sock PATH]\n"
 	"       vmon run --restore FILE [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
+	"       vmon run --incoming URI [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"\n"
 	"  --engine E        kvm (/dev/kvm), bt (software), or auto (default): bt if kvm is\n"
 	"                    unusable, else the faster of the two by a short probe (cached\n"
@@ -32,7 +33,9 @@ static const char usage_run[] =
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
-	"  --restore FILE    continue the VM saved by the API's snapshot command\n";
+	"  --restore FILE    continue the VM saved by the API's snapshot command\n"
+	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
+	"                    the API's migrate command sends, then run it\n";
 
 static enum cli_action fail(const char *fmt, ...)
 {
@@ -128,7 +131,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
-			"--cpus", "--console", "--api-sock", "--restore",
+			"--cpus", "--console", "--api-sock", "--restore", "--incoming",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -161,6 +164,8 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->api_sock = val;
 		} else if (strcmp(name, "--restore") == 0) {
 			cfg->restore = val;
+		} else if (strcmp(name, "--incoming") == 0) {
+			cfg->incoming = val;
 		} else if (strcmp(name, "--cmdline") == 0) {
 			cfg->cmdline = val;
 		} else if (strcmp(name, "--mem") == 0) {
@@ -190,10 +195,14 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		}
 	}
 
-	if (cfg->restore) {
+	if (cfg->restore && cfg->incoming)
+		return fail("--restore and --incoming exclude each other");
+	if (cfg->restore || cfg->incoming) {
 		if (cfg->kernel || cfg->boot_sector || cfg->initrd || cfg->cmdline || machine_given)
-			return fail("--restore takes the machine from the snapshot: no --kernel, "
-				    "--boot-sector, --initrd, --cmdline, --mem or --cpus");
+			return fail("%s takes the machine from the %s: no --kernel, --boot-sector, "
+				    "--initrd, --cmdline, --mem or --cpus",
+				    cfg->restore ? "--restore" : "--incoming",
+				    cfg->restore ? "snapshot" : "migration stream");
 		return CLI_RUN;
 	}
 	if (cfg->kernel && cfg->boot_sector)

@@ -1,5 +1,6 @@
 /* Guest RAM: one memfd mapped once; low RAM below the 3 GiB hole, the rest from 4 GiB. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -29,6 +30,14 @@ int mem_init(struct guest_mem *m, uint64_t size)
 	}
 	/* Only a hint: fewer TLB misses for the guest when THP is enabled for shmem. */
 	madvise(p, size, MADV_HUGEPAGE);
+	m->dirty = malloc(sizeof(*m->dirty));
+	if (!m->dirty || dirty_bitmap_init(m->dirty, size >> DIRTY_PAGE_SHIFT) < 0) {
+		free(m->dirty);
+		m->dirty = NULL;
+		munmap(p, size);
+		close(fd);
+		return -ENOMEM;
+	}
 
 	m->fd = fd;
 	m->base = p;
@@ -52,6 +61,10 @@ void mem_destroy(struct guest_mem *m)
 		munmap(m->base, m->size);
 	if (m->fd >= 0)
 		close(m->fd);
+	if (m->dirty) {
+		dirty_bitmap_free(m->dirty);
+		free(m->dirty);
+	}
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
 }
@@ -66,7 +79,21 @@ int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t
 	if (!p)
 		return -1;
 	memcpy(p, src, len);
+	mem_mark_dirty(m, gpa, len);
 	return 0;
+}
+
+void mem_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	const uint8_t *p = len ? gpa_to_hva(m, gpa, len) : NULL;
+
+	if (!p || !m->dirty)
+		return;
+	uint64_t off = (uint64_t)(p - m->base);
+	uint64_t first = off >> DIRTY_PAGE_SHIFT;
+	uint64_t last = (off + len - 1) >> DIRTY_PAGE_SHIFT;
+
+	dirty_bitmap_mark(m->dirty, first, last - first + 1);
 }
 
 int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len)

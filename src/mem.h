@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dirty.h"
+
 #define MEM_HOLE_START	0xc0000000ull	/* 3 GiB: start of the 32-bit MMIO hole */
 #define MEM_HOLE_END	0x100000000ull	/* 4 GiB */
 #define MEM_MIN		(1ull << 20)
@@ -26,6 +28,7 @@ struct guest_mem {
 	uint64_t size;		/* total RAM bytes */
 	int nr_regions;
 	struct mem_region region[2];
+	struct dirty_bitmap *dirty;	/* pages written while logging (dirty.h) */
 };
 
 /* Returns 0, or -errno with nothing left allocated. */
@@ -44,7 +47,13 @@ static inline uint8_t *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint6
 	return NULL;
 }
 
-/* Copy to/from guest RAM; -1 if any byte is outside RAM (nothing copied). */
+/* vmon itself wrote [gpa, gpa+len) of guest RAM (device DMA, loaders): mark it for the dirty
+ * log. mem_write does it; anything writing through a gpa_to_hva pointer calls it after the
+ * write. Outside RAM or while not logging: nothing. */
+void mem_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Copy to/from guest RAM; -1 if any byte is outside RAM (nothing copied). mem_write marks the
+ * pages dirty. */
 int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
 int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
 

@@ -18,6 +18,7 @@
 #include "hw/devices.h"
 #include "hw/irqchip.h"
 #include "hw/serial8250.h"
+#include "migrate.h"
 #include "snapshot/snapshot.h"
 #include "vm.h"
 
@@ -320,9 +321,14 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	struct vm_config built = *cfg;
 	struct snapshot_reader *snap = NULL;
 	struct timespec t0, t1;
+	int incoming_fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (cfg->restore) {
 		snap = snapshot_open(cfg->restore, &built);
+		if (!snap)
+			return EXIT_STATUS_USAGE;
+	} else if (cfg->incoming) {
+		snap = migrate_incoming_open(cfg->incoming, &built, &incoming_fd);
 		if (!snap)
 			return EXIT_STATUS_USAGE;
 	}
@@ -331,7 +337,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	const struct engine_ops *engine = select_engine(cfg->engine, note, sizeof(note));
 	if (!engine || (snap && engine->no_snapshot)) {
 		if (engine)
-			fprintf(stderr, "vmon: %s: %s\n", cfg->restore, engine->no_snapshot);
+			fprintf(stderr, "vmon: %s: %s\n", cfg->restore ? cfg->restore : cfg->incoming,
+				engine->no_snapshot);
+		if (incoming_fd >= 0)
+			migrate_incoming_done(snap, incoming_fd, false);
 		snapshot_close(snap);
 		return EXIT_STATUS_USAGE;
 	}
@@ -339,6 +348,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	struct vm_host *h = calloc(1, sizeof(*h));
 	if (!h) {
 		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		if (incoming_fd >= 0)
+			migrate_incoming_done(snap, incoming_fd, false);
 		snapshot_close(snap);
 		return EXIT_STATUS_HOST;
 	}
@@ -354,9 +365,12 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	pthread_cond_init(&vm->pause_cond, NULL);
 
 	int status = build_vm(h, &built, engine, snap);
+	if (incoming_fd >= 0 && migrate_incoming_done(snap, incoming_fd, status == 0) < 0 &&
+	    !status)
+		status = EXIT_STATUS_HOST;
 	snapshot_close(snap);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (snap)
+	if (cfg->restore)
 		vm->restore_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
 				 (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
 	if (status) {
@@ -489,6 +503,7 @@ void vm_destroy(struct vm *vm)
 		return;
 	struct vm_host *h = host_of(vm);
 
+	migrate_cleanup(vm);		/* its thread uses the vCPUs and RAM */
 	for (int i = 0; i < VM_MAX_CPUS; i++) {
 		if (!vm->vcpu[i])
 			continue;

@@ -32,6 +32,7 @@ struct vm_config {
 	bool stats;
 	const char *api_sock;		/* --api-sock: JSON control socket (src/api.c), or NULL */
 	const char *restore;		/* --restore: snapshot file instead of kernel/boot sector */
+	const char *incoming;		/* --incoming: migration URI instead of kernel/boot sector */
 };
 
 /* Exit statuses of `vmon run` (README "Exit status"). */
@@ -50,6 +51,7 @@ struct vcpu {
 
 struct serial8250;
 struct acpi_pm;
+struct migration;
 
 /* One registered piece of device / engine state (snapshot/state.h). */
 struct vm_state_entry {
@@ -87,6 +89,7 @@ struct vm {
 	struct vm_state_entry state[VM_MAX_STATE];
 	int nr_state;
 	uint64_t restore_ns;		/* --restore: host time the whole restore took */
+	struct migration *migration;	/* the API's migrate command (src/migrate.c), or NULL */
 
 	struct serial8250 *com1;
 	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */

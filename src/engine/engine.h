@@ -44,6 +44,13 @@ struct engine_ops {
 	 * values may lag the vCPUs a little). NULL if the engine has none. */
 	void (*counters)(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
 			 void *opaque);
+	/* Dirty-page log (src/dirty.h, vm_dirty_log_*): start logging every page the guest writes;
+	 * fetch ORs the pages written since start / the last fetch into bitmap (memfd page order),
+	 * together with vmon's own writes (vm->mem.dirty), and clears them; stop ends logging.
+	 * start and fetch return 0 or -1. NULL start: the engine cannot log. */
+	int (*dirty_log_start)(struct vm *vm);
+	int (*dirty_log_fetch)(struct vm *vm, uint64_t *bitmap);
+	void (*dirty_log_stop)(struct vm *vm);
 	/* NULL if snapshot/restore works with this engine, else why not (one line). */
 	const char *no_snapshot;
 };

@@ -31,17 +31,23 @@ static void write_raw(struct snap_writer *w, const void *p, size_t n)
 	w->bytes += n;
 }
 
-int snap_writer_open(struct snap_writer *w, const char *path)
+void snap_writer_start(struct snap_writer *w, FILE *f)
 {
 	uint8_t hdr[SNAP_HEADER_SIZE] = SNAP_MAGIC;
 
-	*w = (struct snap_writer){ .crc = (uint32_t)crc32(0, NULL, 0) };
-	w->f = fopen(path, "wbe");
-	if (!w->f)
-		return -1;
+	*w = (struct snap_writer){ .f = f, .crc = (uint32_t)crc32(0, NULL, 0) };
 	put32(hdr + 8, SNAP_VERSION);
 	put32(hdr + 12, 0);
 	write_raw(w, hdr, sizeof(hdr));
+}
+
+int snap_writer_open(struct snap_writer *w, const char *path)
+{
+	FILE *f = fopen(path, "wbe");
+
+	if (!f)
+		return -1;
+	snap_writer_start(w, f);
 	return 0;
 }
 
@@ -60,7 +66,7 @@ void snap_write_section(struct snap_writer *w, const char *name, const void *p, 
 	write_raw(w, p, len);
 }
 
-int snap_writer_finish(struct snap_writer *w)
+int snap_writer_end(struct snap_writer *w)
 {
 	uint8_t sum[4];
 
@@ -71,8 +77,18 @@ int snap_writer_finish(struct snap_writer *w)
 	if (!w->failed && fwrite(sum, 1, sizeof(sum), w->f) != sizeof(sum))
 		w->failed = true;
 	w->bytes += sizeof(sum);
-	int err = w->failed ? (errno ? errno : EIO) : 0;
-	if (!err && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0))
+	if (!w->failed && fflush(w->f) != 0)
+		w->failed = true;
+	if (w->failed && !errno)
+		errno = EIO;
+	return w->failed ? -1 : 0;
+}
+
+int snap_writer_finish(struct snap_writer *w)
+{
+	int err = snap_writer_end(w) < 0 ? errno : 0;
+
+	if (!err && fsync(fileno(w->f)) != 0)
 		err = errno;
 	if (fclose(w->f) != 0 && !err)
 		err = errno;
@@ -123,7 +139,9 @@ enum snap_error snap_reader_open(struct snap_reader *r, FILE *f)
 	*r = (struct snap_reader){ .f = f, .crc = (uint32_t)crc32(0, NULL, 0) };
 	if (fstat(fileno(f), &st) < 0)
 		return SNAP_ERR_IO;
-	r->left = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+	/* A socket or pipe (migration) has no size: it ends at "end". */
+	r->stream = !S_ISREG(st.st_mode);
+	r->left = r->stream ? UINT64_MAX : st.st_size > 0 ? (uint64_t)st.st_size : 0;
 	enum snap_error e = read_raw(r, hdr, sizeof(hdr), true);
 	if (e == SNAP_ERR_TRUNCATED || (e == SNAP_OK && memcmp(hdr, SNAP_MAGIC, 8) != 0))
 		return SNAP_ERR_MAGIC;

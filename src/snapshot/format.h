@@ -6,7 +6,8 @@
  *
  * All integers little-endian. Sections are at most SNAP_MAX_SECTION bytes, so a reader never
  * allocates more than that whatever the file claims; big state (RAM) comes as many sections of
- * the same name. The same section stream can go over a socket (migration) instead of a file.
+ * the same name. The same section stream goes over a socket for migration (src/migrate.c): there
+ * the reader knows no length and the stream ends at "end".
  */
 #ifndef VMON_SNAPSHOT_FORMAT_H
 #define VMON_SNAPSHOT_FORMAT_H
@@ -31,15 +32,21 @@ struct snap_writer {
 
 /* Starts a file at path (created/truncated). Returns 0 or -1 (errno). */
 int snap_writer_open(struct snap_writer *w, const char *path);
+/* Starts a stream on f (a socket: migration); write errors show in w->failed. */
+void snap_writer_start(struct snap_writer *w, FILE *f);
 void snap_write_section(struct snap_writer *w, const char *name, const void *p, uint32_t len);
-/* Writes "end", flushes to disk and closes. Returns 0, or -1 if any write failed (errno). */
+/* Writes "end" and flushes (a stream's end; the caller closes f). Returns 0, or -1 if any
+ * write failed (errno). */
+int snap_writer_end(struct snap_writer *w);
+/* snap_writer_end, then to disk and closed. Returns 0, or -1 if any write failed (errno). */
 int snap_writer_finish(struct snap_writer *w);
 void snap_writer_abort(struct snap_writer *w);
 
 struct snap_reader {
 	FILE *f;
 	uint32_t crc;
-	uint64_t left;			/* bytes of the file not read yet */
+	uint64_t left;			/* bytes of the file not read yet (UINT64_MAX: stream) */
+	bool stream;			/* not a regular file: a socket or pipe */
 	uint8_t *buf;			/* the current section's payload */
 	uint32_t cap;
 };

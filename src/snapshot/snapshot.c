@@ -1,16 +1,19 @@
 /* Snapshot and restore of a VM: which sections, in which order, and how each is applied.
  *
- * RAM goes as "ram" records, each a run of up to RAM_RUN_PAGES consecutive non-zero pages:
- *   u64 guest-physical address, u32 page count, u32 encoding (0 raw, 1 zstd), data
- * A restored VM starts from zeroed RAM, so zero pages are simply absent. The records stand
- * alone (any order, any subset), which is what pre-copy migration needs: send every page, then
- * the dirtied pages again as more records, then the rest of the state.
+ * RAM goes as "ram" records, each a run of up to RAM_RUN_PAGES consecutive pages:
+ *   u64 guest-physical address, u32 page count, u32 encoding (0 raw, 1 zstd, 2 zero), data
+ * A restored VM starts from zeroed RAM, so a snapshot leaves zero pages out. The records stand
+ * alone (any order, any subset), which is what pre-copy migration (src/migrate.c) needs: every
+ * non-zero page, then the dirtied pages again as more records (a page that became zero as a
+ * "zero" record without data), then the rest of the state. A migration stream has "clock" after
+ * the RAM, when the source is paused; a snapshot has it after "config".
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -26,6 +29,7 @@
 #define RAM_HEADER	16u
 #define ENC_RAW		0u
 #define ENC_ZSTD	1u
+#define ENC_ZERO	2u
 #define ZSTD_LEVEL	1		/* fastest: the snapshot stops the guest meanwhile */
 
 /* ---- Saving -------------------------------------------------------------------------------- */
@@ -98,20 +102,18 @@ static void write_run(struct ram_writer *rw, uint64_t gpa, const uint8_t *hva, u
 	rw->pages += pages;
 }
 
-static int save_ram(struct vm *vm, struct snap_writer *w, bool compress, uint64_t *pages)
+static void write_zero_run(struct ram_writer *rw, uint64_t gpa, uint32_t pages)
 {
-	struct ram_writer rw = { .w = w };
+	put_record_header(rw->rec, gpa, pages, ENC_ZERO);
+	snap_write_section(rw->w, "ram", rw->rec, RAM_HEADER);
+	rw->pages += pages;
+}
 
-	rw.rec_cap = RAM_HEADER + ZSTD_compressBound(RAM_RUN_PAGES * PAGE);
-	rw.rec = malloc(rw.rec_cap);
-	if (compress)
-		rw.zstd = ZSTD_createCCtx();
-	if (!rw.rec || (compress && !rw.zstd)) {
-		free(rw.rec);
-		ZSTD_freeCCtx(rw.zstd);
-		errno = ENOMEM;
-		return -1;
-	}
+/* Every non-zero page. */
+static void write_all(struct vm *vm, struct ram_writer *rw)
+{
+	struct snap_writer *w = rw->w;
+
 	for (int k = 0; k < vm->mem.nr_regions && !w->failed; k++) {
 		const struct mem_region *r = &vm->mem.region[k];
 		uint64_t n = r->size / PAGE, run = 0, first = 0, end = 0;
@@ -125,15 +127,66 @@ static int save_ram(struct vm *vm, struct snap_writer *w, bool compress, uint64_
 			if (data)
 				run++;
 			if (run && (!data || run == RAM_RUN_PAGES || i + 1 == end)) {
-				write_run(&rw, r->gpa + first * PAGE, r->hva + first * PAGE,
+				write_run(rw, r->gpa + first * PAGE, r->hva + first * PAGE,
 					  (uint32_t)run);
 				run = 0;
 			}
 		}
 	}
+}
+
+/* Exactly the pages set in dirty: runs of consecutive pages alike (all zero or none). */
+static void write_dirty(struct vm *vm, struct ram_writer *rw, const uint64_t *dirty)
+{
+	for (int k = 0; k < vm->mem.nr_regions && !rw->w->failed; k++) {
+		const struct mem_region *r = &vm->mem.region[k];
+		uint64_t base = (uint64_t)(r->hva - vm->mem.base) / PAGE, n = r->size / PAGE;
+
+		for (uint64_t i = 0; i < n && !rw->w->failed;) {
+			if (!dirty[(base + i) / 64]) {
+				i += 64 - (base + i) % 64;	/* a clean word: 64 pages at once */
+				continue;
+			}
+			if (!dirty_test(dirty, base + i)) {
+				i++;
+				continue;
+			}
+			bool zero = page_is_zero(r->hva + i * PAGE);
+			uint64_t j = i + 1;
+			while (j < n && j - i < RAM_RUN_PAGES && dirty_test(dirty, base + j) &&
+			       page_is_zero(r->hva + j * PAGE) == zero)
+				j++;
+			if (zero)
+				write_zero_run(rw, r->gpa + i * PAGE, (uint32_t)(j - i));
+			else
+				write_run(rw, r->gpa + i * PAGE, r->hva + i * PAGE, (uint32_t)(j - i));
+			i = j;
+		}
+	}
+}
+
+int snapshot_write_ram(struct vm *vm, struct snap_writer *w, const uint64_t *dirty,
+		       bool compress, uint64_t *pages)
+{
+	struct ram_writer rw = { .w = w };
+
+	rw.rec_cap = RAM_HEADER + ZSTD_compressBound(RAM_RUN_PAGES * PAGE);
+	rw.rec = malloc(rw.rec_cap);
+	if (compress)
+		rw.zstd = ZSTD_createCCtx();
+	if (!rw.rec || (compress && !rw.zstd)) {
+		free(rw.rec);
+		ZSTD_freeCCtx(rw.zstd);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (dirty)
+		write_dirty(vm, &rw, dirty);
+	else
+		write_all(vm, &rw);
 	free(rw.rec);
 	ZSTD_freeCCtx(rw.zstd);
-	*pages = rw.pages;
+	*pages += rw.pages;
 	return w->failed ? -1 : 0;
 }
 
@@ -177,6 +230,39 @@ static void fill_cpu(void *opaque, struct state_out *o)
 	cpu_state_save(opaque, o);
 }
 
+int snapshot_write_config(struct vm *vm, struct snap_writer *w)
+{
+	return save_state(w, "config", fill_config, vm);
+}
+
+int snapshot_write_clock(struct vm *vm, struct snap_writer *w)
+{
+	return save_state(w, "clock", fill_clock, vm);
+}
+
+int snapshot_write_devices(struct vm *vm, struct snap_writer *w, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (int i = 0; i < vm->nr_cpus && !ret; i++) {
+		struct cpu_state s;
+		char name[SNAP_NAME_LEN];
+		if (vm->engine->get_state(vm->vcpu[i], &s) < 0) {
+			snprintf(err, errlen, "vcpu %d: cannot read its state", i);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "cpu%d", i);
+		ret = save_state(w, name, fill_cpu, &s);
+	}
+	for (int i = 0; i < vm->nr_state && !ret; i++)
+		ret = save_state(w, vm->state[i].name, vm->state[i].save, vm->state[i].opaque);
+	if (ret < 0 || w->failed) {
+		snprintf(err, errlen, "%s", strerror(errno ? errno : EIO));
+		return -1;
+	}
+	return 0;
+}
+
 int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapshot_info *info,
 		  char *err, size_t errlen)
 {
@@ -196,27 +282,16 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	int ret = save_state(&w, "config", fill_config, vm);
+	char why[128] = "";
+	int ret = snapshot_write_config(vm, &w);
 	if (!ret)
-		ret = save_state(&w, "clock", fill_clock, vm);
+		ret = snapshot_write_clock(vm, &w);
 	if (!ret)
-		ret = save_ram(vm, &w, compress, &info->ram_pages);
-	for (int i = 0; i < vm->nr_cpus && !ret; i++) {
-		struct cpu_state s;
-		char name[SNAP_NAME_LEN];
-		if (vm->engine->get_state(vm->vcpu[i], &s) < 0) {
-			snap_writer_abort(&w);
-			unlink(tmp);
-			snprintf(err, errlen, "vcpu %d: cannot read its state", i);
-			return -1;
-		}
-		snprintf(name, sizeof(name), "cpu%d", i);
-		ret = save_state(&w, name, fill_cpu, &s);
-	}
-	for (int i = 0; i < vm->nr_state && !ret; i++)
-		ret = save_state(&w, vm->state[i].name, vm->state[i].save, vm->state[i].opaque);
+		ret = snapshot_write_ram(vm, &w, NULL, compress, &info->ram_pages);
+	if (!ret)
+		ret = snapshot_write_devices(vm, &w, why, sizeof(why));
 	if (ret < 0 || w.failed) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno ? errno : EIO));
+		snprintf(err, errlen, "%s: %s", tmp, why[0] ? why : strerror(errno ? errno : EIO));
 		snap_writer_abort(&w);
 		unlink(tmp);
 		return -1;
@@ -235,13 +310,14 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 struct snapshot_reader {
 	struct snap_reader r;
 	const char *path;
+	const char *kind;		/* "snapshot" or "migration stream", for errors */
+	bool clock_pending;		/* a stream: "clock" comes after the RAM */
 	ZSTD_DCtx *zstd;
+	struct snapshot_load_info info;
 };
 
-static void not_snapshot(const char *path, const char *why)
-{
-	fprintf(stderr, "vmon: %s: not a vmon snapshot (%s)\n", path, why);
-}
+#define not_snapshot(sr, why) \
+	fprintf(stderr, "vmon: %s: not a vmon %s (%s)\n", (sr)->path, (sr)->kind, why)
 
 /* The next section, which must be called want (NULL: any). Prints why not and returns -1. */
 static int next_section(struct snapshot_reader *sr, const char *want, char name[SNAP_NAME_LEN + 1],
@@ -252,13 +328,13 @@ static int next_section(struct snapshot_reader *sr, const char *want, char name[
 	enum snap_error e = snap_read_section(&sr->r, name, &p, &len);
 
 	if (e) {
-		not_snapshot(sr->path, snap_error_str(e));
+		not_snapshot(sr, snap_error_str(e));
 		return -1;
 	}
 	if (want && strcmp(name, want) != 0) {
 		char why[64];
 		snprintf(why, sizeof(why), "expected section \"%s\"", want);
-		not_snapshot(sr->path, why);
+		not_snapshot(sr, why);
 		return -1;
 	}
 	*in = (struct state_in){ .p = p, .len = len };
@@ -270,30 +346,39 @@ static int bad_section(struct snapshot_reader *sr, const char *name)
 	char why[64];
 
 	snprintf(why, sizeof(why), "bad section \"%s\"", name);
-	not_snapshot(sr->path, why);
+	not_snapshot(sr, why);
 	return -1;
 }
 
-struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
+/* The VM clock and TSC epoch of the paused source. */
+static int load_clock(struct snapshot_reader *sr, const char *name, struct state_in *in)
 {
-	FILE *f = fopen(path, "rbe");
+	uint64_t now = state_get_u64(in), epoch = state_get_u64(in);
+
+	if (!state_in_ok(in) || epoch > now)
+		return bad_section(sr, name);
+	vm_clock_restore(now, epoch);
+	return 0;
+}
+
+/* Header and "config" of f: a reader, or NULL after one line on stderr. */
+static struct snapshot_reader *open_reader(FILE *f, const char *path, const char *kind,
+					   struct vm_config *cfg)
+{
 	char name[SNAP_NAME_LEN + 1];
 	struct state_in in;
-
-	if (!f) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
 	struct snapshot_reader *sr = calloc(1, sizeof(*sr));
+
 	if (!sr) {
 		fclose(f);
 		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
 		return NULL;
 	}
 	sr->path = path;
+	sr->kind = kind;
 	enum snap_error e = snap_reader_open(&sr->r, f);
 	if (e) {
-		not_snapshot(path, snap_error_str(e));
+		not_snapshot(sr, snap_error_str(e));
 		goto fail;
 	}
 	if (next_section(sr, "config", name, &in) < 0)
@@ -310,20 +395,44 @@ struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 	}
 	cfg->mem_size = mem;
 	cfg->cpus = (int)cpus;
-
-	if (next_section(sr, "clock", name, &in) < 0)
-		goto fail;
-	uint64_t now = state_get_u64(&in), epoch = state_get_u64(&in);
-	if (!state_in_ok(&in) || epoch > now) {
-		bad_section(sr, name);
-		goto fail;
-	}
-	/* Before any device exists: everything the VM builds sees the snapshot's time. */
-	vm_clock_restore(now, epoch);
 	return sr;
 fail:
 	snapshot_close(sr);
 	return NULL;
+}
+
+struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
+{
+	FILE *f = fopen(path, "rbe");
+	char name[SNAP_NAME_LEN + 1];
+	struct state_in in;
+
+	if (!f) {
+		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	struct snapshot_reader *sr = open_reader(f, path, "snapshot", cfg);
+	/* Before any device exists: everything the VM builds sees the snapshot's time. */
+	if (sr && (next_section(sr, "clock", name, &in) < 0 || load_clock(sr, name, &in) < 0)) {
+		snapshot_close(sr);
+		return NULL;
+	}
+	return sr;
+}
+
+struct snapshot_reader *snapshot_open_stream(FILE *f, const char *what, struct vm_config *cfg)
+{
+	struct snapshot_reader *sr = open_reader(f, what, "migration stream", cfg);
+
+	if (sr)
+		sr->clock_pending = true;
+	return sr;
+}
+
+const struct snapshot_load_info *snapshot_info_of(struct snapshot_reader *sr)
+{
+	sr->info.bytes = sr->r.stream ? UINT64_MAX - sr->r.left : sr->info.bytes;
+	return &sr->info;
 }
 
 static int load_ram(struct snapshot_reader *sr, struct vm *vm, struct state_in *in)
@@ -339,6 +448,15 @@ static int load_ram(struct snapshot_reader *sr, struct vm *vm, struct state_in *
 
 	if (!hva)
 		return -1;
+	if (enc == ENC_ZERO) {
+		if (len != 0)
+			return -1;
+		/* Reading a page the target never wrote allocates nothing. */
+		for (uint32_t i = 0; i < pages; i++)
+			if (!page_is_zero(hva + (size_t)i * PAGE))
+				memset(hva + (size_t)i * PAGE, 0, PAGE);
+		return 0;
+	}
 	/* One call allocates the whole run instead of a page fault per page (several times faster
 	 * where faults are expensive, e.g. in a nested VM); a kernel without it just faults. */
 	madvise(hva, raw, MADV_POPULATE_WRITE);
@@ -391,6 +509,17 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 		if (strcmp(name, "ram") == 0) {
 			if (load_ram(sr, vm, &in) < 0)
 				return bad_section(sr, name);
+			sr->info.ram_records++;
+			continue;
+		}
+		if (strcmp(name, "clock") == 0 && sr->clock_pending) {
+			/* The source has paused: from here on the target's share of downtime. */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			sr->info.final_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+			if (load_clock(sr, name, &in) < 0)
+				return -1;
+			sr->clock_pending = false;
 			continue;
 		}
 		int cpu = cpu_index(name, vm->nr_cpus);
@@ -407,15 +536,19 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 		if (!e || state_seen[e - vm->state]) {
 			char why[64];
 			snprintf(why, sizeof(why), "unexpected section \"%s\"", name);
-			not_snapshot(sr->path, why);
+			not_snapshot(sr, why);
 			return -1;
 		}
 		state_seen[e - vm->state] = true;
 		if (e->load(e->opaque, &in) < 0 || !state_in_ok(&in))
 			return bad_section(sr, name);
 	}
-	if (sr->r.left) {
-		not_snapshot(sr->path, "data after the end");
+	if (sr->r.left && !sr->r.stream) {
+		not_snapshot(sr, "data after the end");
+		return -1;
+	}
+	if (sr->clock_pending) {
+		not_snapshot(sr, "no section \"clock\"");
 		return -1;
 	}
 	for (int i = 0; i < vm->nr_cpus; i++)
@@ -427,7 +560,7 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 		if (!state_seen[i]) {
 			char why[64];
 			snprintf(why, sizeof(why), "no section \"%s\"", vm->state[i].name);
-			not_snapshot(sr->path, why);
+			not_snapshot(sr, why);
 			return -1;
 		}
 	return 0;

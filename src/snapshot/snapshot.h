@@ -12,9 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
 struct vm;
 struct vm_config;
 struct snapshot_reader;
+struct snap_writer;
 
 struct snapshot_info {
 	uint64_t bytes;			/* file size */
@@ -27,9 +30,34 @@ struct snapshot_info {
 int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapshot_info *info,
 		  char *err, size_t errlen);
 
+/* The pieces snapshot_save writes, for a stream that sends RAM in several passes (migration:
+ * config, RAM while the guest runs, then with the VM paused the last RAM, clock and devices).
+ * Each returns 0, or -1 (errno; w->failed for write errors). */
+int snapshot_write_config(struct vm *vm, struct snap_writer *w);
+int snapshot_write_clock(struct vm *vm, struct snap_writer *w);	/* paused */
+/* dirty NULL: every non-zero page. Otherwise exactly the pages set in dirty (a dirty.h bitmap),
+ * zero pages as records without data. Adds the pages written to *pages. */
+int snapshot_write_ram(struct vm *vm, struct snap_writer *w, const uint64_t *dirty,
+		       bool compress, uint64_t *pages);
+/* "cpu<N>" and every registered device state, of the paused vm; -1 with one line in err. */
+int snapshot_write_devices(struct vm *vm, struct snap_writer *w, char *err, size_t errlen);
+
 /* Opens a snapshot for `vmon run --restore`: checks the header, reads "config" into cfg (RAM
  * size, vCPUs) and sets the VM clock from "clock". NULL after one line "vmon: FILE: ...". */
 struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg);
+/* The same for a migration stream on f (`vmon run --incoming`): header and "config" only; the
+ * clock comes later in the stream. what names the stream in errors ("vmon: WHAT: not a vmon
+ * migration stream (...)"). */
+struct snapshot_reader *snapshot_open_stream(FILE *f, const char *what, struct vm_config *cfg);
+
+struct snapshot_load_info {
+	uint64_t bytes;			/* a stream: bytes read so far */
+	uint64_t ram_records;
+	uint64_t final_ns;		/* a stream: CLOCK_MONOTONIC when "clock" (the source's
+					 * pause) arrived */
+};
+const struct snapshot_load_info *snapshot_info_of(struct snapshot_reader *r);
+
 /* Loads the rest into vm, built from that cfg and not running yet; verifies the checksum.
  * Returns 0, or -1 after one line on stderr. */
 int snapshot_load(struct snapshot_reader *r, struct vm *vm);

@@ -72,6 +72,16 @@ static inline struct bt_vcpu *bt_vcpu_of(struct bt_cpu *cpu)
  * state that real hardware would handle, e.g. a task gate). Never returns. */
 _Noreturn void bt_shutdown(struct bt_cpu *cpu, const char *why);
 
+/* ---- dirty.c: the dirty-page log ---- */
+/* A TLB entry for RAM that permits writing was just filled for access acc: marks its page
+ * (a write) or withholds the write permission (a read or fetch) while logging. */
+void bt_dirty_fill(struct bt_cpu *cpu, struct bt_tlb_entry *e, enum bt_access acc);
+/* The engine stored into guest RAM at hva (page-walk A/D bits, ...). */
+void bt_dirty_host(struct bt_cpu *cpu, const void *hva);
+int bt_dirty_log_start(struct vm *vm);
+int bt_dirty_log_fetch(struct vm *vm, uint64_t *bitmap);
+void bt_dirty_log_stop(struct vm *vm);
+
 /* ---- mmu.c ---- */
 /* TLB entry for the page of lin with the tag for acc valid (walks, checks, sets A/D, may
  * raise #PF). The entry's tag may still carry TLB_SLOW (MMIO or watched page). */

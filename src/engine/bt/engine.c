@@ -475,4 +475,7 @@ const struct engine_ops bt_engine = {
 	.kick = bt_kick,
 	.print_stats = bt_print_stats,
 	.counters = bt_counters,
+	.dirty_log_start = bt_dirty_log_start,
+	.dirty_log_fetch = bt_dirty_log_fetch,
+	.dirty_log_stop = bt_dirty_log_stop,
 };

@@ -71,8 +71,10 @@ static uint8_t *guest_area(struct bt_cpu *cpu, uint64_t gpa, unsigned len)
 	if ((gpa & 3) || (gpa & (BT_PAGE - 1)) > BT_PAGE - len)
 		return NULL;
 	uint8_t *p = gpa_to_hva(&cpu->vm->mem, gpa, len);
-	if (p)
+	if (p) {
 		bt_code_written(cpu->bvm, gpa & ~(uint64_t)(BT_PAGE - 1));
+		bt_dirty_host(cpu, p);
+	}
 	return p;
 }
 

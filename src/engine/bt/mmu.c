@@ -70,7 +70,7 @@ static uint64_t pte_load(void *p, unsigned size)
 }
 
 /* Set A/D as hardware does: atomically, other vCPUs walk the same tables. */
-static void pte_set(void *p, unsigned size, uint64_t old, uint64_t bits)
+static void pte_set(struct bt_cpu *cpu, void *p, unsigned size, uint64_t old, uint64_t bits)
 {
 	if ((old & bits) == bits)
 		return;
@@ -78,6 +78,7 @@ static void pte_set(void *p, unsigned size, uint64_t old, uint64_t bits)
 		__atomic_fetch_or((uint32_t *)p, (uint32_t)bits, __ATOMIC_RELAXED);
 	else
 		__atomic_fetch_or((uint64_t *)p, bits, __ATOMIC_RELAXED);
+	bt_dirty_host(cpu, p);
 }
 
 /* Walk lin's translation for an access acc made with user (CPL 3) or supervisor privilege.
@@ -167,7 +168,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 			w->shift = (unsigned)shift;
 			break;
 		}
-		pte_set(p, esize, entry, PTE_A);
+		pte_set(cpu, p, esize, entry, PTE_A);
 		table = entry & (pae ? PTE_ADDR_MASK : 0xfffff000ull);
 	}
 
@@ -189,7 +190,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 	/* A supervisor with WP=0 may write a read-only page: the TLB entry may allow it. */
 	if (!user && !(s->cr0 & CR0_WP))
 		w->write = true;
-	pte_set(leaf, esize, entry, PTE_A | (acc == BT_WRITE ? PTE_D : 0));
+	pte_set(cpu, leaf, esize, entry, PTE_A | (acc == BT_WRITE ? PTE_D : 0));
 	if (acc != BT_WRITE && !(entry & PTE_D))
 		w->write = false;	/* the first write comes back here to set D */
 }
@@ -292,6 +293,8 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		e->tag_write = page | slow | (page_has_code(cpu->bvm, w.gpa) ? TLB_SLOW : 0);
 	else
 		e->tag_write = TLB_INVALID;
+	if (hva && w.write)
+		bt_dirty_fill(cpu, e, acc);
 	return e;
 }
 

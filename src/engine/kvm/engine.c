@@ -114,13 +114,16 @@ static int select_msrs(struct kvm_vm_priv *kp)
 	return 0;
 }
 
-static int add_memory(struct vm *vm, struct kvm_vm_priv *kp)
+/* One slot per RAM region (slot i = region i); flags 0 or KVM_MEM_LOG_DIRTY_PAGES. Setting a
+ * slot again with other flags changes only its flags. */
+static int set_memory(struct vm *vm, struct kvm_vm_priv *kp, uint32_t flags)
 {
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct mem_region *r = &vm->mem.region[i];
 		/* Slots are page granular; a ragged tail stays unmapped and faults as MMIO. */
 		struct kvm_userspace_memory_region slot = {
 			.slot = (uint32_t)i,
+			.flags = flags,
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size & ~(KVM_PAGE_SIZE - 1),
 			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
@@ -192,7 +195,7 @@ static int kvm_vm_create(struct vm *vm)
 			"KVM_SET_IDENTITY_MAP_ADDR");
 	VM_STEP(ioctl(kp->vm_fd, KVM_CREATE_IRQCHIP, 0) == 0, "KVM_CREATE_IRQCHIP");
 	VM_STEP(ioctl(kp->vm_fd, KVM_CREATE_PIT2, &pit) == 0, "KVM_CREATE_PIT2");
-	VM_STEP(add_memory(vm, kp) == 0, "KVM_SET_USER_MEMORY_REGION");
+	VM_STEP(set_memory(vm, kp, 0) == 0, "KVM_SET_USER_MEMORY_REGION");
 
 	vm->engine_priv = kp;
 	return 0;
@@ -207,6 +210,54 @@ static void kvm_vm_destroy(struct vm *vm)
 		return;
 	free_vm_priv(vm->engine_priv);
 	vm->engine_priv = NULL;
+}
+
+/* ---- Dirty-page log: KVM_MEM_LOG_DIRTY_PAGES on the slots, KVM_GET_DIRTY_LOG ---------------- */
+
+static int kvm_dirty_log_start(struct vm *vm)
+{
+	dirty_bitmap_start(vm->mem.dirty);
+	if (set_memory(vm, vm->engine_priv, KVM_MEM_LOG_DIRTY_PAGES) < 0) {
+		dirty_bitmap_stop(vm->mem.dirty);
+		return -1;
+	}
+	return 0;
+}
+
+/* KVM_GET_DIRTY_LOG returns a slot's bitmap (bit n: page n of the slot, 64-bit words) and
+ * clears and write-protects those pages again; the in-kernel writes (kvmclock, ...) are in it. */
+static int kvm_dirty_log_fetch(struct vm *vm, uint64_t *bitmap)
+{
+	struct kvm_vm_priv *kp = vm->engine_priv;
+
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct mem_region *r = &vm->mem.region[i];
+		uint64_t pages = (r->size & ~(KVM_PAGE_SIZE - 1)) / KVM_PAGE_SIZE;
+		uint64_t first = (uint64_t)(r->hva - vm->mem.base) / KVM_PAGE_SIZE;
+		uint64_t *slot_bits = calloc(dirty_words(pages) ? dirty_words(pages) : 1, 8);
+		struct kvm_dirty_log log = { .slot = (uint32_t)i, .dirty_bitmap = slot_bits };
+
+		if (!slot_bits)
+			return -1;
+		if (pages && ioctl(kp->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			free(slot_bits);
+			return -1;
+		}
+		for (uint64_t w = 0; w < dirty_words(pages); w++)
+			for (uint64_t bits = slot_bits[w]; bits; bits &= bits - 1) {
+				uint64_t page = first + w * 64 + (uint64_t)__builtin_ctzll(bits);
+				bitmap[page / 64] |= 1ull << (page % 64);
+			}
+		free(slot_bits);
+	}
+	dirty_bitmap_fetch(vm->mem.dirty, bitmap);
+	return 0;
+}
+
+static void kvm_dirty_log_stop(struct vm *vm)
+{
+	dirty_bitmap_stop(vm->mem.dirty);
+	set_memory(vm, vm->engine_priv, 0);
 }
 
 static void kvm_irq_line(struct vm *vm, unsigned gsi, int level)
@@ -278,6 +329,9 @@ const struct engine_ops kvm_engine = {
 	.irq_line = kvm_irq_line,
 	.kick = kvm_vcpu_kick,
 	.print_stats = kvm_print_stats,
+	.dirty_log_start = kvm_dirty_log_start,
+	.dirty_log_fetch = kvm_dirty_log_fetch,
+	.dirty_log_stop = kvm_dirty_log_stop,
 	/* KVM_GET/SET_IRQCHIP, _LAPIC, _PIT2 and _CLOCK are not wired up: no file rather than a
 	 * file that would restore a machine with lost interrupts and a jumping clock. */
 	.no_snapshot = "the kvm engine cannot snapshot yet (its in-kernel irqchip, PIT and clock "

@@ -1,0 +1,339 @@
+/* Live migration, source side (migrate.h): the pre-copy rounds on a thread of their own.
+ *
+ * The stream goes through stdio (a FILE from fopencookie) so the snapshot writer serves both
+ * files and sockets; the cookie sends with MSG_NOSIGNAL (a target that goes away is an error,
+ * not a SIGPIPE) under a send timeout (a target that stops reading is one too).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dirty.h"
+#include "migrate.h"
+#include "snapshot/format.h"
+#include "snapshot/snapshot.h"
+#include "vm.h"
+
+#define PAGE			4096u
+#define SEND_TIMEOUT_S		10	/* a target that reads nothing for this long has failed */
+#define ACK_TIMEOUT_S		30	/* loading the last state and starting the VM */
+#define STREAM_BUFFER		(256u << 10)
+
+struct migration {
+	struct vm *vm;
+	pthread_t thread;
+	bool stay_paused, compress;
+	int fd;				/* -1 once closed (under lock) */
+	_Atomic uint64_t bytes;		/* sent on fd */
+	pthread_mutex_t lock;		/* progress, fd */
+	struct migrate_progress progress;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static ssize_t stream_write(void *cookie, const char *buf, size_t size)
+{
+	struct migration *m = cookie;
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = send(m->fd, buf + done, size - done, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return done ? (ssize_t)done : -1;
+		done += (size_t)n;
+		atomic_fetch_add(&m->bytes, (uint64_t)n);
+	}
+	return (ssize_t)done;
+}
+
+static void update(struct migration *m, void (*fn)(struct migrate_progress *p, uint64_t v),
+		   uint64_t v)
+{
+	pthread_mutex_lock(&m->lock);
+	fn(&m->progress, v);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void set_dirty(struct migrate_progress *p, uint64_t v) { p->dirty_pages = v; }
+
+/* A pass while the guest ran sent v pages. */
+static void end_round(struct migrate_progress *p, uint64_t v)
+{
+	p->round_pages[p->rounds++] = v;
+	p->pages_sent += v;
+}
+
+/* The target's answer: MIGRATE_ACK, nothing else. */
+static int wait_ack(int fd, char *err, size_t errlen)
+{
+	struct timeval tv = { .tv_sec = ACK_TIMEOUT_S };
+	char buf[sizeof(MIGRATE_ACK)];
+	size_t got = 0, want = sizeof(MIGRATE_ACK) - 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (got < want) {
+		ssize_t n = recv(fd, buf + got, want - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "the target did not start the VM (%s)",
+				 n == 0 ? "connection closed" : strerror(errno));
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	if (memcmp(buf, MIGRATE_ACK, want) != 0) {
+		snprintf(err, errlen, "the target answered something else than \"ok\"");
+		return -1;
+	}
+	return 0;
+}
+
+/* Rounds while the guest runs. Returns 0 with dirty holding the pages still to send, or -1. */
+static int precopy(struct migration *m, struct snap_writer *w, uint64_t *dirty, size_t words,
+		   char *err, size_t errlen)
+{
+	struct vm *vm = m->vm;
+	uint64_t t = now_ns(), pages = 0, sent0 = atomic_load(&m->bytes);
+	uint64_t best = UINT64_MAX;
+	unsigned stalls = 0;
+
+	if (snapshot_write_ram(vm, w, NULL, m->compress, &pages) < 0 || fflush(w->f) != 0)
+		return -1;
+	update(m, end_round, pages);
+	for (unsigned round = 1;; round++) {
+		/* Bytes per ns of the last pass: how much the pause could send in the budget. */
+		uint64_t dt = now_ns() - t, sent = atomic_load(&m->bytes) - sent0;
+		uint64_t budget = dt ? (uint64_t)((double)sent / (double)dt * MIGRATE_DOWNTIME_MS *
+						  1e6) : 0;
+
+		memset(dirty, 0, words * sizeof(*dirty));
+		if (vm_dirty_log_fetch(vm, dirty) < 0) {
+			snprintf(err, errlen, "the VM is shutting down");
+			return -1;
+		}
+		uint64_t n = dirty_count(dirty, vm->mem.size / PAGE);
+		update(m, set_dirty, n);
+		if (n < best) {
+			best = n;
+			stalls = 0;
+		} else {
+			stalls++;
+		}
+		if (n * PAGE <= budget || round > MIGRATE_MAX_ROUNDS ||
+		    stalls >= MIGRATE_STALL_ROUNDS)
+			return 0;
+		t = now_ns();
+		sent0 = atomic_load(&m->bytes);
+		pages = 0;
+		if (snapshot_write_ram(vm, w, dirty, m->compress, &pages) < 0 ||
+		    fflush(w->f) != 0)
+			return -1;
+		update(m, end_round, pages);
+	}
+}
+
+/* Paused: the last dirty pages, clock, vCPUs, devices, end; then the target's answer. */
+static int stop_and_copy(struct migration *m, struct snap_writer *w, uint64_t *dirty,
+			 char *err, size_t errlen)
+{
+	struct vm *vm = m->vm;
+	uint64_t pages = 0;
+
+	if (vm_dirty_log_fetch(vm, dirty) < 0) {
+		snprintf(err, errlen, "the VM is shutting down");
+		return -1;
+	}
+	if (snapshot_write_ram(vm, w, dirty, m->compress, &pages) < 0 ||
+	    snapshot_write_clock(vm, w) < 0 ||
+	    snapshot_write_devices(vm, w, err, errlen) < 0 || snap_writer_end(w) < 0)
+		return -1;
+	pthread_mutex_lock(&m->lock);
+	m->progress.final_pages = pages;
+	m->progress.dirty_pages = 0;
+	pthread_mutex_unlock(&m->lock);
+	return wait_ack(m->fd, err, errlen);
+}
+
+static void finish(struct migration *m, enum migrate_state state, const char *error)
+{
+	pthread_mutex_lock(&m->lock);
+	m->progress.bytes = atomic_load(&m->bytes);
+	m->progress.state = state;
+	snprintf(m->progress.error, sizeof(m->progress.error), "%s", error);
+	close(m->fd);
+	m->fd = -1;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *migrate_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct vm *vm = m->vm;
+	size_t words = dirty_words(vm->mem.size / PAGE);
+	uint64_t *dirty = calloc(words ? words : 1, sizeof(*dirty));
+	cookie_io_functions_t io = { .write = stream_write };
+	FILE *f = fopencookie(m, "w", io);
+	struct snap_writer w;
+	char err[160] = "";
+	bool paused = false, logging = false;
+	uint64_t t0 = now_ns(), t_pause = 0;
+
+	if (!dirty || !f || setvbuf(f, NULL, _IOFBF, STREAM_BUFFER) != 0) {
+		snprintf(err, sizeof(err), "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	snap_writer_start(&w, f);
+	if (snapshot_write_config(vm, &w) < 0)
+		goto fail;
+	if (vm_dirty_log_start(vm) < 0) {
+		snprintf(err, sizeof(err), "cannot start the dirty-page log");
+		goto fail;
+	}
+	logging = true;
+	if (precopy(m, &w, dirty, words, err, sizeof(err)) < 0)
+		goto fail;
+	t_pause = now_ns();
+	if (!vm_is_paused(vm)) {
+		if (vm_pause(vm) < 0) {
+			snprintf(err, sizeof(err), "the VM is shutting down");
+			goto fail;
+		}
+		paused = true;
+	}
+	if (stop_and_copy(m, &w, dirty, err, sizeof(err)) < 0)
+		goto fail;
+	uint64_t t_end = now_ns();
+	vm_dirty_log_stop(vm);
+	fclose(f);
+	free(dirty);
+
+	struct migrate_progress p;
+	pthread_mutex_lock(&m->lock);
+	m->progress.total_ms = (t_end - t0) / 1000000;
+	m->progress.downtime_us = (t_end - t_pause) / 1000;
+	pthread_mutex_unlock(&m->lock);
+	finish(m, MIGRATE_COMPLETED, "");
+	migrate_progress(vm, &p);
+	fprintf(stderr, "vmon: migration completed: %u rounds, %llu pages + %llu paused, "
+		"%llu bytes, %llu ms, downtime %llu.%03llu ms\n", p.rounds,
+		(unsigned long long)p.pages_sent, (unsigned long long)p.final_pages,
+		(unsigned long long)p.bytes, (unsigned long long)p.total_ms,
+		(unsigned long long)p.downtime_us / 1000, (unsigned long long)p.downtime_us % 1000);
+	if (!m->stay_paused)
+		vm_request_stop(vm, EXIT_STATUS_OK);
+	return NULL;
+fail:
+	if (!err[0])
+		snprintf(err, sizeof(err), "sending to the target: %s",
+			 strerror(errno ? errno : EIO));
+	if (logging)
+		vm_dirty_log_stop(vm);
+	if (f)
+		fclose(f);		/* may try to flush into the dead socket: harmless */
+	free(dirty);
+	if (paused)
+		vm_resume(vm);
+	finish(m, MIGRATE_FAILED, err);
+	fprintf(stderr, "vmon: migration failed: %s (the VM continues here)\n", err);
+	return NULL;
+}
+
+static void free_migration(struct migration *m)
+{
+	pthread_join(m->thread, NULL);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int migrate_start(struct vm *vm, const char *uri, bool stay_paused, bool compress,
+		  char *err, size_t errlen)
+{
+	if (vm->engine->no_snapshot || !vm->engine->dirty_log_start) {
+		snprintf(err, errlen, "%s", vm->engine->no_snapshot ? vm->engine->no_snapshot :
+			 "this engine cannot log dirty pages");
+		return -1;
+	}
+	if (migrate_active(vm)) {
+		snprintf(err, errlen, "a migration is in progress");
+		return -1;
+	}
+	if (vm->migration) {
+		free_migration(vm->migration);
+		vm->migration = NULL;
+	}
+	int fd = migrate_connect(uri, err, errlen);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+	struct migration *m = calloc(1, sizeof(*m));
+	if (!m) {
+		close(fd);
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -1;
+	}
+	*m = (struct migration){ .vm = vm, .stay_paused = stay_paused, .compress = compress,
+				 .fd = fd };
+	pthread_mutex_init(&m->lock, NULL);
+	int e = pthread_create(&m->thread, NULL, migrate_thread, m);
+	if (e) {
+		close(fd);
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		snprintf(err, errlen, "migration thread: %s", strerror(e));
+		return -1;
+	}
+	vm->migration = m;
+	return 0;
+}
+
+bool migrate_progress(struct vm *vm, struct migrate_progress *p)
+{
+	struct migration *m = vm->migration;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	*p = m->progress;
+	if (p->state == MIGRATE_ACTIVE)
+		p->bytes = atomic_load(&m->bytes);
+	pthread_mutex_unlock(&m->lock);
+	return true;
+}
+
+bool migrate_active(struct vm *vm)
+{
+	struct migrate_progress p;
+
+	return migrate_progress(vm, &p) && p.state == MIGRATE_ACTIVE;
+}
+
+void migrate_cleanup(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+
+	if (!m)
+		return;
+	/* Unblocks a send or the wait for the answer; the thread then sees the VM ending. */
+	pthread_mutex_lock(&m->lock);
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&m->lock);
+	free_migration(m);
+	vm->migration = NULL;
+}
