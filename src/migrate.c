@@ -76,27 +76,28 @@ static void end_round(struct migrate_progress *p, uint64_t v)
 	p->pages_sent += v;
 }
 
-/* The target's answer: MIGRATE_ACK, nothing else. */
-static int wait_ack(int fd, char *err, size_t errlen)
+/* The target's answer, exactly `want` (MIGRATE_ACK or SNAPSHOT_SYNC_REPLY); what says what
+ * the target has not done otherwise. */
+static int wait_answer(int fd, const char *want, const char *what, char *err, size_t errlen)
 {
 	struct timeval tv = { .tv_sec = ACK_TIMEOUT_S };
-	char buf[sizeof(MIGRATE_ACK)];
-	size_t got = 0, want = sizeof(MIGRATE_ACK) - 1;
+	char buf[16];
+	size_t got = 0, len = strlen(want);
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (got < want) {
-		ssize_t n = recv(fd, buf + got, want - got, 0);
+	while (got < len) {
+		ssize_t n = recv(fd, buf + got, len - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "the target did not start the VM (%s)",
+			snprintf(err, errlen, "the target did not %s (%s)", what,
 				 n == 0 ? "connection closed" : strerror(errno));
 			return -1;
 		}
 		got += (size_t)n;
 	}
-	if (memcmp(buf, MIGRATE_ACK, want) != 0) {
-		snprintf(err, errlen, "the target answered something else than \"ok\"");
+	if (memcmp(buf, want, len) != 0) {
+		snprintf(err, errlen, "the target did not %s (unexpected answer)", what);
 		return -1;
 	}
 	return 0;
@@ -134,8 +135,14 @@ static int precopy(struct migration *m, struct snap_writer *w, uint64_t *dirty, 
 			stalls++;
 		}
 		if (n * PAGE <= budget || round > MIGRATE_MAX_ROUNDS ||
-		    stalls >= MIGRATE_STALL_ROUNDS)
-			return 0;
+		    stalls >= MIGRATE_STALL_ROUNDS) {
+			/* Let the target load what the sockets still hold while the guest runs:
+			 * otherwise that backlog (MiBs on a fast link) becomes downtime. */
+			snap_write_section(w, "sync", NULL, 0);
+			if (w->failed || fflush(w->f) != 0)
+				return -1;
+			return wait_answer(m->fd, SNAPSHOT_SYNC_REPLY, "catch up", err, errlen);
+		}
 		t = now_ns();
 		sent0 = atomic_load(&m->bytes);
 		pages = 0;
@@ -165,7 +172,7 @@ static int stop_and_copy(struct migration *m, struct snap_writer *w, uint64_t *d
 	m->progress.final_pages = pages;
 	m->progress.dirty_pages = 0;
 	pthread_mutex_unlock(&m->lock);
-	return wait_ack(m->fd, err, errlen);
+	return wait_answer(m->fd, MIGRATE_ACK, "start the VM", err, errlen);
 }
 
 static void finish(struct migration *m, enum migrate_state state, const char *error)

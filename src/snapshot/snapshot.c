@@ -6,13 +6,16 @@
  * alone (any order, any subset), which is what pre-copy migration (src/migrate.c) needs: every
  * non-zero page, then the dirtied pages again as more records (a page that became zero as a
  * "zero" record without data), then the rest of the state. A migration stream has "clock" after
- * the RAM, when the source is paused; a snapshot has it after "config".
+ * the RAM, when the source is paused; a snapshot has it after "config". A stream may also hold
+ * empty "sync" sections, which the reader answers on the same socket once it has loaded
+ * everything before them.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -510,6 +513,14 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 			if (load_ram(sr, vm, &in) < 0)
 				return bad_section(sr, name);
 			sr->info.ram_records++;
+			continue;
+		}
+		if (strcmp(name, "sync") == 0 && sr->r.stream && in.len == 0) {
+			/* Everything before it is loaded: tell the sender (which waits for this
+			 * before pausing its VM, so the pause does not include our backlog). A
+			 * sender that does not read only loses the answer. */
+			send(fileno(sr->r.f), SNAPSHOT_SYNC_REPLY, strlen(SNAPSHOT_SYNC_REPLY),
+			     MSG_NOSIGNAL | MSG_DONTWAIT);
 			continue;
 		}
 		if (strcmp(name, "clock") == 0 && sr->clock_pending) {

@@ -50,6 +50,9 @@ struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg);
  * migration stream (...)"). */
 struct snapshot_reader *snapshot_open_stream(FILE *f, const char *what, struct vm_config *cfg);
 
+/* What a stream's reader sends back for an empty "sync" section. */
+#define SNAPSHOT_SYNC_REPLY	"sync\n"
+
 struct snapshot_load_info {
 	uint64_t bytes;			/* a stream: bytes read so far */
 	uint64_t ram_records;
