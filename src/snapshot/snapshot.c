@@ -315,6 +315,7 @@ struct snapshot_reader {
 	const char *path;
 	const char *kind;		/* "snapshot" or "migration stream", for errors */
 	bool clock_pending;		/* a stream: "clock" comes after the RAM */
+	bool synced;			/* a stream: "sync" seen, the source pauses next */
 	ZSTD_DCtx *zstd;
 	struct snapshot_load_info info;
 };
@@ -509,6 +510,12 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 			return -1;
 		if (strcmp(name, "end") == 0)
 			break;
+		if (sr->r.stream && !sr->info.final_ns && (sr->synced || !strcmp(name, "clock"))) {
+			/* The source has paused: from here on the target's share of downtime. */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			sr->info.final_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		}
 		if (strcmp(name, "ram") == 0) {
 			if (load_ram(sr, vm, &in) < 0)
 				return bad_section(sr, name);
@@ -521,13 +528,10 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 			 * sender that does not read only loses the answer. */
 			send(fileno(sr->r.f), SNAPSHOT_SYNC_REPLY, strlen(SNAPSHOT_SYNC_REPLY),
 			     MSG_NOSIGNAL | MSG_DONTWAIT);
+			sr->synced = true;
 			continue;
 		}
 		if (strcmp(name, "clock") == 0 && sr->clock_pending) {
-			/* The source has paused: from here on the target's share of downtime. */
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			sr->info.final_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 			if (load_clock(sr, name, &in) < 0)
 				return -1;
 			sr->clock_pending = false;

@@ -56,8 +56,8 @@ struct snapshot_reader *snapshot_open_stream(FILE *f, const char *what, struct v
 struct snapshot_load_info {
 	uint64_t bytes;			/* a stream: bytes read so far */
 	uint64_t ram_records;
-	uint64_t final_ns;		/* a stream: CLOCK_MONOTONIC when "clock" (the source's
-					 * pause) arrived */
+	uint64_t final_ns;		/* a stream: CLOCK_MONOTONIC when the first section
+					 * sent after the source paused arrived */
 };
 const struct snapshot_load_info *snapshot_info_of(struct snapshot_reader *r);
 
