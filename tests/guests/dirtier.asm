@@ -1,5 +1,5 @@
 ; A guest that dirties memory as fast as it can: a 16 MiB buffer at 16 MiB is filled with a
-; pattern, then for a while (1 s of guest time; 10 s with "long" on its command line) every
+; pattern, then for a while (1 s of guest time; 5 s with "long" on its command line) every
 ; iteration rewrites the first dword of each of its 4096 pages with (iteration << 16 | page)
 ; and reads them all back; at the end every dword of the buffer is checked.
 ; tests/integration/migrate_tiny.sh migrates it mid-run: pre-copy cannot converge (every page
@@ -32,7 +32,7 @@ main:
 	je .long
 	inc esi
 	jmp .scan
-.long:	mov dword [seconds], 10
+.long:	mov dword [seconds], 5
 
 .fill_start:
 	mov edi, BUF			; every dword: its address ^ SEED
