@@ -8,8 +8,27 @@
  * An instruction without an inline form calls its handler exactly as run_block does: s.rip =
  * its rip, next_rip = its fall-through rip, then fn(cpu, insn); if the handler ended the block
  * or jumped, the block is left with s.rip = next_rip.
+ *
+ * Inline forms (MOV, LEA, MOVZX/MOVSX, ALU ops, TEST, INC/DEC, shifts by an immediate, PUSH/POP,
+ * SETcc/CMOVcc, Jcc/JMP/CALL/RET) compute what their handlers compute, including the lazy-flag
+ * state (cc_op, cc_dst, cc_src, cc_src2), so handler calls and inline code mix freely. They
+ * never fault themselves: a memory operand takes the soft TLB's fast path inline, and anything
+ * else (TLB miss, MMIO, page straddle, non-canonical address or jump target) goes to an
+ * out-of-line slow path that calls the instruction's handler from scratch, which then does the
+ * exact checks and raises the fault with s.rip at the instruction. Nothing architectural is
+ * written before the fast path is certain, so the handler always starts from the original state.
+ *
+ * Instruction counting stays exact for blocks that run to their end or leave at a branch; a
+ * fault mid-block longjmps out and the block's instructions are not counted, as in run_block.
  */
 #include <stddef.h>
+
+#include "engine/bt/emit.h"
+#include "engine/bt/ops.h"
+#include "engine/bt/translate.h"
+
+#include <stddef.h>
+#include <stdlib.h>
 
 #include "engine/bt/emit.h"
 #include "engine/bt/ops.h"
@@ -21,27 +40,58 @@
 
 #define OFF(field)	((int32_t)offsetof(struct bt_cpu, field))
 #define F(field)	em_m(CPU, OFF(field))
+#define GPR(r)		(OFF(s.gpr) + 8 * (int32_t)(r))
+
+_Static_assert(sizeof(struct bt_tlb_entry) <= 127, "TLB index scaling uses imul imm8");
+
+/* Worst case of one instruction's inline code plus its out-of-line paths. */
+#define MAX_INSN_BYTES	512
 
 /* Block-leaving jumps wait in exits[] until the body is done; each lands on a shared stub. */
-#define MAX_EXITS	(4 * BT_TB_MAX_INSNS)
+#define MAX_EXITS	(8 * BT_TB_MAX_INSNS)
+
+enum tail_kind {
+	TAIL_SLOW,	/* call the insn's handler, then continue at resume */
+	TAIL_TAKEN,	/* a Jcc was taken: check the target and leave */
+};
+
+/* Out-of-line code of one insn, emitted after the body. */
+struct tail {
+	uint8_t kind;
+	uint8_t nsites;
+	int8_t regen_kind;	/* SLOW: cc kind whose host flags to rebuild after the handler */
+	uint8_t regen_size;
+	unsigned k;
+	int32_t off;		/* the insn's rip - entry rip */
+	int32_t target;		/* TAKEN: jump target - entry rip */
+	uint8_t *sites[4];	/* rel32s jumping here */
+	uint8_t *resume;
+};
 
 struct tctx {
 	struct emit e;
 	const struct bt_insn *insns;
-	unsigned n;
+	unsigned n, k;
 	int tlb;
 	int32_t off;			/* current insn's rip - entry rip */
-	unsigned nr_exits;
+	/* What is known at translation time about the guest flags: */
+	int cc_kind;			/* enum cc_kind of cpu->cc_op, -1 if unknown */
+	unsigned cc_size;
+	bool flags_live;		/* the host flags are the guest's arithmetic flags */
+	unsigned nr_exits, nr_tails;
 	struct {
 		uint8_t *at;		/* rel32 to patch */
 		unsigned done;		/* insns completed when leaving */
 	} exits[MAX_EXITS];
+	struct tail tails[2 * BT_TB_MAX_INSNS];
 };
 
 size_t bt_translate_max_size(unsigned n)
 {
-	return 64 + (size_t)n * 320;
+	return 128 + (size_t)n * MAX_INSN_BYTES;
 }
+
+/* ---- Exits ----------------------------------------------------------------------------------- */
 
 static void epilogue(struct emit *e, unsigned done)
 {
@@ -60,6 +110,13 @@ static void exit_next_rip(struct emit *e, unsigned done)
 	epilogue(e, done);
 }
 
+/* Leave with s.rip = the value in rax. */
+static void exit_rax(struct emit *e, unsigned done)
+{
+	em_op(e, 8, 0x89, H_RAX, F(s.rip));
+	epilogue(e, done);
+}
+
 static void add_exit(struct tctx *t, uint8_t *at, unsigned done)
 {
 	t->exits[t->nr_exits].at = at;
@@ -67,22 +124,22 @@ static void add_exit(struct tctx *t, uint8_t *at, unsigned done)
 	t->nr_exits++;
 }
 
-/* rip of the current instruction (+ delta) into reg. */
+/* entry rip + delta into reg. */
 static void rip_to(struct tctx *t, int reg, int32_t delta)
 {
-	em_op(&t->e, 8, 0x8d, reg, em_m(RIP0, t->off + delta));
+	em_op(&t->e, 8, 0x8d, reg, em_m(RIP0, delta));
 }
 
-/* Call insn k's handler as the interpreter does; returns with the checks done (or, for the
- * last insn, the block left). */
-static void call_handler(struct tctx *t, unsigned k)
+/* Call insn k's handler as the interpreter does. For the last insn the block is left; otherwise
+ * the code falls through when the handler neither ended the block nor jumped. */
+static void call_handler(struct tctx *t, unsigned k, int32_t off)
 {
 	const struct bt_insn *i = &t->insns[k];
 	struct emit *e = &t->e;
 
-	rip_to(t, H_RAX, 0);
+	rip_to(t, H_RAX, off);
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
-	rip_to(t, NEXT, i->len);
+	rip_to(t, NEXT, off + i->len);
 	em_op(e, 8, 0x89, NEXT, F(next_rip));
 	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
 	em_mov_imm(e, H_RSI, (uint64_t)(uintptr_t)i);
@@ -97,31 +154,656 @@ static void call_handler(struct tctx *t, unsigned k)
 	add_exit(t, em_jcc(e, CC_NE), k + 1);
 }
 
+/* ---- Out-of-line paths ----------------------------------------------------------------------- */
+
+static struct tail *new_tail(struct tctx *t, enum tail_kind kind)
+{
+	struct tail *tl = &t->tails[t->nr_tails++];
+
+	*tl = (struct tail){ .kind = (uint8_t)kind, .regen_kind = -1, .k = t->k, .off = t->off };
+	return tl;
+}
+
+/* The current insn's slow path (one per insn, shared by its checks). */
+static struct tail *slow_tail(struct tctx *t)
+{
+	for (unsigned x = t->nr_tails; x-- > 0 && t->tails[x].k == t->k;)
+		if (t->tails[x].kind == TAIL_SLOW)
+			return &t->tails[x];
+	return new_tail(t, TAIL_SLOW);
+}
+
+/* Jump to the slow path if the host condition cc holds. */
+static void slow_if(struct tctx *t, unsigned cc)
+{
+	struct tail *tl = slow_tail(t);
+
+	tl->sites[tl->nsites++] = em_jcc(&t->e, cc);
+}
+
+/* jne slow unless reg holds a canonical address. Uses rdx. */
+static void check_canonical(struct tctx *t, int reg)
+{
+	struct emit *e = &t->e;
+
+	em_op(e, 8, 0x8b, H_RDX, em_r(reg));
+	em_shift_imm(e, 8, SH_SHL, em_r(H_RDX), 16);
+	em_shift_imm(e, 8, SH_SAR, em_r(H_RDX), 16);
+	em_op(e, 8, 0x39, reg, em_r(H_RDX));
+	slow_if(t, CC_NE);
+}
+
+/* ---- Guest registers and flags --------------------------------------------------------------- */
+
+static bool rex(const struct bt_insn *i) { return i->flags & BI_REX; }
+
+/* Guest register r as a memory operand of size bytes: AH..BH are byte 1 of RAX..RBX. */
+static struct em_rm greg(const struct bt_insn *i, unsigned r, unsigned size)
+{
+	if (size == 1 && !rex(i) && r >= 4 && r < 8)
+		return em_m(CPU, GPR(r - 4) + 1);
+	return em_m(CPU, GPR(r));
+}
+
+/* Zero- (or sign-) extending load of size bytes from m into host register h. */
+static void load(struct emit *e, int h, struct em_rm m, unsigned size, bool sign)
+{
+	switch (size) {
+	case 1: em_op(e, sign ? 8 : 4, sign ? 0x0fbe : 0x0fb6, h, m); break;
+	case 2: em_op(e, sign ? 8 : 4, sign ? 0x0fbf : 0x0fb7, h, m); break;
+	case 4: em_op(e, sign ? 8 : 4, sign ? 0x63 : 0x8b, h, m); break;
+	default: em_op(e, 8, 0x8b, h, m); break;
+	}
+}
+
+/* Store the low size bytes of host register h to m. */
+static void store(struct emit *e, int h, struct em_rm m, unsigned size)
+{
+	em_op(e, size, size == 1 ? 0x88 : 0x89, h, m);
+}
+
+/* Write host register h to guest register r as reg_set does (32-bit writes zero-extend). */
+static void store_reg(struct tctx *t, const struct bt_insn *i, int h, unsigned r, unsigned size)
+{
+	if (size == 4) {
+		em_op(&t->e, 4, 0x8b, h, em_r(h));
+		size = 8;
+	}
+	store(&t->e, h, greg(i, r, size), size);
+}
+
+static uint32_t cc_op_of(int kind, unsigned size)
+{
+	return (uint32_t)kind << 2 | cc_size_log(size);
+}
+
+/* Host flags from the stored lazy flags of a statically known kind, where one host
+ * instruction rebuilds all of them; false if none does. Uses rax. */
+static bool regen_flags(struct emit *e, int kind, unsigned size)
+{
+	unsigned b = size == 1 ? 0 : 1;
+
+	switch (kind) {
+	case CC_SUB:
+		em_op(e, 8, 0x8b, H_RAX, F(cc_src2));
+		em_op(e, size, 0x3a | b, H_RAX, F(cc_src));		/* cmp */
+		return true;
+	case CC_ADD:
+		em_op(e, 8, 0x8b, H_RAX, F(cc_src2));
+		em_op(e, size, 0x02 | b, H_RAX, F(cc_src));		/* add */
+		return true;
+	case CC_LOGIC:
+		em_op(e, 8, 0x8b, H_RAX, F(cc_dst));
+		em_op(e, size, 0x84 | b, H_RAX, em_r(H_RAX));		/* test */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Make the host flags answer guest condition cc; returns the host condition to test. The host
+ * flags are the guest's afterwards unless bt_cond had to be called (which also clobbers the
+ * caller-saved registers). */
+static unsigned cond_to_host(struct tctx *t, unsigned cc)
+{
+	struct emit *e = &t->e;
+
+	if (t->flags_live || regen_flags(e, t->cc_kind, t->cc_size)) {
+		t->flags_live = true;
+		return cc;
+	}
+	t->flags_live = false;
+	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
+	em_mov_imm(e, H_RSI, cc);
+	em_call(e, (const void *)(uintptr_t)bt_cond);
+	em_op(e, 1, 0x84, H_RAX, em_r(H_RAX));			/* test al, al */
+	return CC_NE;
+}
+
+/* ---- Memory operands ------------------------------------------------------------------------- */
+
+/* Can i's memory operand be done inline? (64-bit code; LOCKed accesses go to the handler.) */
+static bool mem_inline(const struct tctx *t, const struct bt_insn *i)
+{
+	if (i->flags & BI_LOCK)
+		return false;
+	if (i->flags & BI_RIPREL) {
+		int64_t d = (int64_t)t->off + i->len + i->disp;
+		return d == (int32_t)d;
+	}
+	return true;
+}
+
+/* Effective address of i's memory operand into rsi (uses rdi). */
+static void emit_ea(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+
+	if (i->flags & BI_RIPREL) {
+		rip_to(t, H_RSI, t->off + i->len + i->disp);
+	} else if (i->base != BT_NOREG) {
+		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, GPR(i->base)));
+		if (i->index != BT_NOREG) {
+			em_op(e, 8, 0x8b, H_RDI, em_m(CPU, GPR(i->index)));
+			em_op(e, 8, 0x8d, H_RSI, em_mx(H_RSI, H_RDI, i->scale, i->disp));
+		} else if (i->disp) {
+			em_op(e, 8, 0x8d, H_RSI, em_m(H_RSI, i->disp));
+		}
+	} else if (i->index != BT_NOREG) {
+		em_op(e, 8, 0x8b, H_RDI, em_m(CPU, GPR(i->index)));
+		em_op(e, 8, 0x8d, H_RSI, em_mx(H_NONE, H_RDI, i->scale, i->disp));
+	} else {
+		em_mov_imm(e, H_RSI, (uint64_t)(int64_t)i->disp);
+	}
+	if (i->addrsize == 4)
+		em_op(e, 4, 0x8b, H_RSI, em_r(H_RSI));		/* mov esi, esi */
+}
+
+/* Soft-TLB fast path for size bytes at the linear address in rsi; leaves the host address in
+ * rsi, or jumps to the slow path. Uses rdi and r8.
+ * A hit means the bytes are in one page of plain RAM with the needed permission, and, in
+ * 64-bit mode, that the address is canonical: tags are canonical page addresses (or carry
+ * TLB_INVALID / TLB_SLOW), and the page of the last byte is compared with the tag of the
+ * first byte's TLB slot, which only matches when both bytes are in that page. */
+static void tlb_access(struct tctx *t, unsigned size, bool write)
+{
+	struct emit *e = &t->e;
+	int32_t tlb = OFF(tlb) + t->tlb * (int32_t)sizeof(((struct bt_cpu *)0)->tlb[0]);
+	int32_t tag = (int32_t)(write ? offsetof(struct bt_tlb_entry, tag_write) :
+				offsetof(struct bt_tlb_entry, tag_read));
+
+	em_op(e, 4, 0x8b, H_RDI, em_r(H_RSI));
+	em_shift_imm(e, 4, SH_SHR, em_r(H_RDI), 12);
+	em_alu_imm(e, 4, ALU_AND, em_r(H_RDI), BT_TLB_SIZE - 1);
+	em_op(e, 4, 0x6b, H_RDI, em_r(H_RDI));			/* imul edi, edi, sizeof */
+	em_byte(e, (uint8_t)sizeof(struct bt_tlb_entry));
+	em_op(e, 8, 0x8d, H_R8, em_m(H_RSI, (int32_t)size - 1));
+	em_alu_imm(e, 8, ALU_AND, em_r(H_R8), (int32_t)BT_PAGE_MASK);
+	em_op(e, 8, 0x3b, H_R8, em_mx(CPU, H_RDI, 0, tlb + tag));
+	slow_if(t, CC_NE);
+	em_op(e, 8, 0x03, H_RSI,
+	      em_mx(CPU, H_RDI, 0, tlb + (int32_t)offsetof(struct bt_tlb_entry, addend)));
+}
+
+/* Linear address of i's memory operand -> host address in rsi (64-bit mode: FS/GS add their
+ * base, the other segments are flat). */
+static void mem_access(struct tctx *t, const struct bt_insn *i, unsigned size, bool write)
+{
+	emit_ea(t, i);
+	if (i->seg == S_FS || i->seg == S_GS)
+		em_op(&t->e, 8, 0x03, H_RSI,
+		      em_m(CPU, OFF(s.seg) + i->seg * (int32_t)sizeof(struct seg_reg) +
+			   (int32_t)offsetof(struct seg_reg, base)));
+	tlb_access(t, size, write);
+}
+
+/* r/m operand of size bytes into host register h (zero-extended); for memory, rsi is left
+ * pointing at it. */
+static void load_rm(struct tctx *t, const struct bt_insn *i, int h, unsigned size, bool sign,
+		    bool write)
+{
+	if (i->flags & BI_MEM) {
+		mem_access(t, i, size, write);
+		load(&t->e, h, em_m(H_RSI, 0), size, sign);
+	} else {
+		load(&t->e, h, greg(i, i->rm, size), size, sign);
+	}
+}
+
+/* ---- Inline forms ---------------------------------------------------------------------------- */
+
+enum alu_form { AF_NONE, AF_EG, AF_GE, AF_EI, AF_TEST_EG, AF_TEST_EI };
+
+static enum alu_form alu_form(const struct bt_insn *i, unsigned *op)
+{
+	unsigned o = i->op;
+
+	if (o < 0x40 && (o & 7) < 6) {
+		*op = o >> 3;
+		return (o & 7) < 2 ? AF_EG : (o & 7) < 4 ? AF_GE : AF_EI;
+	}
+	if (o == 0x80 || o == 0x81 || o == 0x83) {
+		*op = i->reg & 7;
+		return AF_EI;
+	}
+	*op = ALU_AND;
+	if (o == 0x84 || o == 0x85)
+		return AF_TEST_EG;
+	if (o == 0xa8 || o == 0xa9 || ((o == 0xf6 || o == 0xf7) && (i->reg & 7) < 2))
+		return AF_TEST_EI;
+	return AF_NONE;
+}
+
+/* Store the lazy flags of an op whose result is in rdx, operands in rax (a) and rcx (b). */
+static void store_flags(struct tctx *t, int kind, unsigned size, bool operands)
+{
+	struct emit *e = &t->e;
+
+	em_store_imm(e, 4, F(cc_op), (int32_t)cc_op_of(kind, size));
+	em_op(e, 8, 0x89, H_RDX, F(cc_dst));
+	if (operands) {
+		em_op(e, 8, 0x89, H_RCX, F(cc_src));
+		em_op(e, 8, 0x89, H_RAX, F(cc_src2));
+	}
+	t->cc_kind = kind;
+	t->cc_size = size;
+}
+
+/* ADD/OR/AND/SUB/XOR/CMP/TEST in all operand forms (ADC/SBB go to their handlers). */
+static bool inline_alu(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned op, size = i->opsize;
+	enum alu_form form = alu_form(i, &op);
+	bool mem = i->flags & BI_MEM, writes = op != ALU_CMP && form != AF_TEST_EG &&
+		   form != AF_TEST_EI;
+	int kind = op == ALU_ADD ? CC_ADD : op == ALU_SUB || op == ALU_CMP ? CC_SUB : CC_LOGIC;
+	unsigned b = size == 1 ? 0 : 1;
+
+	if (form == AF_NONE || op == ALU_ADC || op == ALU_SBB || (mem && !mem_inline(t, i)))
+		return false;
+	/* rax = a (the destination operand), rcx = b */
+	if (form == AF_GE) {
+		load(e, H_RAX, greg(i, i->reg, size), size, false);
+		load_rm(t, i, H_RCX, size, false, false);
+	} else {
+		load_rm(t, i, H_RAX, size, false, writes);
+		if (form == AF_EG || form == AF_TEST_EG)
+			load(e, H_RCX, greg(i, i->reg, size), size, false);
+		else
+			em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
+	}
+	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
+	/* the host op of the same size sets exactly the guest's flags (CMP as SUB, TEST as AND) */
+	em_op(e, size, (kind == CC_SUB ? ALU_SUB : op) << 3 | b, H_RCX, em_r(H_RDX));
+	if (size < 4)
+		load(e, H_RDX, em_r(H_RDX), size, false);		/* movzx: flags kept */
+	if (writes) {
+		if (form == AF_GE)
+			store_reg(t, i, H_RDX, i->reg, size);
+		else if (mem)
+			store(e, H_RDX, em_m(H_RSI, 0), size);
+		else
+			store_reg(t, i, H_RDX, i->rm, size);
+	}
+	store_flags(t, kind, size, kind != CC_LOGIC);
+	t->flags_live = true;
+	if (mem) {
+		struct tail *tl = slow_tail(t);
+		tl->regen_kind = (int8_t)kind;
+		tl->regen_size = (uint8_t)size;
+	}
+	return true;
+}
+
+/* CF of the current lazy flags into r13 (0 or 1). */
+static void cf_to_r13(struct tctx *t)
+{
+	struct emit *e = &t->e;
+
+	if (t->flags_live) {
+		em_byte(e, 0x41);					/* setc r13b */
+		em_byte(e, 0x0f);
+		em_byte(e, 0x92);
+		em_byte(e, 0xc5);
+		em_op(e, 1, 0x0fb6, NEXT, em_r(NEXT));			/* movzx r13d, r13b */
+		return;
+	}
+	if (t->cc_kind == CC_INC || t->cc_kind == CC_DEC || t->cc_kind == CC_SHIFT) {
+		em_op(e, 8, 0x8b, NEXT, F(cc_src));			/* the stored CF */
+		return;
+	}
+	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
+	em_call(e, (const void *)(uintptr_t)bt_cf);
+	em_op(e, 4, 0x0fb6, NEXT, em_r(H_RAX));			/* movzx r13d, al */
+}
+
+/* INC/DEC r/m: CF is kept, so the old CF goes to cc_src. */
+static bool inline_incdec(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, dec = i->reg & 7;
+	bool mem = i->flags & BI_MEM;
+
+	if ((i->op != 0xfe && i->op != 0xff) || dec > 1 || (mem && !mem_inline(t, i)))
+		return false;
+	cf_to_r13(t);
+	load_rm(t, i, H_RDX, size, false, true);
+	em_op(e, 4, 0x8b, H_RAX, em_r(NEXT));
+	em_op(e, 4, 0xf7, 3, em_r(H_RAX));				/* neg eax: CF = old CF */
+	em_op(e, size, size == 1 ? 0xfe : 0xff, (int)dec, em_r(H_RDX));
+	if (size < 4)
+		load(e, H_RDX, em_r(H_RDX), size, false);
+	if (mem)
+		store(e, H_RDX, em_m(H_RSI, 0), size);
+	else
+		store_reg(t, i, H_RDX, i->rm, size);
+	em_store_imm(e, 4, F(cc_op), (int32_t)cc_op_of(dec ? CC_DEC : CC_INC, size));
+	em_op(e, 8, 0x89, H_RDX, F(cc_dst));
+	em_op(e, 8, 0x89, NEXT, F(cc_src));
+	em_store_imm(e, 8, F(cc_src2), 0);
+	t->cc_kind = dec ? CC_DEC : CC_INC;
+	t->cc_size = size;
+	t->flags_live = !mem;	/* a slow path would leave other host flags */
+	return true;
+}
+
+/* SHL/SHR/SAR of a register by a nonzero immediate (fastpath.c's shift_reg). */
+static bool inline_shift(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, op = i->reg & 7, bits = size * 8;
+	unsigned c = (unsigned)i->imm & (size == 8 ? 63 : 31);
+
+	if ((i->op != 0xc1 && i->op != 0xd1) || (i->flags & BI_MEM) || size < 4 ||
+	    (op != SH_SHL && op != SH_SHR && op != SH_SAR) || c == 0)
+		return false;
+	load(e, H_RAX, greg(i, i->rm, size), size, false);
+	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
+	em_shift_imm(e, size, op, em_r(H_RDX), (uint8_t)c);
+	em_setcc(e, CC_B, H_RCX);					/* CF = last bit out */
+	em_op(e, 4, 0x0fb6, H_RCX, em_r(H_RCX));
+	if (op == SH_SAR) {
+		em_mov_imm(e, H_RAX, 0);				/* OF = 0 */
+	} else {
+		if (op == SH_SHL)	/* OF = MSB(result) ^ CF */
+			em_op(e, 8, 0x8b, H_RAX, em_r(H_RDX));
+		em_shift_imm(e, 8, SH_SHR, em_r(H_RAX), (uint8_t)(bits - 1));
+		if (op == SH_SHL)
+			em_op(e, 4, 0x31, H_RCX, em_r(H_RAX));
+		else	/* SHR: OF = MSB(operand) */
+			em_alu_imm(e, 4, ALU_AND, em_r(H_RAX), 1);
+	}
+	store_reg(t, i, H_RDX, i->rm, size);
+	store_flags(t, CC_SHIFT, size, true);			/* src = CF, src2 = OF */
+	t->flags_live = false;	/* the host's OF differs for counts > 1 */
+	return true;
+}
+
+/* MOV in its register, memory and immediate forms; LEA; MOVZX/MOVSX/MOVSXD. */
+static bool inline_mov(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, o = i->op;
+	bool mem = i->flags & BI_MEM;
+
+	if (mem && !mem_inline(t, i))
+		return false;
+	switch (o) {
+	case 0x88: case 0x89:				/* mov r/m, reg */
+		load(e, H_RCX, greg(i, i->reg, size), size, false);
+		if (mem) {
+			mem_access(t, i, size, true);
+			store(e, H_RCX, em_m(H_RSI, 0), size);
+		} else {
+			store_reg(t, i, H_RCX, i->rm, size);
+		}
+		return true;
+	case 0x8a: case 0x8b:				/* mov reg, r/m */
+		load_rm(t, i, H_RCX, size, false, false);
+		store_reg(t, i, H_RCX, i->reg, size);
+		return true;
+	case 0xc6: case 0xc7:				/* mov r/m, imm */
+		if ((i->reg & 7) != 0)
+			return false;
+		/* fall through */
+	case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
+	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
+		em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
+		if (mem) {
+			mem_access(t, i, size, true);
+			store(e, H_RCX, em_m(H_RSI, 0), size);
+		} else {
+			store_reg(t, i, H_RCX, i->rm, size);
+		}
+		return true;
+	case 0x8d:					/* lea */
+		emit_ea(t, i);
+		store_reg(t, i, H_RSI, i->reg, size);
+		return true;
+	case 0x1b6: case 0x1b7: case 0x1be: case 0x1bf: case 0x63: {
+		unsigned from = o == 0x63 ? (size < 4 ? size : 4) : o & 1 ? 2 : 1;
+		load_rm(t, i, H_RCX, from, o != 0x1b6 && o != 0x1b7, false);
+		store_reg(t, i, H_RCX, i->reg, size);
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+/* SETcc reg8; CMOVcc reg, reg. */
+static bool inline_cond_move(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, cc = i->op & 0xf, hcc;
+
+	if (i->flags & BI_MEM)
+		return false;
+	if ((i->op & 0xff0) == 0x190) {
+		hcc = cond_to_host(t, cc);
+		em_setcc(e, hcc, H_RCX);
+		store_reg(t, i, H_RCX, i->rm, 1);
+		return true;
+	}
+	if ((i->op & 0xff0) != 0x140 || size < 4)
+		return false;
+	hcc = cond_to_host(t, cc);
+	load(e, H_RAX, greg(i, i->reg, size), size, false);
+	load(e, H_RCX, greg(i, i->rm, size), size, false);
+	em_op(e, size, 0x0f40 | hcc, H_RAX, em_r(H_RCX));
+	store_reg(t, i, H_RAX, i->reg, size);
+	return true;
+}
+
+/* PUSH reg64 / PUSH imm / POP reg64 (64-bit stack, RSP moves only after the access). */
+static bool inline_stack(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned o = i->op;
+	int32_t rsp = GPR(R_RSP);
+
+	if (i->opsize != 8)
+		return false;
+	if ((o >= 0x50 && o < 0x58) || o == 0x68 || o == 0x6a) {
+		if (o < 0x58)
+			em_op(e, 8, 0x8b, H_RCX, em_m(CPU, GPR(i->rm)));
+		else
+			em_mov_imm(e, H_RCX, i->imm);
+		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
+		em_alu_imm(e, 8, ALU_SUB, em_r(H_RSI), 8);
+		em_op(e, 8, 0x8b, H_R9, em_r(H_RSI));
+		tlb_access(t, 8, true);
+		store(e, H_RCX, em_m(H_RSI, 0), 8);
+		em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
+		return true;
+	}
+	if (o >= 0x58 && o < 0x60) {
+		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
+		em_op(e, 8, 0x8d, H_R9, em_m(H_RSI, 8));
+		tlb_access(t, 8, false);
+		load(e, H_RCX, em_m(H_RSI, 0), 8, false);
+		em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
+		em_op(e, 8, 0x89, H_RCX, em_m(CPU, GPR(i->rm)));
+		return true;
+	}
+	return false;
+}
+
+/* Target of a relative branch, as an offset from the entry rip, if it fits a disp32. */
+static bool rel_target(const struct tctx *t, const struct bt_insn *i, int32_t *target)
+{
+	int64_t d = (int64_t)t->off + i->len + (int64_t)i->imm;
+
+	*target = (int32_t)d;
+	return d == (int32_t)d;
+}
+
+/* Jcc, JMP rel, CALL rel, RET: *left says the block was left. */
+static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
+{
+	struct emit *e = &t->e;
+	unsigned o = i->op, done = t->k + 1;
+	int32_t target, rsp = GPR(R_RSP);
+
+	if ((o & 0xff0) == 0x70 || (o & 0xff0) == 0x180) {
+		if (!rel_target(t, i, &target))
+			return false;
+		unsigned hcc = cond_to_host(t, o & 0xf);
+		struct tail *tl = new_tail(t, TAIL_TAKEN);
+		tl->target = target;
+		tl->sites[tl->nsites++] = em_jcc(e, hcc);
+		return true;
+	}
+	if (o == 0xe9 || o == 0xeb || o == 0xe8) {
+		if (!rel_target(t, i, &target))
+			return false;
+		rip_to(t, H_RAX, target);
+		check_canonical(t, H_RAX);
+		if (o == 0xe8) {
+			rip_to(t, H_RCX, t->off + i->len);
+			em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
+			em_alu_imm(e, 8, ALU_SUB, em_r(H_RSI), 8);
+			em_op(e, 8, 0x8b, H_R9, em_r(H_RSI));
+			tlb_access(t, 8, true);
+			store(e, H_RCX, em_m(H_RSI, 0), 8);
+			em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
+		}
+		exit_rax(e, done);
+		*left = true;
+		return true;
+	}
+	if (o == 0xc3 && i->opsize == 8) {
+		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
+		em_op(e, 8, 0x8d, H_R9, em_m(H_RSI, 8));
+		tlb_access(t, 8, false);
+		load(e, H_RAX, em_m(H_RSI, 0), 8, false);
+		check_canonical(t, H_RAX);
+		em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
+		exit_rax(e, done);
+		*left = true;
+		return true;
+	}
+	return false;
+}
+
+/* Inline code for insn k, or false (nothing emitted) when it has none. Flag-setting and
+ * conditional forms update t->flags_live themselves. */
+static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
+{
+	bool live = t->flags_live;
+
+	if (inline_alu(t, i) || inline_incdec(t, i) || inline_shift(t, i) ||
+	    inline_cond_move(t, i) || inline_branch(t, i, left))
+		return true;
+	if (inline_mov(t, i) || inline_stack(t, i)) {
+		/* Register-only moves and LEA leave the host flags alone. */
+		t->flags_live = live && !(i->flags & BI_MEM) && i->op != 0x8d &&
+				(i->op < 0x50 || i->op >= 0x70);
+		return true;
+	}
+	return false;
+}
+
+/* ---- Tails ------------------------------------------------------------------------------------- */
+
+static void emit_tail(struct tctx *t, struct tail *tl)
+{
+	struct emit *e = &t->e;
+
+	for (unsigned s = 0; s < tl->nsites; s++)
+		em_patch(tl->sites[s], e->p);
+	if (tl->kind == TAIL_TAKEN) {
+		/* Jcc taken: the target must be canonical, else the handler raises #GP. */
+		t->k = tl->k;
+		rip_to(t, H_RAX, tl->target);
+		em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
+		em_shift_imm(e, 8, SH_SHL, em_r(H_RDX), 16);
+		em_shift_imm(e, 8, SH_SAR, em_r(H_RDX), 16);
+		em_op(e, 8, 0x39, H_RAX, em_r(H_RDX));
+		uint8_t *bad = em_jcc(e, CC_NE);
+		exit_rax(e, tl->k + 1);
+		em_patch(bad, e->p);
+	}
+	call_handler(t, tl->k, tl->off);
+	if (tl->k + 1 == t->n)
+		return;
+	regen_flags(e, tl->regen_kind, tl->regen_size);
+	em_jmp_to(e, tl->resume);
+}
+
 bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, unsigned n, int tlb)
 {
-	struct tctx t = { .e = { tc->cur, tc->end }, .insns = insns, .n = n, .tlb = tlb };
-	struct emit *e = &t.e;
-	uint8_t *entry = e->p;
+	struct tctx *t = malloc(sizeof(*t));
+	struct emit *e;
+	uint8_t *entry;
+	bool left = false;
 
+	if (!t)
+		return NULL;
+	*t = (struct tctx){ .e = { tc->cur, tc->end }, .insns = insns, .n = n, .tlb = tlb,
+			    .cc_kind = -1 };
+	e = &t->e;
+	entry = e->p;
 	em_push(e, H_RBX);		/* three pushes: calls see a 16-byte aligned stack */
 	em_push(e, H_R12);
 	em_push(e, H_R13);
 	em_op(e, 8, 0x8b, CPU, em_r(H_RDI));
 	em_op(e, 8, 0x8b, RIP0, F(s.rip));
-	for (unsigned k = 0; k < n; k++) {
-		call_handler(&t, k);
-		t.off += insns[k].len;
+	for (unsigned k = 0; k < n && !left; k++) {
+		const struct bt_insn *i = &insns[k];
+		unsigned first_tail = t->nr_tails;
+
+		t->k = k;
+		if (!inline_insn(t, i, &left)) {
+			call_handler(t, k, t->off);
+			t->cc_kind = -1;
+			t->flags_live = false;
+			left = k + 1 == n;
+		}
+		for (unsigned x = first_tail; x < t->nr_tails; x++)
+			t->tails[x].resume = e->p;
+		t->off += i->len;
 	}
+	if (!left) {
+		rip_to(t, H_RAX, t->off);
+		exit_rax(e, n);
+	}
+	for (unsigned x = 0; x < t->nr_tails; x++)
+		emit_tail(t, &t->tails[x]);
 	/* Stubs: one per distinct insn count, shared by its exits. */
 	uint8_t *stub[BT_TB_MAX_INSNS + 1] = { NULL };
-	for (unsigned x = 0; x < t.nr_exits; x++) {
-		unsigned done = t.exits[x].done;
+	for (unsigned x = 0; x < t->nr_exits; x++) {
+		unsigned done = t->exits[x].done;
 		if (!stub[done]) {
 			stub[done] = e->p;
 			exit_next_rip(e, done);
 		}
-		em_patch(t.exits[x].at, stub[done]);
+		em_patch(t->exits[x].at, stub[done]);
 	}
+	if (e->p > tc->end)	/* bt_translate_max_size is wrong: better stop than run this */
+		abort();
 	tc->cur = e->p;
+	free(t);
 	return (bt_tb_fn)(uintptr_t)entry;
 }
