@@ -111,10 +111,15 @@ void em_mov_imm(struct emit *e, int reg, uint64_t imm)
 		op_digit(e, 8, 0xc7, 0, em_r(reg));
 		em_u32(e, (uint32_t)imm);
 	} else {
-		em_byte(e, reg >= 8 ? 0x49 : 0x48);
-		em_byte(e, (uint8_t)(0xb8 + (reg & 7)));
-		em_u64(e, imm);
+		em_mov_imm64(e, reg, imm);
 	}
+}
+
+void em_mov_imm64(struct emit *e, int reg, uint64_t imm)
+{
+	em_byte(e, reg >= 8 ? 0x49 : 0x48);
+	em_byte(e, (uint8_t)(0xb8 + (reg & 7)));
+	em_u64(e, imm);
 }
 
 void em_alu_imm(struct emit *e, unsigned size, unsigned op, struct em_rm rm, int32_t imm)

@@ -65,6 +65,8 @@ void em_op(struct emit *e, unsigned size, uint32_t opcode, int reg, struct em_rm
 
 /* mov reg, imm (the shortest form that gives the 64-bit value). */
 void em_mov_imm(struct emit *e, int reg, uint64_t imm);
+/* mov reg, imm64 always in its 10-byte form (the immediate is patched later). */
+void em_mov_imm64(struct emit *e, int reg, uint64_t imm);
 /* op rm, imm for ALU_* (imm sign-extended to size; 8-bit form when it fits). */
 void em_alu_imm(struct emit *e, unsigned size, unsigned op, struct em_rm rm, int32_t imm);
 /* shift rm by an immediate count (SH_*). */

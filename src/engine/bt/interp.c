@@ -131,6 +131,7 @@ static void cache_clear(struct bt_cpu *cpu, struct block_cache *bc)
 	memset(bc->hash, 0, sizeof(bc->hash));
 	bc->nr_blocks = 0;
 	bc->nr_insns = 0;
+	cpu->tb_exit = NULL;
 	if (bc->tc.cur != bc->tc.base) {
 		bt_tcache_reset(&bc->tc);
 		cpu->stats.tb_flushes++;
@@ -375,7 +376,7 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 		return NULL;
 	}
 	uint8_t *start = bc->tc.cur;
-	b->tb = bt_translate_block(&bc->tc, b->insns, b->n, tlb);
+	b->tb = bt_translate_block(&bc->tc, b->insns, b->n, tlb, b->key);
 	b->tb_tlb = (uint8_t)tlb;
 	cpu->stats.tb_blocks++;
 	cpu->stats.tb_insns += b->n;
@@ -383,9 +384,22 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 	return b->tb;
 }
 
+/* Instructions that may have run before a translated block is entered by chaining, so that
+ * the whole chain stays within the budget (none in an interrupt shadow). */
+static uint64_t chain_limit(uint64_t left, bool shadow)
+{
+	if (shadow || left <= BLOCK_MAX)
+		return 0;
+	left -= BLOCK_MAX;
+	return left < (1u << 30) ? left : 1u << 30;
+}
+
 uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 {
+	struct block_cache *bc = cpu->block_cache;
 	uint64_t done = 0;
+
+	cpu->tb_exit = NULL;
 
 	while (done < budget && !cpu->s.halted &&
 	       !atomic_load_explicit(&cpu->kick, memory_order_relaxed)) {
@@ -398,10 +412,15 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 		struct block *b = find_block(cpu);
 		bt_tb_fn tb = hot_code(cpu, b);
 		if (tb && b->n <= max) {
+			/* the last translated block left for this one: chain them */
+			if (cpu->tb_exit && !b->gpa2)
+				bt_tb_link(cpu, &bc->tc, cpu->tb_exit, tb, b->key, b->gen, b->tb_tlb);
+			cpu->tb_exit = NULL;
 			cpu->end_block = false;
-			ran = tb(cpu);
+			ran = tb(cpu, chain_limit(left, shadow));
 			cpu->stats.tb_runs++;
 		} else {
+			cpu->tb_exit = NULL;
 			ran = run_block(cpu, b, max);
 			cpu->stats.interp_runs++;
 		}

@@ -2,7 +2,8 @@
  *
  * Register use in generated code: rbx = struct bt_cpu *, r12 = guest rip at block entry (so the
  * code does not depend on where the block is mapped linearly), r13 = fall-through rip of the
- * instruction whose handler is being called. Guest registers stay in cpu->s.gpr; rax, rcx, rdx,
+ * instruction whose handler is being called, r14 = instructions run by the blocks before this
+ * one in a chain, r15 = the chain limit. Guest registers stay in cpu->s.gpr; rax, rcx, rdx,
  * rsi, rdi and r8-r11 are scratch within one instruction.
  *
  * An instruction without an inline form calls its handler exactly as run_block does: s.rip =
@@ -29,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/bt/emit.h"
 #include "engine/bt/ops.h"
@@ -37,6 +39,11 @@
 #define CPU	H_RBX
 #define RIP0	H_R12
 #define NEXT	H_R13
+#define CHAIN_DONE	H_R14
+#define CHAIN_LIMIT	H_R15
+
+/* Bytes from a translation's entry to its chain entry (after the register saves). */
+#define PROLOGUE_LEN	18
 
 #define OFF(field)	((int32_t)offsetof(struct bt_cpu, field))
 #define F(field)	em_m(CPU, OFF(field))
@@ -68,8 +75,18 @@ struct tail {
 	uint8_t *resume;
 };
 
+/* A chainable exit, kept in the translation cache after the block's code. */
+struct tb_exit {
+	uint8_t *slot;		/* rel32 of the jump that chaining patches */
+	bt_tb_fn linked;	/* the translation it was linked to, or NULL */
+	uint64_t src_page;	/* gpa page of the exit's block */
+	uint32_t done;		/* insns of the block completed at this exit */
+	bool same_page;		/* the target is on the block's own (linear) page */
+};
+
 struct tctx {
 	struct emit e;
+	uint64_t key;			/* gpa of the block */
 	const struct bt_insn *insns;
 	unsigned n, k;
 	int tlb;
@@ -78,7 +95,11 @@ struct tctx {
 	int cc_kind;			/* enum cc_kind of cpu->cc_op, -1 if unknown */
 	unsigned cc_size;
 	bool flags_live;		/* the host flags are the guest's arithmetic flags */
-	unsigned nr_exits, nr_tails;
+	unsigned nr_exits, nr_tails, nr_chain;
+	struct {
+		uint8_t *imm;		/* the imm64 that gets the descriptor's address */
+		struct tb_exit x;
+	} chain[BT_TB_MAX_INSNS + 1];
 	struct {
 		uint8_t *at;		/* rel32 to patch */
 		unsigned done;		/* insns completed when leaving */
@@ -88,14 +109,16 @@ struct tctx {
 
 size_t bt_translate_max_size(unsigned n)
 {
-	return 128 + (size_t)n * MAX_INSN_BYTES;
+	return 128 + (size_t)(n + 1) * (MAX_INSN_BYTES + sizeof(struct tb_exit));
 }
 
 /* ---- Exits ----------------------------------------------------------------------------------- */
 
 static void epilogue(struct emit *e, unsigned done)
 {
-	em_mov_imm(e, H_RAX, done);
+	em_op(e, 4, 0x8d, H_RAX, em_m(CHAIN_DONE, (int32_t)done));	/* lea eax, [r14 + done] */
+	em_pop(e, H_R15);
+	em_pop(e, H_R14);
 	em_pop(e, H_R13);
 	em_pop(e, H_R12);
 	em_pop(e, H_RBX);
@@ -114,6 +137,26 @@ static void exit_next_rip(struct emit *e, unsigned done)
 static void exit_rax(struct emit *e, unsigned done)
 {
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
+	epilogue(e, done);
+}
+
+/* Leave for a static target, entry rip + target, whose value is in rax: a jump that chaining
+ * may redirect, then the way back to the run loop, which records this exit in cpu->tb_exit. */
+static void exit_static(struct tctx *t, unsigned done, int32_t target)
+{
+	struct emit *e = &t->e;
+	int64_t page_off = (int64_t)(t->key & (BT_PAGE - 1)) + target;
+	struct tb_exit *x = &t->chain[t->nr_chain].x;
+
+	em_op(e, 8, 0x89, H_RAX, F(s.rip));
+	x->slot = em_jmp(e);
+	em_patch(x->slot, e->p);
+	x->done = done;
+	x->src_page = t->key & BT_PAGE_MASK;
+	x->same_page = page_off >= 0 && page_off < (int64_t)BT_PAGE;
+	em_mov_imm64(e, H_RCX, 0);			/* patched to the descriptor */
+	t->chain[t->nr_chain++].imm = e->p - 8;
+	em_op(e, 8, 0x89, H_RCX, F(tb_exit));
 	epilogue(e, done);
 }
 
@@ -540,6 +583,33 @@ static bool inline_shift(struct tctx *t, const struct bt_insn *i)
 	return true;
 }
 
+/* IMUL reg, r/m and IMUL reg, r/m, imm (32/64-bit): CF = OF = the product overflowed. */
+static bool inline_imul(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize;
+	bool mem = i->flags & BI_MEM;
+
+	if ((i->op != 0x1af && i->op != 0x69 && i->op != 0x6b) || size < 4 ||
+	    (mem && !mem_inline(t, i)))
+		return false;
+	if (i->op == 0x1af) {
+		load_rm(t, i, H_RCX, size, false, false);
+		load(e, H_RDX, greg(i, i->reg, size), size, false);
+	} else {
+		load_rm(t, i, H_RDX, size, false, false);
+		em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
+	}
+	em_op(e, size, 0x0faf, H_RDX, em_r(H_RCX));		/* imul edx, ecx */
+	em_setcc(e, CC_O, H_RCX);
+	em_op(e, 4, 0x0fb6, H_RCX, em_r(H_RCX));
+	store_reg(t, i, H_RDX, i->reg, size);
+	em_mov_imm(e, H_RAX, 0);
+	store_flags(t, CC_MUL, size, true);			/* src = CF = OF, src2 = 0 */
+	t->flags_live = false;	/* the host's SF/ZF/PF are undefined after IMUL */
+	return true;
+}
+
 /* MOV in its register, memory and immediate forms; LEA; MOVZX/MOVSX/MOVSXD. */
 static bool inline_mov(struct tctx *t, const struct bt_insn *i)
 {
@@ -689,7 +759,7 @@ static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
 			store(e, H_RCX, em_m(H_RSI, 0), 8);
 			em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
 		}
-		exit_rax(e, done);
+		exit_static(t, done, target);
 		*left = true;
 		return true;
 	}
@@ -713,7 +783,7 @@ static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
 {
 	bool live = t->flags_live;
 
-	if (inline_alu(t, i) || inline_incdec(t, i) || inline_shift(t, i) ||
+	if (inline_alu(t, i) || inline_incdec(t, i) || inline_shift(t, i) || inline_imul(t, i) ||
 	    inline_cond_move(t, i) || inline_branch(t, i, left))
 		return true;
 	if (inline_mov(t, i) || inline_stack(t, i)) {
@@ -742,7 +812,7 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 		em_shift_imm(e, 8, SH_SAR, em_r(H_RDX), 16);
 		em_op(e, 8, 0x39, H_RAX, em_r(H_RDX));
 		uint8_t *bad = em_jcc(e, CC_NE);
-		exit_rax(e, tl->k + 1);
+		exit_static(t, tl->k + 1, tl->target);
 		em_patch(bad, e->p);
 	}
 	call_handler(t, tl->k, tl->off);
@@ -752,7 +822,8 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 	em_jmp_to(e, tl->resume);
 }
 
-bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, unsigned n, int tlb)
+bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, unsigned n, int tlb,
+			    uint64_t key)
 {
 	struct tctx *t = malloc(sizeof(*t));
 	struct emit *e;
@@ -762,13 +833,20 @@ bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, u
 	if (!t)
 		return NULL;
 	*t = (struct tctx){ .e = { tc->cur, tc->end }, .insns = insns, .n = n, .tlb = tlb,
-			    .cc_kind = -1 };
+			    .cc_kind = -1, .key = key };
 	e = &t->e;
 	entry = e->p;
-	em_push(e, H_RBX);		/* three pushes: calls see a 16-byte aligned stack */
+	em_push(e, H_RBX);		/* five pushes: calls see a 16-byte aligned stack */
 	em_push(e, H_R12);
 	em_push(e, H_R13);
+	em_push(e, H_R14);
+	em_push(e, H_R15);
 	em_op(e, 8, 0x8b, CPU, em_r(H_RDI));
+	em_op(e, 4, 0x31, CHAIN_DONE, em_r(CHAIN_DONE));		/* xor r14d, r14d */
+	em_op(e, 8, 0x8b, CHAIN_LIMIT, em_r(H_RSI));
+	if (e->p - entry != PROLOGUE_LEN)
+		abort();
+	/* chain entry: blocks chained to this one jump here with s.rip set */
 	em_op(e, 8, 0x8b, RIP0, F(s.rip));
 	for (unsigned k = 0; k < n && !left; k++) {
 		const struct bt_insn *i = &insns[k];
@@ -787,7 +865,7 @@ bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, u
 	}
 	if (!left) {
 		rip_to(t, H_RAX, t->off);
-		exit_rax(e, n);
+		exit_static(t, n, t->off);
 	}
 	for (unsigned x = 0; x < t->nr_tails; x++)
 		emit_tail(t, &t->tails[x]);
@@ -801,9 +879,70 @@ bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, u
 		}
 		em_patch(t->exits[x].at, stub[done]);
 	}
+	/* The exit descriptors, 8-byte aligned after the code. */
+	e->p += -(uintptr_t)e->p & 7;
+	for (unsigned x = 0; x < t->nr_chain; x++) {
+		uint64_t at = (uint64_t)(uintptr_t)e->p;
+		memcpy(e->p, &t->chain[x].x, sizeof(struct tb_exit));
+		memcpy(t->chain[x].imm, &at, 8);
+		e->p += sizeof(struct tb_exit);
+	}
 	if (e->p > tc->end)	/* bt_translate_max_size is wrong: better stop than run this */
 		abort();
 	tc->cur = e->p;
 	free(t);
 	return (bt_tb_fn)(uintptr_t)entry;
+}
+
+/* ---- Chaining -------------------------------------------------------------------------------- */
+
+#define LINK_MAX_BYTES	160
+
+void bt_tb_link(struct bt_cpu *cpu, struct bt_tcache *tc, void *exit, bt_tb_fn fn, uint64_t key,
+		uint32_t gen, int tlb)
+{
+	struct tb_exit *x = exit;
+	struct emit e = { tc->cur, tc->end }, *ep = &e;
+	uint8_t *back = x->slot + 4;		/* the way back to the run loop */
+	int32_t tlbs = OFF(tlb) + tlb * (int32_t)sizeof(cpu->tlb[0]);
+
+	if (x->linked == fn || !em_room(ep, LINK_MAX_BYTES))
+		return;
+	/* kick, budget, then no page became a code page since our TLB was synced */
+	em_alu_imm(ep, 1, ALU_CMP, F(kick), 0);
+	em_jcc_to(ep, CC_NE, back);
+	em_op(ep, 4, 0x8d, H_RCX, em_m(CHAIN_DONE, (int32_t)x->done));
+	em_op(ep, 4, 0x3b, H_RCX, em_r(CHAIN_LIMIT));
+	em_jcc_to(ep, CC_A, back);
+	em_mov_imm(ep, H_RDX, (uint64_t)(uintptr_t)&cpu->bvm->tlb_gen);
+	em_op(ep, 4, 0x8b, H_RDX, em_m(H_RDX, 0));
+	em_op(ep, 4, 0x3b, H_RDX, F(tlb_gen_seen));
+	em_jcc_to(ep, CC_NE, back);
+	/* the target block is still what its code page holds */
+	em_mov_imm(ep, H_RDX, (uint64_t)(uintptr_t)&cpu->bvm->page_gen[key >> 12]);
+	em_alu_imm(ep, 4, ALU_CMP, em_m(H_RDX, 0), (int32_t)gen);
+	em_jcc_to(ep, CC_NE, back);
+	if (!x->same_page || x->src_page != (key & BT_PAGE_MASK)) {
+		/* rax = target rip: its page must still map to the block's page for execution */
+		em_op(ep, 4, 0x8b, H_RDI, em_r(H_RAX));
+		em_shift_imm(ep, 4, SH_SHR, em_r(H_RDI), 12);
+		em_alu_imm(ep, 4, ALU_AND, em_r(H_RDI), BT_TLB_SIZE - 1);
+		em_op(ep, 4, 0x6b, H_RDI, em_r(H_RDI));
+		em_byte(ep, (uint8_t)sizeof(struct bt_tlb_entry));
+		em_op(ep, 8, 0x8b, H_R8, em_r(H_RAX));
+		em_alu_imm(ep, 8, ALU_AND, em_r(H_R8), (int32_t)BT_PAGE_MASK);
+		em_op(ep, 8, 0x3b, H_R8,
+		      em_mx(CPU, H_RDI, 0, tlbs + (int32_t)offsetof(struct bt_tlb_entry, tag_exec)));
+		em_jcc_to(ep, CC_NE, back);
+		em_mov_imm(ep, H_R8, key & BT_PAGE_MASK);
+		em_op(ep, 8, 0x3b, H_R8,
+		      em_mx(CPU, H_RDI, 0, tlbs + (int32_t)offsetof(struct bt_tlb_entry, gpa_page)));
+		em_jcc_to(ep, CC_NE, back);
+	}
+	em_op(ep, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
+	em_op(ep, 4, 0x8b, CHAIN_DONE, em_r(H_RCX));
+	em_jmp_to(ep, (const uint8_t *)(uintptr_t)fn + PROLOGUE_LEN);
+	em_patch(x->slot, tc->cur);
+	x->linked = fn;
+	tc->cur = e.p;
 }

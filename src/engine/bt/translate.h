@@ -29,14 +29,21 @@ void bt_tcache_reset(struct bt_tcache *tc);
 /* Longest block bt_translate takes. */
 #define BT_TB_MAX_INSNS	64
 
-typedef unsigned (*bt_tb_fn)(struct bt_cpu *cpu);
+typedef unsigned (*bt_tb_fn)(struct bt_cpu *cpu, uint64_t chain_limit);
 
 /* Host bytes that a block of n instructions can take at most. */
 size_t bt_translate_max_size(unsigned n);
 
 /* Translate the n decoded instructions of a 64-bit code block into tc (the caller checked
  * bt_translate_max_size). tlb is the soft TLB (BT_TLB_SUP / BT_TLB_USER) that inline memory
- * accesses use: the translation may only run at that privilege. */
-bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, unsigned n, int tlb);
+ * accesses use: the translation may only run at that privilege. key is the block's gpa.
+ * Returns NULL when out of host memory. */
+bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, unsigned n, int tlb,
+			    uint64_t key);
+
+/* Make exit (a cpu->tb_exit of a translation in tc) jump to the translation fn of the block at
+ * gpa key with page generation gen, made for soft TLB tlb (the same the exit's block uses). */
+void bt_tb_link(struct bt_cpu *cpu, struct bt_tcache *tc, void *exit, bt_tb_fn fn, uint64_t key,
+		uint32_t gen, int tlb);
 
 #endif
