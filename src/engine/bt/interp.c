@@ -376,7 +376,7 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 		return NULL;
 	}
 	uint8_t *start = bc->tc.cur;
-	b->tb = bt_translate_block(&bc->tc, b->insns, b->n, tlb, b->key);
+	b->tb = bt_translate_block(cpu, &bc->tc, b->insns, b->n, tlb, b->key);
 	b->tb_tlb = (uint8_t)tlb;
 	cpu->stats.tb_blocks++;
 	cpu->stats.tb_insns += b->n;
@@ -413,8 +413,12 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 		bt_tb_fn tb = hot_code(cpu, b);
 		if (tb && b->n <= max) {
 			/* the last translated block left for this one: chain them */
-			if (cpu->tb_exit && !b->gpa2)
-				bt_tb_link(cpu, &bc->tc, cpu->tb_exit, tb, b->key, b->gen, b->tb_tlb);
+			if (!b->gpa2) {
+				if (cpu->tb_exit)
+					bt_tb_link(cpu, &bc->tc, cpu->tb_exit, tb, b->key, b->gen,
+						   b->tb_tlb);
+				bt_ibtc_insert(cpu, &bc->tc, cpu->s.rip, tb, b->key, b->gen, b->tb_tlb);
+			}
 			cpu->tb_exit = NULL;
 			cpu->end_block = false;
 			ran = tb(cpu, chain_limit(left, shadow));

@@ -11,8 +11,8 @@ int bt_tcache_init(struct bt_tcache *tc, size_t size)
 	if (p == MAP_FAILED)
 		return -1;
 	tc->base = p;
-	tc->cur = p;
 	tc->end = tc->base + size;
+	bt_tcache_reset(tc);
 	return 0;
 }
 
@@ -26,4 +26,7 @@ void bt_tcache_free(struct bt_tcache *tc)
 void bt_tcache_reset(struct bt_tcache *tc)
 {
 	tc->cur = tc->base;
+	tc->ibtc_stub = NULL;
+	for (unsigned k = 0; k < (1u << BT_IBTC_BITS); k++)
+		tc->ibtc[k] = (struct bt_ibtc_entry){ .lin = 1ull << 63, .tlb_off = -1 };
 }

@@ -86,6 +86,8 @@ struct tb_exit {
 
 struct tctx {
 	struct emit e;
+	struct bt_cpu *cpu;
+	struct bt_tcache *tc;
 	uint64_t key;			/* gpa of the block */
 	const struct bt_insn *insns;
 	unsigned n, k;
@@ -109,7 +111,8 @@ struct tctx {
 
 size_t bt_translate_max_size(unsigned n)
 {
-	return 128 + (size_t)(n + 1) * (MAX_INSN_BYTES + sizeof(struct tb_exit));
+	/* + the IBTC stub, emitted with the first translation after a flush */
+	return 512 + (size_t)(n + 1) * (MAX_INSN_BYTES + sizeof(struct tb_exit));
 }
 
 /* ---- Exits ----------------------------------------------------------------------------------- */
@@ -133,11 +136,14 @@ static void exit_next_rip(struct emit *e, unsigned done)
 	epilogue(e, done);
 }
 
-/* Leave with s.rip = the value in rax. */
-static void exit_rax(struct emit *e, unsigned done)
+/* Is entry rip + target on the block's first page? Such a target needs no canonical check
+ * (the entry rip is canonical, and no page straddles the non-canonical hole) and no mapping
+ * check when chained. */
+static bool same_page(const struct tctx *t, int32_t target)
 {
-	em_op(e, 8, 0x89, H_RAX, F(s.rip));
-	epilogue(e, done);
+	int64_t page_off = (int64_t)(t->key & (BT_PAGE - 1)) + target;
+
+	return page_off >= 0 && page_off < (int64_t)BT_PAGE;
 }
 
 /* Leave for a static target, entry rip + target, whose value is in rax: a jump that chaining
@@ -145,7 +151,6 @@ static void exit_rax(struct emit *e, unsigned done)
 static void exit_static(struct tctx *t, unsigned done, int32_t target)
 {
 	struct emit *e = &t->e;
-	int64_t page_off = (int64_t)(t->key & (BT_PAGE - 1)) + target;
 	struct tb_exit *x = &t->chain[t->nr_chain].x;
 
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
@@ -153,11 +158,110 @@ static void exit_static(struct tctx *t, unsigned done, int32_t target)
 	em_patch(x->slot, e->p);
 	x->done = done;
 	x->src_page = t->key & BT_PAGE_MASK;
-	x->same_page = page_off >= 0 && page_off < (int64_t)BT_PAGE;
+	x->same_page = same_page(t, target);
 	em_mov_imm64(e, H_RCX, 0);			/* patched to the descriptor */
 	t->chain[t->nr_chain++].imm = e->p - 8;
 	em_op(e, 8, 0x89, H_RCX, F(tb_exit));
 	epilogue(e, done);
+}
+
+static int32_t tlb_offset(int tlb)
+{
+	return OFF(tlb) + tlb * (int32_t)sizeof(((struct bt_cpu *)0)->tlb[0]);
+}
+
+/* Leave for a target known only now, in rax, through the indirect branch target cache. */
+static void exit_dynamic(struct tctx *t, unsigned done)
+{
+	em_mov_imm(&t->e, H_RCX, done);
+	em_mov_imm(&t->e, H_R8, (uint64_t)tlb_offset(t->tlb));
+	em_jmp_to(&t->e, t->tc->ibtc_stub);
+}
+
+static unsigned ibtc_index(uint64_t lin)
+{
+	return (unsigned)(lin ^ (lin >> 12)) & ((1u << BT_IBTC_BITS) - 1);
+}
+
+void bt_ibtc_insert(struct bt_cpu *cpu, struct bt_tcache *tc, uint64_t lin, bt_tb_fn fn,
+		    uint64_t key, uint32_t gen, int tlb)
+{
+	struct bt_ibtc_entry *x = &tc->ibtc[ibtc_index(lin)];
+
+	x->lin = lin;
+	x->entry = (const uint8_t *)(uintptr_t)fn + PROLOGUE_LEN;
+	x->gpa_page = key & BT_PAGE_MASK;
+	x->gen_ptr = &cpu->bvm->page_gen[key >> 12];
+	x->gen = gen;
+	x->tlb_off = tlb_offset(tlb);
+}
+
+#define IB(field)	((int32_t)offsetof(struct bt_ibtc_entry, field))
+#define TLBE(field)	((int32_t)offsetof(struct bt_tlb_entry, field))
+
+/* The shared lookup for exit_dynamic: rax = target rip, ecx = insns done in the block,
+ * r8 = offset of the block's soft TLB. Enters the cached translation of rax when every check
+ * the run loop would make passes, else returns to the run loop. */
+static void emit_ibtc_stub(struct tctx *t)
+{
+	struct emit *e = &t->e;
+	uint8_t *fail[8];
+	unsigned nf = 0;
+
+	t->tc->ibtc_stub = e->p;
+	em_op(e, 8, 0x89, H_RAX, F(s.rip));
+	em_op(e, 4, 0x03, H_RCX, em_r(CHAIN_DONE));			/* add ecx, r14d */
+	em_op(e, 4, 0x3b, H_RCX, em_r(CHAIN_LIMIT));
+	fail[nf++] = em_jcc(e, CC_A);
+	em_alu_imm(e, 1, ALU_CMP, F(kick), 0);
+	fail[nf++] = em_jcc(e, CC_NE);
+	em_mov_imm(e, H_RDX, (uint64_t)(uintptr_t)&t->cpu->bvm->tlb_gen);
+	em_op(e, 4, 0x8b, H_RDX, em_m(H_RDX, 0));
+	em_op(e, 4, 0x3b, H_RDX, F(tlb_gen_seen));
+	fail[nf++] = em_jcc(e, CC_NE);
+	/* the entry: rip, TLB, page generation */
+	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
+	em_shift_imm(e, 8, SH_SHR, em_r(H_RDX), 12);
+	em_op(e, 8, 0x33, H_RDX, em_r(H_RAX));				/* xor rdx, rax */
+	em_alu_imm(e, 4, ALU_AND, em_r(H_RDX), (1 << BT_IBTC_BITS) - 1);
+	em_op(e, 4, 0x6b, H_RDX, em_r(H_RDX));
+	em_byte(e, (uint8_t)sizeof(struct bt_ibtc_entry));
+	em_mov_imm(e, H_RSI, (uint64_t)(uintptr_t)t->tc->ibtc);
+	em_op(e, 8, 0x03, H_RSI, em_r(H_RDX));
+	em_op(e, 8, 0x3b, H_RAX, em_m(H_RSI, IB(lin)));
+	fail[nf++] = em_jcc(e, CC_NE);
+	em_op(e, 4, 0x3b, H_R8, em_m(H_RSI, IB(tlb_off)));
+	fail[nf++] = em_jcc(e, CC_NE);
+	em_op(e, 8, 0x8b, H_RDX, em_m(H_RSI, IB(gen_ptr)));
+	em_op(e, 4, 0x8b, H_RDX, em_m(H_RDX, 0));
+	em_op(e, 4, 0x3b, H_RDX, em_m(H_RSI, IB(gen)));
+	fail[nf++] = em_jcc(e, CC_NE);
+	/* rip's page still maps to the block's page for execution */
+	em_op(e, 4, 0x8b, H_RDI, em_r(H_RAX));
+	em_shift_imm(e, 4, SH_SHR, em_r(H_RDI), 12);
+	em_alu_imm(e, 4, ALU_AND, em_r(H_RDI), BT_TLB_SIZE - 1);
+	em_op(e, 4, 0x6b, H_RDI, em_r(H_RDI));
+	em_byte(e, (uint8_t)sizeof(struct bt_tlb_entry));
+	em_op(e, 8, 0x03, H_RDI, em_r(H_R8));
+	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
+	em_alu_imm(e, 8, ALU_AND, em_r(H_RDX), (int32_t)BT_PAGE_MASK);
+	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, TLBE(tag_exec)));
+	fail[nf++] = em_jcc(e, CC_NE);
+	em_op(e, 8, 0x8b, H_RDX, em_m(H_RSI, IB(gpa_page)));
+	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, TLBE(gpa_page)));
+	fail[nf++] = em_jcc(e, CC_NE);
+	em_op(e, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
+	em_op(e, 4, 0x8b, CHAIN_DONE, em_r(H_RCX));
+	em_op(e, 4, 0xff, 4, em_m(H_RSI, IB(entry)));			/* jmp [rsi + entry] */
+	for (unsigned f = 0; f < nf; f++)
+		em_patch(fail[f], e->p);
+	em_op(e, 4, 0x8b, H_RAX, em_r(H_RCX));
+	em_pop(e, H_R15);
+	em_pop(e, H_R14);
+	em_pop(e, H_R13);
+	em_pop(e, H_R12);
+	em_pop(e, H_RBX);
+	em_ret(e);
 }
 
 static void add_exit(struct tctx *t, uint8_t *at, unsigned done)
@@ -188,7 +292,13 @@ static void call_handler(struct tctx *t, unsigned k, int32_t off)
 	em_mov_imm(e, H_RSI, (uint64_t)(uintptr_t)i);
 	em_call(e, (const void *)(uintptr_t)i->fn);
 	if (k + 1 == t->n) {
-		exit_next_rip(e, t->n);
+		/* near indirect branches change nothing but rip (and RSP) */
+		if (i->fn == bt_h_jmp_E || i->fn == bt_h_call_E || i->fn == bt_h_ret) {
+			em_op(e, 8, 0x8b, H_RAX, F(next_rip));
+			exit_dynamic(t, t->n);
+		} else {
+			exit_next_rip(e, t->n);
+		}
 		return;
 	}
 	em_alu_imm(e, 1, ALU_CMP, F(end_block), 0);
@@ -437,22 +547,73 @@ static enum alu_form alu_form(const struct bt_insn *i, unsigned *op)
 	return AF_NONE;
 }
 
+/* ---- Dead flags ------------------------------------------------------------------------------ */
+
+/* Register-only forms that inline code handles without a call, a slow path or an exit, and
+ * that neither read nor write the flags. */
+static bool flagless_reg_insn(const struct bt_insn *i)
+{
+	unsigned o = i->op;
+
+	if (o == 0x8d)					/* lea (no memory access) */
+		return !(i->flags & (BI_RIPREL | BI_LOCK));
+	if (i->flags & BI_MEM)
+		return false;
+	return (o >= 0x88 && o <= 0x8b) || (o >= 0xb0 && o <= 0xbf) ||
+	       ((o == 0xc6 || o == 0xc7) && (i->reg & 7) == 0) ||
+	       o == 0x1b6 || o == 0x1b7 || o == 0x1be || o == 0x1bf || o == 0x63;
+}
+
+/* Register-only forms that inline code handles without a call, a slow path or an exit, and
+ * that set all the lazy flags without reading them. */
+static bool flag_writer_reg_insn(const struct bt_insn *i)
+{
+	unsigned op, o = i->op;
+
+	if (i->flags & BI_MEM)
+		return false;
+	if (alu_form(i, &op) != AF_NONE)
+		return op != ALU_ADC && op != ALU_SBB;
+	if (o == 0xc1 || o == 0xd1) {
+		unsigned sh = i->reg & 7, c = (unsigned)i->imm & (i->opsize == 8 ? 63 : 31);
+		return i->opsize >= 4 && c && (sh == SH_SHL || sh == SH_SHR || sh == SH_SAR);
+	}
+	return (o == 0x1af || o == 0x69 || o == 0x6b) && i->opsize >= 4;
+}
+
+/* The flags insn k computes are overwritten before anything can see them: nothing but
+ * register moves up to the next flag writer, with no call, fault or block exit between. */
+static bool flags_dead_after(const struct tctx *t, unsigned k)
+{
+	for (unsigned j = k + 1; j < t->n; j++) {
+		if (flag_writer_reg_insn(&t->insns[j]))
+			return true;
+		if (!flagless_reg_insn(&t->insns[j]))
+			return false;
+	}
+	return false;
+}
+
 /* Store the lazy flags of an op whose result is in rdx, operands in rax (a) and rcx (b). */
 static void store_flags(struct tctx *t, int kind, unsigned size, bool operands)
 {
 	struct emit *e = &t->e;
 
+	t->cc_kind = kind;
+	t->cc_size = size;
+	if (flag_writer_reg_insn(&t->insns[t->k]) && flags_dead_after(t, t->k))
+		return;
 	em_store_imm(e, 4, F(cc_op), (int32_t)cc_op_of(kind, size));
 	em_op(e, 8, 0x89, H_RDX, F(cc_dst));
 	if (operands) {
 		em_op(e, 8, 0x89, H_RCX, F(cc_src));
 		em_op(e, 8, 0x89, H_RAX, F(cc_src2));
 	}
-	t->cc_kind = kind;
-	t->cc_size = size;
 }
 
-/* ADD/OR/AND/SUB/XOR/CMP/TEST in all operand forms (ADC/SBB go to their handlers). */
+static void cf_to_r13(struct tctx *t);
+
+/* ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST in all operand forms. */
 static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 {
 	struct emit *e = &t->e;
@@ -460,11 +621,16 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 	enum alu_form form = alu_form(i, &op);
 	bool mem = i->flags & BI_MEM, writes = op != ALU_CMP && form != AF_TEST_EG &&
 		   form != AF_TEST_EI;
-	int kind = op == ALU_ADD ? CC_ADD : op == ALU_SUB || op == ALU_CMP ? CC_SUB : CC_LOGIC;
+	static const int kinds[8] = { CC_ADD, CC_LOGIC, CC_ADC, CC_SBB, CC_LOGIC, CC_SUB, CC_LOGIC,
+				      CC_SUB };
+	int kind = form == AF_TEST_EG || form == AF_TEST_EI ? CC_LOGIC : kinds[op & 7];
+	bool carry = op == ALU_ADC || op == ALU_SBB;
 	unsigned b = size == 1 ? 0 : 1;
 
-	if (form == AF_NONE || op == ALU_ADC || op == ALU_SBB || (mem && !mem_inline(t, i)))
+	if (form == AF_NONE || (mem && !mem_inline(t, i)))
 		return false;
+	if (carry)
+		cf_to_r13(t);	/* first: it may call out */
 	/* rax = a (the destination operand), rcx = b */
 	if (form == AF_GE) {
 		load(e, H_RAX, greg(i, i->reg, size), size, false);
@@ -477,8 +643,12 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 			em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
 	}
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
+	if (carry) {			/* host CF = guest CF for the host's ADC/SBB */
+		em_op(e, 4, 0x8b, H_R8, em_r(NEXT));
+		em_op(e, 4, 0xf7, 3, em_r(H_R8));			/* neg r8d */
+	}
 	/* the host op of the same size sets exactly the guest's flags (CMP as SUB, TEST as AND) */
-	em_op(e, size, (kind == CC_SUB ? ALU_SUB : op) << 3 | b, H_RCX, em_r(H_RDX));
+	em_op(e, size, (op == ALU_CMP ? ALU_SUB : op) << 3 | b, H_RCX, em_r(H_RDX));
 	if (size < 4)
 		load(e, H_RDX, em_r(H_RDX), size, false);		/* movzx: flags kept */
 	if (writes) {
@@ -490,8 +660,9 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 			store_reg(t, i, H_RDX, i->rm, size);
 	}
 	store_flags(t, kind, size, kind != CC_LOGIC);
-	t->flags_live = true;
-	if (mem) {
+	/* a slow path rejoins with rebuilt flags, which ADC/SBB's cannot be */
+	t->flags_live = !(mem && carry);
+	if (mem && !carry) {
 		struct tail *tl = slow_tail(t);
 		tl->regen_kind = (int8_t)kind;
 		tl->regen_size = (uint8_t)size;
@@ -512,13 +683,27 @@ static void cf_to_r13(struct tctx *t)
 		em_op(e, 1, 0x0fb6, NEXT, em_r(NEXT));			/* movzx r13d, r13b */
 		return;
 	}
-	if (t->cc_kind == CC_INC || t->cc_kind == CC_DEC || t->cc_kind == CC_SHIFT) {
+	if (t->cc_kind >= CC_INC) {				/* INC, DEC, SHIFT, MUL */
 		em_op(e, 8, 0x8b, NEXT, F(cc_src));			/* the stored CF */
 		return;
 	}
+	if (t->cc_kind == CC_LOGIC) {
+		em_mov_imm(e, NEXT, 0);
+		return;
+	}
+	/* Unknown here (e.g. at the block's start): the kinds that keep CF in cc_src inline,
+	 * bt_cf for the others. */
+	em_op(e, 4, 0x8b, H_RAX, F(cc_op));
+	em_alu_imm(e, 4, ALU_CMP, em_r(H_RAX), CC_INC << 2);
+	uint8_t *other = em_jcc(e, CC_B);
+	em_op(e, 8, 0x8b, NEXT, F(cc_src));
+	em_alu_imm(e, 4, ALU_AND, em_r(NEXT), 1);
+	uint8_t *done = em_jmp(e);
+	em_patch(other, e->p);
 	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
 	em_call(e, (const void *)(uintptr_t)bt_cf);
 	em_op(e, 4, 0x0fb6, NEXT, em_r(H_RAX));			/* movzx r13d, al */
+	em_patch(done, e->p);
 }
 
 /* INC/DEC r/m: CF is kept, so the old CF goes to cc_src. */
@@ -749,7 +934,8 @@ static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
 		if (!rel_target(t, i, &target))
 			return false;
 		rip_to(t, H_RAX, target);
-		check_canonical(t, H_RAX);
+		if (!same_page(t, target))
+			check_canonical(t, H_RAX);
 		if (o == 0xe8) {
 			rip_to(t, H_RCX, t->off + i->len);
 			em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
@@ -770,7 +956,7 @@ static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
 		load(e, H_RAX, em_m(H_RSI, 0), 8, false);
 		check_canonical(t, H_RAX);
 		em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
-		exit_rax(e, done);
+		exit_dynamic(t, done);
 		*left = true;
 		return true;
 	}
@@ -807,6 +993,10 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 		/* Jcc taken: the target must be canonical, else the handler raises #GP. */
 		t->k = tl->k;
 		rip_to(t, H_RAX, tl->target);
+		if (same_page(t, tl->target)) {
+			exit_static(t, tl->k + 1, tl->target);
+			return;
+		}
 		em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
 		em_shift_imm(e, 8, SH_SHL, em_r(H_RDX), 16);
 		em_shift_imm(e, 8, SH_SAR, em_r(H_RDX), 16);
@@ -822,8 +1012,8 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 	em_jmp_to(e, tl->resume);
 }
 
-bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, unsigned n, int tlb,
-			    uint64_t key)
+bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const struct bt_insn *insns,
+			    unsigned n, int tlb, uint64_t key)
 {
 	struct tctx *t = malloc(sizeof(*t));
 	struct emit *e;
@@ -833,8 +1023,10 @@ bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, u
 	if (!t)
 		return NULL;
 	*t = (struct tctx){ .e = { tc->cur, tc->end }, .insns = insns, .n = n, .tlb = tlb,
-			    .cc_kind = -1, .key = key };
+			    .cc_kind = -1, .key = key, .cpu = cpu, .tc = tc };
 	e = &t->e;
+	if (!tc->ibtc_stub)
+		emit_ibtc_stub(t);
 	entry = e->p;
 	em_push(e, H_RBX);		/* five pushes: calls see a 16-byte aligned stack */
 	em_push(e, H_R12);

@@ -13,11 +13,28 @@
 
 #include "engine/bt/bt.h"
 
+/* Indirect branch target cache: translations by guest rip, for exits whose target is only
+ * known at run time (RET, JMP/CALL through a register or memory). Filled by the run loop when
+ * it enters a translation; generated code re-checks everything about an entry before using
+ * it (see bt_tb_link for the list), so a stale entry only costs a trip to the run loop. */
+struct bt_ibtc_entry {
+	uint64_t lin;			/* guest rip (a non-canonical value when empty) */
+	const uint8_t *entry;		/* chain entry of the translation */
+	uint64_t gpa_page;		/* the code page rip must map to */
+	const _Atomic uint32_t *gen_ptr;	/* its bvm->page_gen slot */
+	uint32_t gen;			/* ... and the generation the block was decoded at */
+	int32_t tlb_off;		/* offsetof the soft TLB the translation was made for */
+};
+
+#define BT_IBTC_BITS	12
+
 /* Executable memory of one vCPU, filled front to back and emptied as a whole. It is mapped
  * read-write-execute: only its own vCPU thread writes it, and RW/RX switching (mprotect per
  * translation) or a second mapping would cost more than it protects here. */
 struct bt_tcache {
 	uint8_t *base, *cur, *end;
+	uint8_t *ibtc_stub;		/* shared lookup code, emitted with the first translation */
+	struct bt_ibtc_entry ibtc[1u << BT_IBTC_BITS];
 };
 
 #define BT_TCACHE_SIZE	(32u << 20)
@@ -38,8 +55,13 @@ size_t bt_translate_max_size(unsigned n);
  * bt_translate_max_size). tlb is the soft TLB (BT_TLB_SUP / BT_TLB_USER) that inline memory
  * accesses use: the translation may only run at that privilege. key is the block's gpa.
  * Returns NULL when out of host memory. */
-bt_tb_fn bt_translate_block(struct bt_tcache *tc, const struct bt_insn *insns, unsigned n, int tlb,
-			    uint64_t key);
+bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const struct bt_insn *insns,
+			    unsigned n, int tlb, uint64_t key);
+
+/* Record that the translation fn (made for soft TLB tlb) of the block at gpa key, decoded at
+ * page generation gen, runs for guest rip lin. */
+void bt_ibtc_insert(struct bt_cpu *cpu, struct bt_tcache *tc, uint64_t lin, bt_tb_fn fn,
+		    uint64_t key, uint32_t gen, int tlb);
 
 /* Make exit (a cpu->tb_exit of a translation in tc) jump to the translation fn of the block at
  * gpa key with page generation gen, made for soft TLB tlb (the same the exit's block uses). */
