@@ -25,9 +25,9 @@
 #include "engine/bt/translate.h"
 
 #define BLOCK_MAX	64
-#define CACHE_BLOCKS	8192
+#define CACHE_BLOCKS	32768
 #define CACHE_INSNS	(CACHE_BLOCKS * 16)
-#define HASH_BITS	13
+#define HASH_BITS	15
 #define JC_BITS		12
 /* Runs of a block before it is translated (VMON_BT_JIT_THRESHOLD; 0 = never translate). */
 #define JIT_THRESHOLD	16
