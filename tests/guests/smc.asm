@@ -3,7 +3,7 @@
 ; another page and they run again: the new code must run, not the old translation.
 ; vmon-kind: kernel
 ; vmon-args:
-; vmon-exit: 65
+; vmon-exit: 75
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"
@@ -45,7 +45,7 @@ long_main:
 	PRINT "repatched each call: "
 	HEX rbx, 4
 	PRINT 10
-	EXIT 0x20
+	EXIT 0x25
 
 	SERIAL_LIB
 
