@@ -419,9 +419,12 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 						   b->tb_tlb);
 				bt_ibtc_insert(cpu, &bc->tc, cpu->s.rip, tb, b->key, b->gen, b->tb_tlb);
 			}
+			uint64_t chained = cpu->stats.insns;
 			cpu->tb_exit = NULL;
 			cpu->end_block = false;
 			ran = tb(cpu, chain_limit(left, shadow));
+			/* blocks left for chained ones were counted by the chain guards */
+			done += cpu->stats.insns - chained;
 			cpu->stats.tb_runs++;
 		} else {
 			cpu->tb_exit = NULL;

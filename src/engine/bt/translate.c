@@ -3,31 +3,28 @@
  * Register use in generated code: rbx = struct bt_cpu *, r12 = guest rip at block entry (so the
  * code does not depend on where the block is mapped linearly), r13 = fall-through rip of the
  * instruction whose handler is being called, r14 = instructions run by the blocks before this
- * one in a chain, r15 = the chain limit. Guest registers stay in cpu->s.gpr; rax, rcx, rdx,
+ * one in a chain (for the budget), r15 = the chain limit. Guest registers stay in cpu->s.gpr; rax, rcx, rdx,
  * rsi, rdi and r8-r11 are scratch within one instruction.
  *
  * An instruction without an inline form calls its handler exactly as run_block does: s.rip =
  * its rip, next_rip = its fall-through rip, then fn(cpu, insn); if the handler ended the block
  * or jumped, the block is left with s.rip = next_rip.
  *
- * Inline forms (MOV, LEA, MOVZX/MOVSX, ALU ops, TEST, INC/DEC, shifts by an immediate, PUSH/POP,
- * SETcc/CMOVcc, Jcc/JMP/CALL/RET) compute what their handlers compute, including the lazy-flag
- * state (cc_op, cc_dst, cc_src, cc_src2), so handler calls and inline code mix freely. They
+ * Inline forms (MOV, LEA, MOVZX/MOVSX, ALU ops with ADC/SBB, TEST, INC/DEC, IMUL, shifts by an
+ * immediate, PUSH/POP, SETcc/CMOVcc, Jcc/JMP/CALL/RET) compute what their handlers compute,
+ * including the lazy-flag state (cc_op, cc_dst, cc_src, cc_src2), so handler calls and inline
+ * code mix freely; only flag stores that a later flag writer overwrites before anything can see
+ * them (no call, slow path or exit between) are left out. They
  * never fault themselves: a memory operand takes the soft TLB's fast path inline, and anything
  * else (TLB miss, MMIO, page straddle, non-canonical address or jump target) goes to an
  * out-of-line slow path that calls the instruction's handler from scratch, which then does the
  * exact checks and raises the fault with s.rip at the instruction. Nothing architectural is
  * written before the fast path is certain, so the handler always starts from the original state.
  *
- * Instruction counting stays exact for blocks that run to their end or leave at a branch; a
- * fault mid-block longjmps out and the block's instructions are not counted, as in run_block.
+ * Instruction counting stays exact for blocks that run to their end or leave at a branch (the
+ * chain guards add a block's count to stats.insns before entering the next one); a fault
+ * mid-block longjmps out and that block's instructions are not counted, as in run_block.
  */
-#include <stddef.h>
-
-#include "engine/bt/emit.h"
-#include "engine/bt/ops.h"
-#include "engine/bt/translate.h"
-
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +116,7 @@ size_t bt_translate_max_size(unsigned n)
 
 static void epilogue(struct emit *e, unsigned done)
 {
-	em_op(e, 4, 0x8d, H_RAX, em_m(CHAIN_DONE, (int32_t)done));	/* lea eax, [r14 + done] */
+	em_mov_imm(e, H_RAX, done);
 	em_pop(e, H_R15);
 	em_pop(e, H_R14);
 	em_pop(e, H_R13);
@@ -201,7 +198,7 @@ void bt_ibtc_insert(struct bt_cpu *cpu, struct bt_tcache *tc, uint64_t lin, bt_t
 
 /* The shared lookup for exit_dynamic: rax = target rip, ecx = insns done in the block,
  * r8 = offset of the block's soft TLB. Enters the cached translation of rax when every check
- * the run loop would make passes, else returns to the run loop. */
+ * the run loop would make passes, else returns ecx to the run loop. */
 static void emit_ibtc_stub(struct tctx *t)
 {
 	struct emit *e = &t->e;
@@ -210,8 +207,8 @@ static void emit_ibtc_stub(struct tctx *t)
 
 	t->tc->ibtc_stub = e->p;
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
-	em_op(e, 4, 0x03, H_RCX, em_r(CHAIN_DONE));			/* add ecx, r14d */
-	em_op(e, 4, 0x3b, H_RCX, em_r(CHAIN_LIMIT));
+	em_op(e, 4, 0x8d, H_R9, em_mx(H_RCX, CHAIN_DONE, 0, 0));	/* lea r9d, [rcx + r14] */
+	em_op(e, 4, 0x3b, H_R9, em_r(CHAIN_LIMIT));
 	fail[nf++] = em_jcc(e, CC_A);
 	em_alu_imm(e, 1, ALU_CMP, F(kick), 0);
 	fail[nf++] = em_jcc(e, CC_NE);
@@ -251,7 +248,8 @@ static void emit_ibtc_stub(struct tctx *t)
 	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, TLBE(gpa_page)));
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_op(e, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
-	em_op(e, 4, 0x8b, CHAIN_DONE, em_r(H_RCX));
+	em_op(e, 8, 0x01, H_RCX, F(stats.insns));			/* add [insns], rcx */
+	em_op(e, 4, 0x8b, CHAIN_DONE, em_r(H_R9));
 	em_op(e, 4, 0xff, 4, em_m(H_RSI, IB(entry)));			/* jmp [rsi + entry] */
 	for (unsigned f = 0; f < nf; f++)
 		em_patch(fail[f], e->p);
@@ -1132,6 +1130,7 @@ void bt_tb_link(struct bt_cpu *cpu, struct bt_tcache *tc, void *exit, bt_tb_fn f
 		em_jcc_to(ep, CC_NE, back);
 	}
 	em_op(ep, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
+	em_alu_imm(ep, 8, ALU_ADD, F(stats.insns), (int32_t)x->done);
 	em_op(ep, 4, 0x8b, CHAIN_DONE, em_r(H_RCX));
 	em_jmp_to(ep, (const uint8_t *)(uintptr_t)fn + PROLOGUE_LEN);
 	em_patch(x->slot, tc->cur);

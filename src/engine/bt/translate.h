@@ -1,9 +1,19 @@
 /* The bt engine's translation tier: hot decoded blocks become host x86-64 code.
  *
- * A translated block is a host function `unsigned fn(struct bt_cpu *cpu)` that runs all of its
- * block's instructions (the caller makes sure the budget allows that), leaves cpu->s.rip at the
- * next instruction to run, and returns how many instructions ran, exactly as the interpreter's
- * run_block would have. Faults longjmp out of it like out of any handler.
+ * A translated block is a host function `unsigned fn(struct bt_cpu *cpu, uint64_t chain_limit)`
+ * that runs all of its block's instructions (the caller makes sure the budget allows that),
+ * leaves cpu->s.rip at the next instruction to run, and returns how many instructions of its
+ * last block ran, exactly as the interpreter's run_block would have. Faults longjmp out of it
+ * like out of any handler.
+ *
+ * Chaining: a block left at a static target (fall-through, direct JMP/CALL, taken Jcc) records
+ * that exit in cpu->tb_exit; when the next block turns out to be translated, bt_tb_link patches
+ * the exit to jump straight into it through a guard that re-checks, every time, what the run
+ * loop would check: no kick, the budget (at most chain_limit instructions before entering a
+ * block), no new code page anywhere (bvm->tlb_gen), the target's page generation, and for a
+ * target on another page its linear-to-physical mapping in the soft TLB. Exits to targets known
+ * only at run time go through the indirect branch target cache below, behind the same checks.
+ * The guards add each finished block's instructions to cpu->stats.insns themselves.
  */
 #ifndef VMON_BT_TRANSLATE_H
 #define VMON_BT_TRANSLATE_H
