@@ -579,14 +579,27 @@ static bool flag_writer_reg_insn(const struct bt_insn *i)
 	return (o == 0x1af || o == 0x69 || o == 0x6b) && i->opsize >= 4;
 }
 
+/* ROL/ROR of a 32/64-bit register by a nonzero immediate: sets CF and OF, keeps the rest. */
+static bool rotate_reg_insn(const struct bt_insn *i)
+{
+	unsigned c = (unsigned)i->imm & (i->opsize == 8 ? 63 : 31);
+
+	return (i->op == 0xc1 || i->op == 0xd1) && !(i->flags & BI_MEM) && i->opsize >= 4 &&
+	       (i->reg & 7) <= SH_ROR && c;
+}
+
 /* The flags insn k computes are overwritten before anything can see them: nothing but
- * register moves up to the next flag writer, with no call, fault or block exit between. */
+ * register moves (or rotates whose own flags are dead) up to the next flag writer, with no
+ * call, fault or block exit between. */
 static bool flags_dead_after(const struct tctx *t, unsigned k)
 {
 	for (unsigned j = k + 1; j < t->n; j++) {
-		if (flag_writer_reg_insn(&t->insns[j]))
+		const struct bt_insn *i = &t->insns[j];
+		if (flag_writer_reg_insn(i))
 			return true;
-		if (!flagless_reg_insn(&t->insns[j]))
+		if (rotate_reg_insn(i) && flags_dead_after(t, j))
+			continue;
+		if (!flagless_reg_insn(i))
 			return false;
 	}
 	return false;
@@ -793,6 +806,21 @@ static bool inline_imul(struct tctx *t, const struct bt_insn *i)
 	return true;
 }
 
+/* ROL/ROR by an immediate whose flags are dead: just the value (the handler would materialize
+ * all the flags to change CF and OF). */
+static bool inline_rotate(struct tctx *t, const struct bt_insn *i)
+{
+	unsigned size = i->opsize, c = (unsigned)i->imm & (size == 8 ? 63 : 31);
+
+	if (!rotate_reg_insn(i) || !flags_dead_after(t, t->k))
+		return false;
+	load(&t->e, H_RDX, greg(i, i->rm, size), size, false);
+	em_shift_imm(&t->e, size, i->reg & 7, em_r(H_RDX), (uint8_t)c);
+	store_reg(t, i, H_RDX, i->rm, size);
+	t->flags_live = false;
+	return true;
+}
+
 /* MOV in its register, memory and immediate forms; LEA; MOVZX/MOVSX/MOVSXD. */
 static bool inline_mov(struct tctx *t, const struct bt_insn *i)
 {
@@ -968,6 +996,7 @@ static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
 	bool live = t->flags_live;
 
 	if (inline_alu(t, i) || inline_incdec(t, i) || inline_shift(t, i) || inline_imul(t, i) ||
+	    inline_rotate(t, i) ||
 	    inline_cond_move(t, i) || inline_branch(t, i, left))
 		return true;
 	if (inline_mov(t, i) || inline_stack(t, i)) {
