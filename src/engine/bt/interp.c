@@ -377,6 +377,8 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 	}
 	uint8_t *start = bc->tc.cur;
 	b->tb = bt_translate_block(cpu, &bc->tc, b->insns, b->n, tlb, b->key);
+	if (!b->tb)
+		return NULL;	/* out of host memory: interpreted, tried again next run */
 	b->tb_tlb = (uint8_t)tlb;
 	cpu->stats.tb_blocks++;
 	cpu->stats.tb_insns += b->n;
