@@ -455,6 +455,12 @@ static void bt_print_stats(struct vm *vm, FILE *out)
 		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
 		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
 	fprintf(out, "bt: page-walk cache: hits %llu\n", (unsigned long long)t.pwc_hits);
+	fprintf(out, "bt: translated blocks %llu, insns %llu, host code bytes %llu, cache flushes %llu\n",
+		(unsigned long long)t.tb_blocks, (unsigned long long)t.tb_insns,
+		(unsigned long long)t.tb_bytes, (unsigned long long)t.tb_flushes);
+	fprintf(out, "bt: block runs: translated %llu (+%llu chained), interpreted %llu\n",
+		(unsigned long long)t.tb_runs, (unsigned long long)t.tb_chained,
+		(unsigned long long)t.interp_runs);
 	for (int k = 0; k <= BT_HC_COUNTED; k++)
 		if (t.hypercalls[k])
 			fprintf(out, "bt: hypercall %2d%s: %llu\n", k, k == BT_HC_COUNTED ? "+" : "",
