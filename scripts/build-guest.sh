@@ -5,7 +5,10 @@
 # Outputs in OUTDIR:
 #   vmlinuz             kernel of linux-image-cloud-amd64 (flavor cloud, the default)
 #   vmlinuz-generic     kernel of linux-image-amd64 (flavor generic)
-#   initramfs.cpio.gz   busybox-static + /init (scripts/guest-init) + /data/blob
+#   initramfs.cpio.gz   busybox-static + /init (scripts/guest-init) + /data/blob + the virtio
+#                       modules of the same kernel package in /lib/modules (load order in
+#                       /lib/modules/virtio.order; /init loads them only when a virtio PCI
+#                       device is present)
 #   blob.sha256         expected sha256 (hex) of /data/blob, a deterministic 64 KiB file
 #   FLAVOR.stamp        package versions and input hashes the outputs were built from
 #
@@ -47,7 +50,7 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
 # Tools a fresh Debian 12 may lack.
 need_install=()
-for tool in cpio:cpio gzip:gzip sha256sum:coreutils dpkg-deb:dpkg; do
+for tool in cpio:cpio gzip:gzip sha256sum:coreutils dpkg-deb:dpkg objcopy:binutils; do
 	command -v "${tool%%:*}" >/dev/null || need_install+=("${tool#*:}")
 done
 if [ ${#need_install[@]} -gt 0 ]; then
@@ -146,7 +149,38 @@ make_blob() {
 
 # Staging tree of the initramfs; busybox installs its applet links at boot (guest-init).
 stage=$tmp/stage
-mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,data}
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,data,lib/modules}
+
+# Debian builds virtio as modules: take the virtio PCI transport and the block and rng drivers
+# from the kernel package, with what they depend on (the `depends=` of each module's .modinfo;
+# there is no modules.dep before depmod runs), listed dependencies first.
+moddir=$(find "$tmp/pkgroot/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+[ -n "$moddir" ] || { echo "$0: no /lib/modules/* in $kernel_pkg" >&2; exit 1; }
+module_path() {
+	local p
+	p=$(find "$moddir/kernel" -name "$1.ko" -o -name "${1//_/-}.ko" | sort | head -n 1)
+	[ -n "$p" ] || { echo "$0: module $1 not in $kernel_pkg" >&2; exit 1; }
+	echo "$p"
+}
+module_deps() {
+	objcopy -O binary --only-section=.modinfo "$1" /dev/stdout | tr '\0' '\n' |
+		sed -n 's/^depends=//p' | tr ',' ' '
+}
+loaded=" "
+add_module() {
+	local name=${1//-/_} path dep
+	case $loaded in *" $name "*) return ;; esac
+	path=$(module_path "$name") || exit 1
+	for dep in $(module_deps "$path"); do
+		add_module "$dep"
+	done
+	loaded="$loaded$name "
+	cp "$path" "$stage/lib/modules/"
+	basename "$path" >>"$stage/lib/modules/virtio.order"
+}
+for m in virtio_pci virtio_blk virtio_rng; do
+	add_module "$m"
+done
 cp "$tmp/pkgroot/bin/busybox" "$stage/bin/busybox"
 install -m 0755 "$init_script" "$stage/init"
 make_blob >"$stage/data/blob"

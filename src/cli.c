@@ -14,7 +14,7 @@ static const char usage_main[] =
 static const char usage_run[] =
 	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
-	"                [--console stdio|none|FILE] [--stats]\n"
+	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng] [--stats]\n"
 	"\n"
 	"  --engine E        kvm (/dev/kvm), bt (software), or auto (default): bt if kvm is\n"
 	"                    unusable, else the faster of the two by a short probe (cached\n"
@@ -26,6 +26,9 @@ static const char usage_run[] =
 	"  --mem SIZE        guest RAM, 1M..64G: 512K, 64M, 1G or bytes (default 256M)\n"
 	"  --cpus N          vCPUs, 1..64 (default 1)\n"
 	"  --console C       COM1: stdio (default; Ctrl-A x quits, Ctrl-A h helps), none, or FILE\n"
+	"  --disk FILE[,ro]  virtio-blk disk on a raw image (size a multiple of 512), read-only\n"
+	"                    with ,ro; up to 8, the guest's /dev/vda, /dev/vdb ... in order\n"
+	"  --rng             virtio-rng device fed by the host's getrandom()\n"
 	"  --stats           print exit counters on stderr when the VM ends\n";
 
 static enum cli_action fail(const char *fmt, ...)
@@ -88,6 +91,26 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
 	return argv[++*i];
 }
 
+/* FILE or FILE,ro. The file itself is checked when the VM is built. */
+static enum cli_action parse_disk(const char *val, struct vm_config *cfg)
+{
+	size_t len = strlen(val);
+	bool ro = len > 3 && strcmp(val + len - 3, ",ro") == 0;
+
+	if (cfg->nr_disks >= VM_MAX_DISKS)
+		return fail("--disk %s: at most %d disks", val, VM_MAX_DISKS);
+	if (!*val || (ro && len == 3))
+		return fail("--disk needs FILE or FILE,ro");
+	if (ro)
+		len -= 3;
+	if (len >= sizeof(cfg->disk[0].path))
+		return fail("--disk %s: file name too long", val);
+	memcpy(cfg->disk[cfg->nr_disks].path, val, len);
+	cfg->disk[cfg->nr_disks].path[len] = 0;
+	cfg->disk[cfg->nr_disks++].readonly = ro;
+	return CLI_RUN;
+}
+
 static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	*cfg = (struct vm_config){
@@ -109,6 +132,10 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->stats = true;
 			continue;
 		}
+		if (strcmp(arg, "--rng") == 0) {
+			cfg->rng = true;
+			continue;
+		}
 		if (strncmp(arg, "--", 2) != 0)
 			return fail("unexpected argument '%s' (try vmon run --help)", arg);
 
@@ -120,7 +147,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
-			"--cpus", "--console",
+			"--cpus", "--console", "--disk",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -160,6 +187,9 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (parse_int(val, &cfg->cpus) < 0 || cfg->cpus < 1 ||
 			    cfg->cpus > VM_MAX_CPUS)
 				return fail("--cpus %s: must be 1..%d", val, VM_MAX_CPUS);
+		} else if (strcmp(name, "--disk") == 0) {
+			if (parse_disk(val, cfg) == CLI_ERROR)
+				return CLI_ERROR;
 		} else {	/* --console */
 			if (strcmp(val, "stdio") == 0) {
 				cfg->console = CONSOLE_STDIO;
