@@ -95,7 +95,7 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
 static enum cli_action parse_disk(const char *val, struct vm_config *cfg)
 {
 	size_t len = strlen(val);
-	bool ro = len > 3 && strcmp(val + len - 3, ",ro") == 0;
+	bool ro = len >= 3 && strcmp(val + len - 3, ",ro") == 0;
 
 	if (cfg->nr_disks >= VM_MAX_DISKS)
 		return fail("--disk %s: at most %d disks", val, VM_MAX_DISKS);
