@@ -14,7 +14,8 @@ static const char usage_main[] =
 static const char usage_run[] =
 	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
-	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng] [--stats]\n"
+	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
+	"                [--net user] [--stats]\n"
 	"\n"
 	"  --engine E        kvm (/dev/kvm), bt (software), or auto (default): bt if kvm is\n"
 	"                    unusable, else the faster of the two by a short probe (cached\n"
@@ -29,6 +30,8 @@ static const char usage_run[] =
 	"  --disk FILE[,ro]  virtio-blk disk on a raw image (size a multiple of 512), read-only\n"
 	"                    with ,ro; up to 8, the guest's /dev/vda, /dev/vdb ... in order\n"
 	"  --rng             virtio-rng device fed by the host's getrandom()\n"
+	"  --net user        virtio-net on a user-mode network (libslirp): DHCP gives the guest\n"
+	"                    10.0.2.15, the host's loopback is 10.0.2.2\n"
 	"  --stats           print exit counters on stderr when the VM ends\n";
 
 static enum cli_action fail(const char *fmt, ...)
@@ -147,7 +150,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
-			"--cpus", "--console", "--disk",
+			"--cpus", "--console", "--disk", "--net",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -187,6 +190,10 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (parse_int(val, &cfg->cpus) < 0 || cfg->cpus < 1 ||
 			    cfg->cpus > VM_MAX_CPUS)
 				return fail("--cpus %s: must be 1..%d", val, VM_MAX_CPUS);
+		} else if (strcmp(name, "--net") == 0) {
+			if (strcmp(val, "user") != 0)
+				return fail("--net %s: only 'user' is supported", val);
+			cfg->net_user = true;
 		} else if (strcmp(name, "--disk") == 0) {
 			if (parse_disk(val, cfg) == CLI_ERROR)
 				return CLI_ERROR;

@@ -31,6 +31,7 @@ struct vm_host {
 	struct pci_bus *pci;
 	struct virtio_blk *blk[VM_MAX_DISKS];
 	struct virtio_rng *rng;
+	struct virtio_net *net;
 
 	/* vCPU threads wait for `go` so that every thread handle exists before any guest code
 	 * runs (and so can be kicked). */
@@ -198,6 +199,11 @@ static int create_pci(struct vm_host *h)
 	if (vm->cfg.rng) {
 		h->rng = virtio_rng_create(vm, h->pci);
 		if (!h->rng)
+			return EXIT_STATUS_HOST;
+	}
+	if (vm->cfg.net_user) {
+		h->net = virtio_net_create(vm, h->pci);
+		if (!h->net)
 			return EXIT_STATUS_HOST;
 	}
 	return 0;
@@ -437,6 +443,7 @@ void vm_destroy(struct vm *vm)
 	for (int i = 0; i < VM_MAX_DISKS; i++)
 		virtio_blk_destroy(h->blk[i]);
 	virtio_rng_destroy(h->rng);
+	virtio_net_destroy(h->net);
 	pci_destroy(h->pci);
 	console_close(h->console);
 	bus_destroy(&vm->pio);

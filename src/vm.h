@@ -37,6 +37,7 @@ struct vm_config {
 	} disk[VM_MAX_DISKS];		/* virtio-blk: /dev/vda, vdb, ... in order */
 	int nr_disks;
 	bool rng;			/* virtio-rng */
+	bool net_user;			/* virtio-net on a user-mode network (libslirp) */
 };
 
 /* Exit statuses of `vmon run` (README "Exit status"). */

@@ -22,6 +22,7 @@ struct virtio_dev;
 #define VIRTIO_PCI_VENDOR		0x1af4
 #define VIRTIO_PCI_DEVICE_BASE		0x1040	/* + virtio device ID: modern-only devices */
 
+#define VIRTIO_ID_NET			1
 #define VIRTIO_ID_BLOCK			2
 #define VIRTIO_ID_RNG			4
 
