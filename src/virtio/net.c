@@ -80,7 +80,7 @@ static ssize_t send_packet(const void *buf, size_t len, void *opaque)
 		return (ssize_t)len;
 	int got = virtq_pop(q, vd->vm, &n->rx_req);
 	if (got == VIRTQ_BROKEN) {
-		vd->status |= VIRTIO_STATUS_NEEDS_RESET;
+		virtio_needs_reset(vd);
 		return (ssize_t)len;
 	}
 	if (got == VIRTQ_EMPTY || n->rx_req.in_len < NET_HDR_BYTES + len) {

@@ -60,8 +60,7 @@ void virtio_notify_queue(struct virtio_dev *vd, int q)
 	raise(vd, ISR_QUEUE, vd->vq[q].msix_vector);
 }
 
-/* The driver broke a ring: stop the device until it resets it (2.1.1), and tell it so. */
-static void needs_reset(struct virtio_dev *vd)
+void virtio_needs_reset(struct virtio_dev *vd)
 {
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (vd->status & VIRTIO_STATUS_DRIVER_OK)
@@ -137,7 +136,7 @@ static void write_queue_field(struct virtio_dev *vd, struct virtq *q, unsigned f
 	}
 	case CC_Q_ENABLE:
 		if (get_le16(c + CC_Q_ENABLE) == 1 && !virtq_enable(q, vd->vm))
-			needs_reset(vd);
+			virtio_needs_reset(vd);
 		break;
 	case CC_Q_DESC:
 		q->desc_gpa = get_le64(c + CC_Q_DESC);
@@ -253,7 +252,7 @@ static void bar_write(struct pci_device *d, int bar, uint64_t off, unsigned size
 	    !(vd->status & VIRTIO_STATUS_DRIVER_OK))
 		return;
 	if (vd->ops->notify(vd, q) < 0)
-		needs_reset(vd);
+		virtio_needs_reset(vd);
 }
 
 static const struct pci_device_ops virtio_bar_ops = {

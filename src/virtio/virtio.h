@@ -74,6 +74,10 @@ void virtio_pci_init(struct virtio_dev *vd, struct vm *vm, uint16_t type, uint32
 int virtio_pci_plug(struct virtio_dev *vd, struct pci_bus *bus);
 void virtio_pci_destroy(struct virtio_dev *vd);
 
+/* The driver broke a ring: DEVICE_NEEDS_RESET until it resets the device (2.1.1), announced with
+ * a configuration-change interrupt. The transport calls it when a notify handler fails. */
+void virtio_needs_reset(struct virtio_dev *vd);
+
 /* Used-buffer notification for queue q (MSI-X vector or INTx with ISR bit 0). */
 void virtio_notify_queue(struct virtio_dev *vd, int q);
 

@@ -161,6 +161,10 @@ TEST(cli_disks_and_rng)
 	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k"), CLI_RUN);
 	CHECK_EQ(cfg.nr_disks, 0);
 	CHECK(!cfg.rng);
+	CHECK(!cfg.net_user);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "user"), CLI_RUN);
+	CHECK(cfg.net_user);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "tap"), CLI_ERROR);
 
 	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk", ",ro"), CLI_ERROR);
 	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk", ""), CLI_ERROR);
