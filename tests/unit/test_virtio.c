@@ -1,6 +1,7 @@
-/* virtio-blk through the modern PCI transport, driven over MMIO as Linux's driver does:
- * feature negotiation, queue setup, IN/OUT/GET_ID/unknown requests, the disk's end, read-only
- * disks, a hostile chain (DEVICE_NEEDS_RESET) and reset. */
+/* Virtio devices through the modern PCI transport, driven over MMIO as Linux's driver does:
+ * virtio-blk (feature negotiation, queue setup, IN/OUT/GET_ID/unknown requests, the disk's end,
+ * read-only disks, a hostile chain -> DEVICE_NEEDS_RESET, reset) and virtio-net (an ARP request
+ * on the transmit queue, slirp's answer on the receive queue). */
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,9 +15,11 @@
 #include "vm.h"
 
 #define QSIZE	8
-#define DESC	0x1000ull
-#define AVAIL	0x2000ull
-#define USED	0x3000ull
+/* Queue q's rings: descriptors at DESC + q * QSTRIDE, available and used rings after them. */
+#define QSTRIDE	0x8000ull
+#define DESC	0x10000ull
+#define AVAIL	(DESC + 0x1000)
+#define USED	(DESC + 0x2000)
 #define HDR	0x4000ull
 #define DATA	0x5000ull
 #define STATUS	0x6000ull
@@ -51,6 +54,7 @@ struct rig {
 	struct vm *vm;
 	struct pci_bus *bus;
 	struct virtio_blk *blk;
+	struct virtio_net *net;
 	char *path;
 	uint64_t bar;
 	uint16_t avail_idx, used_seen;
@@ -74,27 +78,22 @@ static uint8_t *ram(struct rig *r, uint64_t gpa, uint64_t len)
 	return gpa_to_hva(&r->vm->mem, gpa, len);
 }
 
-static bool rig_up(struct rig *r, bool readonly)
+/* A VM with a PCI bus and the fake engine. */
+static bool bus_up(struct rig *r)
 {
-	uint8_t disk[DISK_BYTES];
-
 	memset(r, 0, sizeof(*r));
 	memset(&seen, 0, sizeof(seen));
-	for (int i = 0; i < DISK_BYTES; i++)
-		disk[i] = (uint8_t)(i * 7 + i / 512);
-	r->path = boot_test_file(disk, sizeof(disk));
 	r->vm = boot_test_vm(1 << 20, 1);
-	if (!r->path || !r->vm)
+	if (!r->vm)
 		return false;
 	r->vm->engine = &fake_engine;
 	r->bus = pci_create(r->vm);
-	if (!r->bus)
-		return false;
-	struct vm_disk d = { .readonly = readonly };
-	strcpy(d.path, r->path);
-	r->blk = virtio_blk_create(r->vm, r->bus, &d, 0);
-	if (!r->blk)
-		return false;
+	return r->bus != NULL;
+}
+
+/* BAR 0 of the device in slot 1. */
+static bool find_bar(struct rig *r)
+{
 	uint64_t v = 0x80000000u | 1u << 11 | PCI_BAR0;
 	bus_access(&r->vm->pio, PCI_CONFIG_ADDR, 4, true, &v);
 	bus_access(&r->vm->pio, PCI_CONFIG_ADDR + 4, 4, false, &v);
@@ -102,17 +101,35 @@ static bool rig_up(struct rig *r, bool readonly)
 	return r->bar == PCI_MMIO_BASE;
 }
 
+static bool rig_up(struct rig *r, bool readonly)
+{
+	uint8_t disk[DISK_BYTES];
+
+	if (!bus_up(r))
+		return false;
+	for (int i = 0; i < DISK_BYTES; i++)
+		disk[i] = (uint8_t)(i * 7 + i / 512);
+	r->path = boot_test_file(disk, sizeof(disk));
+	if (!r->path)
+		return false;
+	struct vm_disk d = { .readonly = readonly };
+	strcpy(d.path, r->path);
+	r->blk = virtio_blk_create(r->vm, r->bus, &d, 0);
+	return r->blk && find_bar(r);
+}
+
 static void rig_down(struct rig *r)
 {
 	virtio_blk_destroy(r->blk);
+	virtio_net_destroy(r->net);
 	pci_destroy(r->bus);
 	if (r->vm)
 		boot_test_vm_free(r->vm);
 	boot_test_file_free(r->path);
 }
 
-/* Linux's sequence up to DRIVER_OK with queue 0 of QSIZE entries; returns the final status. */
-static uint8_t driver_up(struct rig *r, uint64_t features)
+/* Linux's sequence up to DRIVER_OK with queues 0..nq-1 of QSIZE entries; returns the status. */
+static uint8_t driver_up_queues(struct rig *r, uint64_t features, int nq)
 {
 	wr(r, 20, 1, 0);
 	wr(r, 20, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
@@ -123,17 +140,25 @@ static uint8_t driver_up(struct rig *r, uint64_t features)
 	wr(r, 20, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	if (!(rd(r, 20, 1) & VIRTIO_STATUS_FEATURES_OK))
 		return (uint8_t)rd(r, 20, 1);
-	wr(r, 22, 2, 0);
-	wr(r, 24, 2, QSIZE);
-	wr(r, 32, 4, DESC);		/* 64-bit fields in two halves, as Linux writes them */
-	wr(r, 36, 4, 0);
-	wr(r, 40, 4, AVAIL);
-	wr(r, 44, 4, 0);
-	wr(r, 48, 8, USED);
-	wr(r, 28, 2, 1);
+	for (int q = 0; q < nq; q++) {
+		uint64_t base = QSTRIDE * (unsigned)q;
+		wr(r, 22, 2, (uint64_t)q);
+		wr(r, 24, 2, QSIZE);
+		wr(r, 32, 4, DESC + base);	/* 64-bit fields in two halves, as Linux does */
+		wr(r, 36, 4, 0);
+		wr(r, 40, 4, AVAIL + base);
+		wr(r, 44, 4, 0);
+		wr(r, 48, 8, USED + base);
+		wr(r, 28, 2, 1);
+	}
 	wr(r, 20, 1, rd(r, 20, 1) | VIRTIO_STATUS_DRIVER_OK);
 	r->avail_idx = r->used_seen = 0;
 	return (uint8_t)rd(r, 20, 1);
+}
+
+static uint8_t driver_up(struct rig *r, uint64_t features)
+{
+	return driver_up_queues(r, features, 1);
 }
 
 static void desc(struct rig *r, int i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
@@ -292,7 +317,7 @@ TEST(virtio_features_and_hostile_queue)
 	CHECK_EQ(rd(&r, VIRTIO_ISR_OFF, 1), 2);			/* configuration change */
 
 	/* Reset brings it back. */
-	memset(ram(&r, AVAIL, 0x3000), 0, 0x3000);
+	memset(ram(&r, DESC, 0x3000), 0, 0x3000);
 	CHECK_EQ(driver_up(&r, 1ull << 32) & VIRTIO_STATUS_NEEDS_RESET, 0);
 	CHECK_EQ(request(&r, 0, 0, 512, true, &len), 0);
 	rig_down(&r);
@@ -316,4 +341,80 @@ TEST(virtio_blk_rejects_bad_images)
 	pci_destroy(bus);
 	if (vm)
 		boot_test_vm_free(vm);
+}
+
+/* Queue q, descriptor i. */
+static void qdesc(struct rig *r, int q, int i, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	uint8_t *d = ram(r, DESC + QSTRIDE * (unsigned)q + 16 * (unsigned)i, 16);
+
+	put_le64(d, addr);
+	put_le32(d + 8, len);
+	put_le16(d + 12, flags);
+	put_le16(d + 14, 0);
+}
+
+static void qoffer(struct rig *r, int q, uint16_t head)
+{
+	uint8_t *a = ram(r, AVAIL + QSTRIDE * (unsigned)q, 4 + 2 * QSIZE);
+	uint16_t idx = get_le16(a + 2);
+
+	put_le16(a + 4 + 2 * (idx % QSIZE), head);
+	put_le16(a + 2, (uint16_t)(idx + 1));
+}
+
+TEST(virtio_net_arp_through_slirp)
+{
+	static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct rig r;
+
+	CHECK(bus_up(&r));
+	r.net = r.bus ? virtio_net_create(r.vm, r.bus) : NULL;
+	CHECK(r.net && find_bar(&r));
+	if (!r.net || !r.bar) {
+		rig_down(&r);
+		return;
+	}
+	wr(&r, 0, 4, 0);
+	CHECK_EQ(rd(&r, 4, 4), 1u << 5);			/* VIRTIO_NET_F_MAC */
+	CHECK_EQ(rd(&r, 18, 2), 2);				/* receive and transmit queues */
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(rd(&r, VIRTIO_DEVICE_OFF + (unsigned)i, 1), guest_mac[i]);
+	uint8_t st = driver_up_queues(&r, 1ull << 32 | 1u << 5, 2);
+	CHECK_EQ(st & VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_DRIVER_OK);
+
+	/* One receive buffer, then an ARP request for 10.0.2.2 from 10.0.2.15. */
+	memset(ram(&r, 0x40000, 2048), 0xee, 2048);
+	qdesc(&r, 0, 0, 0x40000, 2048, 2);
+	qoffer(&r, 0, 0);
+	wr(&r, VIRTIO_NOTIFY_OFF, 2, 0);
+
+	uint8_t *f = ram(&r, 0x50000, 12 + 42);
+	memset(f, 0, 12 + 42);
+	uint8_t *e = f + 12;
+	memset(e, 0xff, 6);					/* broadcast */
+	memcpy(e + 6, guest_mac, 6);
+	e[12] = 0x08, e[13] = 0x06;				/* ARP */
+	static const uint8_t arp[] = { 0, 1, 8, 0, 6, 4, 0, 1 };	/* Ethernet/IPv4 request */
+	memcpy(e + 14, arp, sizeof(arp));
+	memcpy(e + 22, guest_mac, 6);
+	memcpy(e + 28, (uint8_t[]){ 10, 0, 2, 15 }, 4);
+	memcpy(e + 38, (uint8_t[]){ 10, 0, 2, 2 }, 4);
+	qdesc(&r, 1, 0, 0x50000, 12 + 42, 0);
+	qoffer(&r, 1, 0);
+	wr(&r, VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT, 2, 1);
+
+	/* Transmitted, and answered at once into the receive buffer: an ARP reply to us. */
+	CHECK_EQ(get_le16(ram(&r, USED + QSTRIDE + 2, 2)), 1);
+	CHECK_EQ(get_le16(ram(&r, USED + 2, 2)), 1);
+	uint32_t len = get_le32(ram(&r, USED + 8, 4));
+	CHECK(len >= 12 + 42);
+	const uint8_t *rx = ram(&r, 0x40000, 2048);
+	CHECK_EQ(get_le16(rx + 10), 1);				/* num_buffers */
+	CHECK(!memcmp(rx + 12, guest_mac, 6));
+	CHECK_EQ(rx[12 + 12], 0x08);
+	CHECK_EQ(rx[12 + 13], 0x06);
+	CHECK_EQ(rx[12 + 21], 2);				/* ARP reply */
+	CHECK(!memcmp(rx + 12 + 28, (uint8_t[]){ 10, 0, 2, 2 }, 4));
+	rig_down(&r);
 }
