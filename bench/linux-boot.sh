@@ -13,11 +13,10 @@ export LC_ALL=C	# EPOCHREALTIME with a '.' separator
 flavor=cloud
 [ "${1:-}" != --flavor ] || flavor=${2:-}
 case $flavor in
-cloud) kernel=build/guest/vmlinuz ;;
-generic) kernel=build/guest/vmlinuz-generic ;;
+cloud) kernel=build/guest/vmlinuz initrd=build/guest/initramfs.cpio.gz ;;
+generic) kernel=build/guest/vmlinuz-generic initrd=build/guest/initramfs-generic.cpio.gz ;;
 *) echo "usage: $0 [--flavor cloud|generic]" >&2; exit 2 ;;
 esac
-initrd=build/guest/initramfs.cpio.gz
 runs=${BENCH_RUNS:-3}
 qemu_limit=60
 vmon_limit=120

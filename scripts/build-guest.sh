@@ -5,7 +5,11 @@
 # Outputs in OUTDIR:
 #   vmlinuz             kernel of linux-image-cloud-amd64 (flavor cloud, the default)
 #   vmlinuz-generic     kernel of linux-image-amd64 (flavor generic)
-#   initramfs.cpio.gz   busybox-static + /init (scripts/guest-init) + /data/blob
+#   initramfs.cpio.gz   (initramfs-generic.cpio.gz for flavor generic: the modules differ)
+#                       busybox-static + /init (scripts/guest-init) + /data/blob + the virtio
+#                       modules of the same kernel package in /lib/modules (load order in
+#                       /lib/modules/virtio.order; /init loads them only when a virtio PCI
+#                       device is present) + udhcpc's hook (scripts/udhcpc.script)
 #   blob.sha256         expected sha256 (hex) of /data/blob, a deterministic 64 KiB file
 #   FLAVOR.stamp        package versions and input hashes the outputs were built from
 #
@@ -34,20 +38,22 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case $flavor in
-cloud) meta=linux-image-cloud-amd64 kernel_out=vmlinuz ;;
-generic) meta=linux-image-amd64 kernel_out=vmlinuz-generic ;;
+cloud) meta=linux-image-cloud-amd64 kernel_out=vmlinuz initrd_out=initramfs.cpio.gz ;;
+generic) meta=linux-image-amd64 kernel_out=vmlinuz-generic initrd_out=initramfs-generic.cpio.gz ;;
 *) usage ;;
 esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 init_script=$here/guest-init
+dhcp_script=$here/udhcpc.script
 [ -r "$init_script" ] || { echo "$0: $init_script missing" >&2; exit 1; }
+[ -r "$dhcp_script" ] || { echo "$0: $dhcp_script missing" >&2; exit 1; }
 
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
 # Tools a fresh Debian 12 may lack.
 need_install=()
-for tool in cpio:cpio gzip:gzip sha256sum:coreutils dpkg-deb:dpkg; do
+for tool in cpio:cpio gzip:gzip sha256sum:coreutils dpkg-deb:dpkg objcopy:binutils; do
 	command -v "${tool%%:*}" >/dev/null || need_install+=("${tool#*:}")
 done
 if [ ${#need_install[@]} -gt 0 ]; then
@@ -95,12 +101,13 @@ stamp_file=$outdir/$flavor.stamp
 make_stamp() {
 	printf '%s\n' "$kernel_pkg=$kernel_ver" "busybox-static=$busybox_ver" \
 		"guest-init=$(sha256sum <"$init_script" | cut -d' ' -f1)" \
+		"udhcpc.script=$(sha256sum <"$dhcp_script" | cut -d' ' -f1)" \
 		"build-guest.sh=$(sha256sum <"$0" | cut -d' ' -f1)"
 }
 stamp=$(make_stamp)
 
 if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] &&
-	[ -f "$outdir/$kernel_out" ] && [ -f "$outdir/initramfs.cpio.gz" ] &&
+	[ -f "$outdir/$kernel_out" ] && [ -f "$outdir/$initrd_out" ] &&
 	[ -f "$outdir/blob.sha256" ]; then
 	echo "build-guest: $outdir is up to date ($flavor: $kernel_pkg $kernel_ver, busybox-static $busybox_ver)"
 	exit 0
@@ -146,9 +153,41 @@ make_blob() {
 
 # Staging tree of the initramfs; busybox installs its applet links at boot (guest-init).
 stage=$tmp/stage
-mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,data}
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,data,lib/modules,etc/udhcpc}
+
+# Debian builds virtio as modules: take the virtio PCI transport and the block and rng drivers
+# from the kernel package, with what they depend on (the `depends=` of each module's .modinfo;
+# there is no modules.dep before depmod runs), listed dependencies first.
+moddir=$(find "$tmp/pkgroot/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+[ -n "$moddir" ] || { echo "$0: no /lib/modules/* in $kernel_pkg" >&2; exit 1; }
+module_path() {
+	local p
+	p=$(find "$moddir/kernel" -name "$1.ko" -o -name "${1//_/-}.ko" | sort | head -n 1)
+	[ -n "$p" ] || { echo "$0: module $1 not in $kernel_pkg" >&2; exit 1; }
+	echo "$p"
+}
+module_deps() {
+	objcopy -O binary --only-section=.modinfo "$1" /dev/stdout | tr '\0' '\n' |
+		sed -n 's/^depends=//p' | tr ',' ' '
+}
+loaded=" "
+add_module() {
+	local name=${1//-/_} path dep
+	case $loaded in *" $name "*) return ;; esac
+	path=$(module_path "$name") || exit 1
+	for dep in $(module_deps "$path"); do
+		add_module "$dep"
+	done
+	loaded="$loaded$name "
+	cp "$path" "$stage/lib/modules/"
+	basename "$path" >>"$stage/lib/modules/virtio.order"
+}
+for m in virtio_pci virtio_blk virtio_rng virtio_net; do
+	add_module "$m"
+done
 cp "$tmp/pkgroot/bin/busybox" "$stage/bin/busybox"
 install -m 0755 "$init_script" "$stage/init"
+install -m 0755 "$dhcp_script" "$stage/etc/udhcpc/default.script"
 make_blob >"$stage/data/blob"
 blob_size=$(stat -c %s "$stage/data/blob")
 [ "$blob_size" -eq 65536 ] || { echo "$0: /data/blob is $blob_size bytes, not 65536" >&2; exit 1; }
@@ -157,11 +196,11 @@ sha256sum <"$stage/data/blob" | cut -d' ' -f1 >"$tmp/blob.sha256"
 # Reproducible archive: fixed mtimes, sorted names, no gzip timestamp.
 find "$stage" -exec touch -h -d @0 {} +
 (cd "$stage" && find . -mindepth 1 | sort |
-	cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -9 >"$tmp/initramfs.cpio.gz"
+	cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -9 >"$tmp/$initrd_out"
 cp "$kernel_file" "$tmp/$kernel_out"
 
 rm -f "$stamp_file"
-for f in "$kernel_out" initramfs.cpio.gz blob.sha256; do
+for f in "$kernel_out" "$initrd_out" blob.sha256; do
 	mv -f "$tmp/$f" "$outdir/$f"
 done
 printf '%s\n' "$stamp" >"$tmp/stamp"

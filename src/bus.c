@@ -64,7 +64,9 @@ bool bus_access(struct bus *b, uint64_t addr, unsigned size, bool write, uint64_
 			*val = size_mask(size);
 		return false;
 	}
-	pthread_mutex_lock(&r->lock);
+	bool lock = !r->ops->self_locked;
+	if (lock)
+		pthread_mutex_lock(&r->lock);
 	if (write) {
 		if (r->ops->write)
 			r->ops->write(r->opaque, addr - r->base, size, *val & size_mask(size));
@@ -72,7 +74,8 @@ bool bus_access(struct bus *b, uint64_t addr, unsigned size, bool write, uint64_
 		*val = r->ops->read ? r->ops->read(r->opaque, addr - r->base, size) & size_mask(size)
 				    : size_mask(size);
 	}
-	pthread_mutex_unlock(&r->lock);
+	if (lock)
+		pthread_mutex_unlock(&r->lock);
 	return true;
 }
 

@@ -14,6 +14,8 @@ struct io_ops {
 	/* off is relative to the registered base; size is 1, 2, 4 or 8. */
 	uint64_t (*read)(void *opaque, uint64_t off, unsigned size);
 	void (*write)(void *opaque, uint64_t off, unsigned size, uint64_t val);
+	/* The device serialises its own accesses (finer than the range): the bus takes no lock. */
+	bool self_locked;
 };
 
 struct bus_range {

@@ -16,7 +16,8 @@ static const char usage_main[] =
 static const char usage_run[] =
 	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
-	"                [--console stdio|none|FILE] [--stats] [--api-sock PATH]\n"
+	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
+	"                [--net user] [--stats] [--api-sock PATH]\n"
 	"       vmon run --restore FILE [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"       vmon run --incoming URI [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"\n"
@@ -30,6 +31,11 @@ static const char usage_run[] =
 	"  --mem SIZE        guest RAM, 1M..64G: 512K, 64M, 1G or bytes (default 256M)\n"
 	"  --cpus N          vCPUs, 1..64 (default 1)\n"
 	"  --console C       COM1: stdio (default; Ctrl-A x quits, Ctrl-A h helps), none, or FILE\n"
+	"  --disk FILE[,ro]  virtio-blk disk on a raw image (size a multiple of 512), read-only\n"
+	"                    with ,ro; up to 8, the guest's /dev/vda, /dev/vdb ... in order\n"
+	"  --rng             virtio-rng device fed by the host's getrandom()\n"
+	"  --net user        virtio-net on a user-mode network (libslirp): DHCP gives the guest\n"
+	"                    10.0.2.15, the host's loopback is 10.0.2.2\n"
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
@@ -97,6 +103,26 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
 	return argv[++*i];
 }
 
+/* FILE or FILE,ro. The file itself is checked when the VM is built. */
+static enum cli_action parse_disk(const char *val, struct vm_config *cfg)
+{
+	size_t len = strlen(val);
+	bool ro = len >= 3 && strcmp(val + len - 3, ",ro") == 0;
+
+	if (cfg->nr_disks >= VM_MAX_DISKS)
+		return fail("--disk %s: at most %d disks", val, VM_MAX_DISKS);
+	if (!*val || (ro && len == 3))
+		return fail("--disk needs FILE or FILE,ro");
+	if (ro)
+		len -= 3;
+	if (len >= sizeof(cfg->disk[0].path))
+		return fail("--disk %s: file name too long", val);
+	memcpy(cfg->disk[cfg->nr_disks].path, val, len);
+	cfg->disk[cfg->nr_disks].path[len] = 0;
+	cfg->disk[cfg->nr_disks++].readonly = ro;
+	return CLI_RUN;
+}
+
 static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	*cfg = (struct vm_config){
@@ -120,6 +146,10 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->stats = true;
 			continue;
 		}
+		if (strcmp(arg, "--rng") == 0) {
+			cfg->rng = true;
+			continue;
+		}
 		if (strncmp(arg, "--", 2) != 0)
 			return fail("unexpected argument '%s' (try vmon run --help)", arg);
 
@@ -131,7 +161,8 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
-			"--cpus", "--console", "--api-sock", "--restore", "--incoming",
+			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
+			"--incoming",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -181,6 +212,13 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			    cfg->cpus > VM_MAX_CPUS)
 				return fail("--cpus %s: must be 1..%d", val, VM_MAX_CPUS);
 			machine_given = true;
+		} else if (strcmp(name, "--net") == 0) {
+			if (strcmp(val, "user") != 0)
+				return fail("--net %s: only 'user' is supported", val);
+			cfg->net_user = true;
+		} else if (strcmp(name, "--disk") == 0) {
+			if (parse_disk(val, cfg) == CLI_ERROR)
+				return CLI_ERROR;
 		} else {	/* --console */
 			if (strcmp(val, "stdio") == 0) {
 				cfg->console = CONSOLE_STDIO;
@@ -203,6 +241,10 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 				    "--initrd, --cmdline, --mem or --cpus",
 				    cfg->restore ? "--restore" : "--incoming",
 				    cfg->restore ? "snapshot" : "migration stream");
+		/* Snapshots hold no virtio device state yet (vm_snapshot refuses such VMs). */
+		if (cfg->nr_disks || cfg->rng || cfg->net_user)
+			return fail("%s: snapshots carry no virtio devices: no --disk, --rng or --net",
+				    cfg->restore ? "--restore" : "--incoming");
 		return CLI_RUN;
 	}
 	if (cfg->kernel && cfg->boot_sector)

@@ -274,6 +274,10 @@ int migrate_start(struct vm *vm, const char *uri, bool stay_paused, bool compres
 			 "this engine cannot log dirty pages");
 		return -1;
 	}
+	if (vm->cfg.nr_disks || vm->cfg.rng || vm->cfg.net_user) {
+		snprintf(err, errlen, "virtio devices (--disk, --rng, --net) have no saved state yet");
+		return -1;
+	}
 	if (migrate_active(vm)) {
 		snprintf(err, errlen, "a migration is in progress");
 		return -1;

@@ -17,9 +17,11 @@
 #include "hw/acpi_pm.h"
 #include "hw/devices.h"
 #include "hw/irqchip.h"
+#include "hw/pci.h"
 #include "hw/serial8250.h"
 #include "migrate.h"
 #include "snapshot/snapshot.h"
+#include "virtio/devices.h"
 #include "vm.h"
 
 #define EXIT_STATUS_HOST 1	/* vmon itself failed (out of memory, threads...) */
@@ -32,6 +34,10 @@ struct vm_host {
 	struct console *console;
 	struct event_loop *events;
 	struct api *api;		/* --api-sock, or NULL */
+	struct pci_bus *pci;
+	struct virtio_blk *blk[VM_MAX_DISKS];
+	struct virtio_rng *rng;
+	struct virtio_net *net;
 
 	/* vCPU threads wait for `go` so that every thread handle exists before any guest code
 	 * runs (and so can be kicked). */
@@ -68,6 +74,27 @@ void vm_irq_line(struct vm *vm, unsigned gsi, int level)
 	/* vm->engine is set once the engine's VM exists; devices are quiet before that. */
 	if (vm->engine && vm->engine->irq_line)
 		vm->engine->irq_line(vm, gsi, level);
+}
+
+void vm_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	if (vm->engine && vm->engine->msi)
+		vm->engine->msi(vm, addr, data);
+}
+
+void vm_ram_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	mem_mark_dirty(&vm->mem, gpa, len);	/* migration sends it again */
+	if (len && vm->engine && vm->engine->ram_written)
+		vm->engine->ram_written(vm, gpa, len);
+}
+
+int vm_dma_write(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
+{
+	if (mem_write(&vm->mem, gpa, src, len) < 0)
+		return -1;
+	vm_ram_written(vm, gpa, len);
+	return 0;
 }
 
 /* Returns true for the caller whose status won. */
@@ -229,6 +256,34 @@ static int create_devices(struct vm_host *h)
 	return 0;
 }
 
+/* The PCI bus and the virtio devices asked for. A disk that cannot be used is bad input. */
+static int create_pci(struct vm_host *h)
+{
+	struct vm *vm = &h->vm;
+
+	h->pci = pci_create(vm);
+	if (!h->pci) {
+		fprintf(stderr, "vmon: cannot create the PCI bus\n");
+		return EXIT_STATUS_HOST;
+	}
+	for (int i = 0; i < vm->cfg.nr_disks; i++) {
+		h->blk[i] = virtio_blk_create(vm, h->pci, &vm->cfg.disk[i], i);
+		if (!h->blk[i])
+			return EXIT_STATUS_USAGE;
+	}
+	if (vm->cfg.rng) {
+		h->rng = virtio_rng_create(vm, h->pci);
+		if (!h->rng)
+			return EXIT_STATUS_HOST;
+	}
+	if (vm->cfg.net_user) {
+		h->net = virtio_net_create(vm, h->pci);
+		if (!h->net)
+			return EXIT_STATUS_HOST;
+	}
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, const struct engine_ops *engine)
 {
 	for (int i = 0; i < vm->cfg.cpus; i++) {
@@ -284,6 +339,9 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 	}
 	if (create_devices(h) < 0)
 		return EXIT_STATUS_HOST;
+	int status = create_pci(h);
+	if (status)
+		return status;
 
 	cpu_state_reset(&vm->boot_state);
 	if (snap) {
@@ -518,6 +576,11 @@ void vm_destroy(struct vm *vm)
 	serial8250_destroy(vm->com1);
 	i8042_destroy(h->kbd);
 	rtc_destroy(h->rtc);
+	for (int i = 0; i < VM_MAX_DISKS; i++)
+		virtio_blk_destroy(h->blk[i]);
+	virtio_rng_destroy(h->rng);
+	virtio_net_destroy(h->net);
+	pci_destroy(h->pci);
 	console_close(h->console);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

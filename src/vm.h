@@ -2,6 +2,7 @@
 #ifndef VMON_VM_H
 #define VMON_VM_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 #include "stats.h"
 
 #define VM_MAX_CPUS 64
+#define VM_MAX_DISKS 8
 
 enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_BT };
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
@@ -33,6 +35,13 @@ struct vm_config {
 	const char *api_sock;		/* --api-sock: JSON control socket (src/api.c), or NULL */
 	const char *restore;		/* --restore: snapshot file instead of kernel/boot sector */
 	const char *incoming;		/* --incoming: migration URI instead of kernel/boot sector */
+	struct vm_disk {
+		char path[PATH_MAX];	/* raw image, a multiple of 512 bytes */
+		bool readonly;
+	} disk[VM_MAX_DISKS];		/* virtio-blk: /dev/vda, vdb, ... in order */
+	int nr_disks;
+	bool rng;			/* virtio-rng */
+	bool net_user;			/* virtio-net on a user-mode network (libslirp) */
 };
 
 /* Exit statuses of `vmon run` (README "Exit status"). */
@@ -117,6 +126,16 @@ void vm_irq_line(struct vm *vm, unsigned gsi, int level);
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
+
+/* Message-signalled interrupt from a device (MSI/MSI-X address and data), routed by the engine. */
+void vm_msi(struct vm *vm, uint64_t addr, uint32_t data);
+
+/* Every device write into guest RAM reports the range here (or goes through vm_dma_write), so
+ * engines can drop what they derived from those bytes (the bt engine's decoded code) and the
+ * dirty-page log (dirty.h) has it. */
+void vm_ram_written(struct vm *vm, uint64_t gpa, uint64_t len);
+/* Copy into guest RAM and report it; -1 if any byte is outside RAM (nothing copied). */
+int vm_dma_write(struct vm *vm, uint64_t gpa, const void *src, uint64_t len);
 
 /* End the VM with this exit status (first caller wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status);

@@ -144,6 +144,13 @@ run_cli_tests() {
 	cli_error boot-sector-too-small 2 "" --boot-sector "$work/small.img"
 	truncate -s $((1024 * 1024 + 512)) "$work/large.img"
 	cli_error boot-sector-too-large 2 "" --boot-sector "$work/large.img"
+	cli_error disk-missing 2 "vmon: $work/no-such-disk: No such file or directory" \
+		--disk "$work/no-such-disk" --boot-sector "$boot"
+	head -c 1000 /dev/zero >"$work/odd.img"
+	cli_error disk-not-sectors 2 "vmon: $work/odd.img: size 1000 is not a multiple of 512 bytes" \
+		--disk "$work/odd.img" --boot-sector "$boot"
+	cli_error disk-directory 2 "vmon: $work: not a regular file or block device" \
+		--disk "$work,ro" --boot-sector "$boot"
 
 	# Without /dev/kvm, asking for the kvm engine must fail and say why.
 	if ! kvm_usable; then

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "boot/bytes.h"
+#include "boot/dsdt.h"
 #include "hw/acpi_pm.h"
 #include "hw/irqchip.h"
 
@@ -30,14 +31,8 @@
 #define MPS_LEVEL		(0x3 << 2)
 #define ALL_PROCESSORS		0xff
 
-/* Name(_S5_, Package(4) { ACPI_S5_SLP_TYP, ACPI_S5_SLP_TYP, 0, 0 }) */
-static const uint8_t dsdt_aml[] = {
-	0x08, '_', 'S', '5', '_',		/* NameOp "_S5_" */
-	0x12, 0x08, 0x04,			/* PackageOp, PkgLength 8, 4 elements */
-	0x0a, ACPI_S5_SLP_TYP,			/* BytePrefix SLP_TYPa */
-	0x0a, ACPI_S5_SLP_TYP,			/* BytePrefix SLP_TYPb */
-	0x00, 0x00,				/* ZeroOp x2 (reserved) */
-};
+/* The DSDT's AML is built once per table set; this bounds it (about 1.8 KiB today). */
+#define DSDT_AML_MAX		2048
 
 /* Hands out aligned pieces of buf; gpa of a piece is base + offset. */
 struct area {
@@ -152,22 +147,24 @@ static void build_madt(uint8_t *t, int cpus)
 size_t acpi_build(uint8_t *buf, size_t cap, uint64_t base, int cpus)
 {
 	struct area a = { .buf = buf, .cap = cap, .base = base };
+	uint8_t aml[DSDT_AML_MAX];
+	size_t aml_len = dsdt_build(aml, sizeof(aml));
 	uint32_t rsdp_gpa, rsdt_gpa, facs_gpa, fadt_gpa, dsdt_gpa, madt_gpa;
 	uint8_t *rsdp = take(&a, ACPI_RSDP_SIZE, 16, &rsdp_gpa);
 	uint8_t *rsdt = take(&a, ACPI_HDR_SIZE + 2 * 4, 16, &rsdt_gpa);
 	uint8_t *facs = take(&a, FACS_SIZE, 64, &facs_gpa);
 	uint8_t *fadt = take(&a, ACPI_FADT_SIZE, 16, &fadt_gpa);
-	uint8_t *dsdt = take(&a, ACPI_HDR_SIZE + sizeof(dsdt_aml), 16, &dsdt_gpa);
+	uint8_t *dsdt = take(&a, ACPI_HDR_SIZE + aml_len, 16, &dsdt_gpa);
 	uint8_t *madt = take(&a, madt_size(cpus), 16, &madt_gpa);
 
-	if (a.overflow)
+	if (a.overflow || !aml_len)
 		return 0;
 
 	memcpy(facs, "FACS", 4);
 	put_le32(facs + 4, FACS_SIZE);
 
-	header(dsdt, "DSDT", ACPI_HDR_SIZE + sizeof(dsdt_aml), 1);
-	memcpy(dsdt + ACPI_HDR_SIZE, dsdt_aml, sizeof(dsdt_aml));
+	header(dsdt, "DSDT", (uint32_t)(ACPI_HDR_SIZE + aml_len), 1);
+	memcpy(dsdt + ACPI_HDR_SIZE, aml, aml_len);
 	seal(dsdt);
 
 	build_fadt(fadt, facs_gpa, dsdt_gpa);

@@ -1,4 +1,5 @@
-/* ACPI tables for Linux: RSDP (revision 0) -> RSDT -> FADT (-> FACS, DSDT with _S5_) and MADT.
+/* ACPI tables for Linux: RSDP (revision 0) -> RSDT -> FADT (-> FACS, DSDT with _S5_ and the PCI
+ * root bridge) and MADT.
  *
  * ACPI 1.0 layouts (FADT revision 1) are enough: Linux takes the PM1a blocks and PM timer from
  * the 32-bit fields, CPUs and interrupt routing from the MADT, and S5 from the DSDT.

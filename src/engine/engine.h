@@ -36,6 +36,12 @@ struct engine_ops {
 	int (*set_state)(struct vcpu *v, const struct cpu_state *s);
 	/* Level of interrupt line gsi (ISA IRQs 0-15 are gsi 0-15). Any thread. */
 	void (*irq_line)(struct vm *vm, unsigned gsi, int level);
+	/* A message-signalled interrupt: a device's write of data to addr (0xfeexxxxx).
+	 * Optional: NULL drops MSIs. Any thread. */
+	void (*msi)(struct vm *vm, uint64_t addr, uint32_t data);
+	/* A device wrote guest RAM [gpa, gpa+len) behind the vCPUs' backs (DMA): engines that cache
+	 * anything derived from RAM (decoded code, shadow page tables) drop it. Optional. */
+	void (*ram_written)(struct vm *vm, uint64_t gpa, uint64_t len);
 	/* Make vcpu_run() on another thread notice vm->stop_requested / pause_requested soon. */
 	void (*kick)(struct vcpu *v);
 	/* Engine-specific counters for --stats. */

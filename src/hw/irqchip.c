@@ -122,6 +122,34 @@ bool irqchip_send_ipi(struct irqchip *c, int src_cpu, uint32_t apic_id, bool nmi
 	return accepted > 0;
 }
 
+#define MSI_ADDR_MASK		0xfff00000ull
+#define MSI_ADDR_BASE		0xfee00000ull
+#define MSI_ADDR_DEST_SHIFT	12
+#define MSI_ADDR_LOGICAL	(1u << 2)
+#define MSI_DATA_MODE_SHIFT	8
+
+bool irqchip_msi(struct irqchip *c, uint64_t addr, uint32_t data)
+{
+	struct apic_msg m = {
+		.dest = (uint32_t)(addr >> MSI_ADDR_DEST_SHIFT) & 0xff,
+		.vector = (uint8_t)data,
+		.mode = (uint8_t)((data >> MSI_DATA_MODE_SHIFT) & 7),
+		.logical = addr & MSI_ADDR_LOGICAL,
+		.src = -1,
+	};
+
+	/* Anything but the interrupt address range is a plain memory write, which no RAM backs
+	 * here; SMI, INIT, SIPI and ExtINT have no business in an MSI. */
+	if ((addr & MSI_ADDR_MASK) != MSI_ADDR_BASE ||
+	    (m.mode != APIC_DM_FIXED && m.mode != APIC_DM_LOWEST && m.mode != APIC_DM_NMI) ||
+	    (m.mode != APIC_DM_NMI && m.vector < 16))
+		return false;
+	irqchip_lock(c);
+	int accepted = irqchip_deliver(c, &m);
+	irqchip_unlock(c);
+	return accepted > 0;
+}
+
 struct irqchip *irqchip_create(struct vm *vm, int nr_cpus, irqchip_kick_fn kick, void *opaque)
 {
 	if (!vm || nr_cpus < 1 || nr_cpus > VM_MAX_CPUS)

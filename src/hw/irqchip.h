@@ -46,6 +46,12 @@ int irqchip_ack(struct irqchip *c, int cpu, int vector);
  * apic_id, as an ICR write would send it (paravirtual IPIs). Returns whether a LAPIC took it. */
 bool irqchip_send_ipi(struct irqchip *c, int src_cpu, uint32_t apic_id, bool nmi, uint8_t vector);
 
+/* A message-signalled interrupt (MSI/MSI-X write of data to addr): address 0xfeeDD00x with
+ * destination DD and bit 2 logical destination mode; data vector (bits 0-7) and delivery mode
+ * (bits 8-10: fixed, lowest priority, NMI; others dropped). Delivered edge-triggered. Returns
+ * whether a LAPIC took it. */
+bool irqchip_msi(struct irqchip *c, uint64_t addr, uint32_t data);
+
 /* INIT / SIPI addressed to cpu, consumed by the engine: returns true once per event. */
 bool irqchip_take_init(struct irqchip *c, int cpu);
 bool irqchip_take_sipi(struct irqchip *c, int cpu, uint8_t *vector);

@@ -277,6 +277,10 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 		snprintf(err, errlen, "%s", vm->engine->no_snapshot);
 		return -1;
 	}
+	if (vm->cfg.nr_disks || vm->cfg.rng || vm->cfg.net_user) {
+		snprintf(err, errlen, "virtio devices (--disk, --rng, --net) have no saved state yet");
+		return -1;
+	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;

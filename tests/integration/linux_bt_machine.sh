@@ -55,8 +55,11 @@ fi
 # vmon KERNEL CPUS CMDLINE: runs vmon on the guest in the background (stdin from $input, console
 # to $console, stderr to $console.stderr); sets pid.
 vmon() {
+	local initrd=$guest/initramfs.cpio.gz
+	# Each kernel flavor has its own initramfs (its virtio modules).
+	[ "$1" != "$guest/vmlinuz-generic" ] || initrd=$guest/initramfs-generic.cpio.gz
 	timeout -k 5 "$limit" "${VMON:-build/vmon}" run --engine bt --mem 256M --cpus "$2" --console stdio \
-		--kernel "$1" --initrd "$guest/initramfs.cpio.gz" --cmdline "$3" \
+		--kernel "$1" --initrd "$initrd" --cmdline "$3" \
 		<"$input" >"$console.raw" 2>"$console.stderr" &
 	pid=$!
 }

@@ -17,15 +17,17 @@ need_guest() {
 	fi
 }
 
-# boot NAME CPUS CMD: boots the guest with vmon.run="CMD"; sets output to what CMD printed (the
-# console lines between VMON-INIT-START and VMON-RUN-EXIT=0), or reason to why there is none.
+# boot NAME CPUS CMD [KERNEL-ARGS]: boots the guest with vmon.run="CMD" (and the extra vmon options
+# in the array vmon_args, if the caller set it); sets output to what CMD printed (the console lines
+# between VMON-INIT-START and VMON-RUN-EXIT=0), or reason to why there is none.
+vmon_args=()
 boot() {
-	local name=$1 cpus=$2 cmd=$3 console status
+	local name=$1 cpus=$2 cmd=$3 extra=${4:+$4 } console status
 	console=$logdir/${name#linux/}.console
 	output='' reason=''
 	timeout -k 5 "$limit" build/vmon run --engine bt --mem 256M --cpus "$cpus" --console stdio \
-		--kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" \
-		--cmdline "console=ttyS0 vmon.run=\"$cmd\"" </dev/null 2>"$console.stderr" |
+		--kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" "${vmon_args[@]}" \
+		--cmdline "console=ttyS0 ${extra}vmon.run=\"$cmd\"" </dev/null 2>"$console.stderr" |
 		tr -d '\r' >"$console"
 	status=${PIPESTATUS[0]}
 	if [ "$status" = 124 ] || [ "$status" = 137 ]; then

@@ -71,8 +71,19 @@ TEST(acpi_tables)
 	if (dsdt) {
 		static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 					      0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP, 0, 0 };
-		CHECK_EQ(get_le32(dsdt + 4), ACPI_HDR_SIZE + sizeof(s5));
+		/* _S5_ first, then \\_SB.PCI0 with its PNP0A03 _HID and a _PRT for 31 slots x 4
+		 * pins (iasl -d shows the whole of it). */
+		static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
+		static const uint8_t prt[] = { 0x08, '_', 'P', 'R', 'T', 0x12 };
+		uint32_t dlen = get_le32(dsdt + 4);
 		CHECK(!memcmp(dsdt + ACPI_HDR_SIZE, s5, sizeof(s5)));
+		CHECK(memmem(dsdt, dlen, "\\_SB_", 5) != NULL);
+		CHECK(memmem(dsdt, dlen, "PCI0", 4) != NULL);
+		CHECK(memmem(dsdt, dlen, hid, sizeof(hid)) != NULL);
+		const uint8_t *p = memmem(dsdt, dlen, prt, sizeof(prt));
+		CHECK(p != NULL);
+		if (p)
+			CHECK_EQ(p[sizeof(prt) + 2], 124);	/* after a 2-byte PkgLength */
 	}
 
 	/* MADT: one enabled local APIC per CPU, the IOAPIC, IRQ0 -> GSI 2, SCI level/high. */

@@ -144,3 +144,32 @@ TEST(cli_bad_usage)
 	CHECK_EQ(PARSE(&c, "start", "--kernel", "k"), CLI_ERROR);
 	CHECK_EQ(parse(&c, (const char *[]){ "vmon", NULL }), CLI_ERROR);
 }
+
+TEST(cli_disks_and_rng)
+{
+	struct vm_config cfg;
+
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk", "a.img", "--disk=b,c.img,ro",
+		       "--rng"), CLI_RUN);
+	CHECK_EQ(cfg.nr_disks, 2);
+	CHECK(!strcmp(cfg.disk[0].path, "a.img"));
+	CHECK(!cfg.disk[0].readonly);
+	CHECK(!strcmp(cfg.disk[1].path, "b,c.img"));
+	CHECK(cfg.disk[1].readonly);
+	CHECK(cfg.rng);
+
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k"), CLI_RUN);
+	CHECK_EQ(cfg.nr_disks, 0);
+	CHECK(!cfg.rng);
+	CHECK(!cfg.net_user);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "user"), CLI_RUN);
+	CHECK(cfg.net_user);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "tap"), CLI_ERROR);
+
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk", ",ro"), CLI_ERROR);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk", ""), CLI_ERROR);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk"), CLI_ERROR);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk", "1", "--disk", "2", "--disk", "3",
+		       "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7", "--disk", "8",
+		       "--disk", "9"), CLI_ERROR);
+}

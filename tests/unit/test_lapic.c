@@ -329,3 +329,33 @@ TEST(lapic_mmio_rejects_odd_accesses)
 	CHECK_EQ(val, 0);
 	fixture_destroy(f);
 }
+
+TEST(lapic_msi_delivery)
+{
+	struct irq_fixture *f = setup(3);
+
+	/* Physical destination 2, fixed. */
+	f->kicked = 0;
+	CHECK(irqchip_msi(f->c, 0xfee02000, 0x45));
+	CHECK_EQ(f->kicked, 4);
+	CHECK_EQ(irqchip_pending(f->c, 2), 0x45);
+	CHECK_EQ(irqchip_pending(f->c, 0), -1);
+
+	/* Logical flat: bit 1 of the destination is CPU 1 (LDR 2 << 24). */
+	apic_write(f, 1, LDR, 0x02u << 24);
+	CHECK(irqchip_msi(f->c, 0xfee02004, 0x46));
+	CHECK_EQ(irqchip_pending(f->c, 1), 0x46);
+
+	/* Lowest priority among CPUs 0 and 1 of a logical set: one of them takes it. */
+	apic_write(f, 0, LDR, 0x01u << 24);
+	CHECK(irqchip_msi(f->c, 0xfee03004, 0x100 | 0x47));
+
+	/* Not the interrupt address range, an illegal vector, INIT/SIPI/ExtINT modes: dropped. */
+	CHECK(!irqchip_msi(f->c, 0xfed00000, 0x48));
+	CHECK(!irqchip_msi(f->c, 0xfee00000, 0x0f));
+	CHECK(!irqchip_msi(f->c, 0xfee00000, 0x500 | 0x48));
+	CHECK(!irqchip_msi(f->c, 0xfee00000, 0x700 | 0x48));
+	/* A destination no CPU has. */
+	CHECK(!irqchip_msi(f->c, 0xfee09000, 0x49));
+	fixture_destroy(f);
+}

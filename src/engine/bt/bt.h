@@ -102,6 +102,10 @@ struct bt_stats {
 	uint64_t tlb_hits_slowpath, tlb_misses, tlb_flushes, page_walks;
 	uint64_t pwc_hits;		/* TLB misses served by mmu.c's page-walk cache */
 	uint64_t hypercalls[BT_HC_COUNTED + 1];	/* by number; the last counts all larger ones */
+	/* Translation tier (translate.c): blocks and insns translated, host code bytes emitted,
+	 * translation-cache flushes, and blocks run as host code vs interpreted. */
+	uint64_t tb_blocks, tb_insns, tb_bytes, tb_flushes, tb_runs, interp_runs;
+	uint64_t tb_chained;	/* translated blocks entered straight from another one */
 };
 
 /* ---- The machine-wide part --------------------------------------------------------------- */
@@ -158,6 +162,7 @@ struct bt_cpu {
 	struct bt_vm *bvm;
 	unsigned tlb_gen_seen;	/* bvm->tlb_gen at the last flush */
 	void *block_cache;	/* interp.c's per-vCPU decoded block cache */
+	void *tb_exit;		/* translate.c: the chainable exit the last translated run left by */
 	struct bt_stats stats;
 };
 

@@ -374,6 +374,28 @@ static void bt_irq_line(struct vm *vm, unsigned gsi, int level)
 	irqchip_set_irq(bvm->irqchip, gsi, level);
 }
 
+static void bt_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	struct bt_vm *bvm = vm->engine_priv;
+
+	irqchip_msi(bvm->irqchip, addr, data);
+}
+
+/* Device DMA: pages holding decoded code get a new generation, so their blocks are decoded again.
+ * Only those pages: marking a data page as a code page here would skip the TLB shootdown that
+ * the first decode from it must do. */
+static void bt_ram_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	struct bt_vm *bvm = vm->engine_priv;
+	uint64_t first = gpa >> 12, last = (gpa + len - 1) >> 12;
+
+	if (gpa + len - 1 < gpa)
+		last = UINT64_MAX >> 12;
+	for (uint64_t p = first; p <= last && p < bvm->nr_pages; p++)
+		if (atomic_load_explicit(&bvm->page_gen[p], memory_order_relaxed))
+			bt_code_written(bvm, p << 12);
+}
+
 static void bt_kick(struct vcpu *v)
 {
 	if (v->engine_priv)
@@ -455,6 +477,12 @@ static void bt_print_stats(struct vm *vm, FILE *out)
 		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
 		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
 	fprintf(out, "bt: page-walk cache: hits %llu\n", (unsigned long long)t.pwc_hits);
+	fprintf(out, "bt: translated blocks %llu, insns %llu, host code bytes %llu, cache flushes %llu\n",
+		(unsigned long long)t.tb_blocks, (unsigned long long)t.tb_insns,
+		(unsigned long long)t.tb_bytes, (unsigned long long)t.tb_flushes);
+	fprintf(out, "bt: block runs: translated %llu (+%llu chained), interpreted %llu\n",
+		(unsigned long long)t.tb_runs, (unsigned long long)t.tb_chained,
+		(unsigned long long)t.interp_runs);
 	for (int k = 0; k <= BT_HC_COUNTED; k++)
 		if (t.hypercalls[k])
 			fprintf(out, "bt: hypercall %2d%s: %llu\n", k, k == BT_HC_COUNTED ? "+" : "",
@@ -472,6 +500,8 @@ const struct engine_ops bt_engine = {
 	.get_state = bt_get_state,
 	.set_state = bt_set_state,
 	.irq_line = bt_irq_line,
+	.msi = bt_msi,
+	.ram_written = bt_ram_written,
 	.kick = bt_kick,
 	.print_stats = bt_print_stats,
 	.counters = bt_counters,

@@ -11,17 +11,28 @@
  *
  * The cache is a fixed arena per vCPU; when it fills up it is emptied as a whole, so nothing is
  * allocated while the guest runs.
+ *
+ * Hot blocks of 64-bit code (run jit_threshold times) are translated to host code (translate.c)
+ * kept in the vCPU's translation cache. A translation belongs to its struct block: re-decoding
+ * the block (its page was written) drops it, and the translation cache is emptied together with
+ * the block cache, so no translation outlives the decoded insns it was made from.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/bt/ops.h"
+#include "engine/bt/translate.h"
 
 #define BLOCK_MAX	64
-#define CACHE_BLOCKS	8192
+#define CACHE_BLOCKS	32768
 #define CACHE_INSNS	(CACHE_BLOCKS * 16)
-#define HASH_BITS	13
+#define HASH_BITS	15
 #define JC_BITS		12
+/* Runs of a block before it is translated (VMON_BT_JIT_THRESHOLD; 0 = never translate). */
+#define JIT_THRESHOLD	16
+
+_Static_assert(BLOCK_MAX <= BT_TB_MAX_INSNS, "blocks longer than the translator takes");
 
 struct block {
 	uint64_t key;			/* gpa of the first byte */
@@ -29,6 +40,9 @@ struct block {
 	uint32_t gen, gen2;
 	uint8_t code_size;
 	uint16_t n;
+	uint8_t tb_tlb;			/* the soft TLB tb was made for */
+	uint32_t runs;			/* interpreted runs, while not translated */
+	bt_tb_fn tb;			/* the translation, or NULL */
 	struct bt_insn *insns;
 	struct block *hash_next;
 };
@@ -50,17 +64,52 @@ struct block_cache {
 	/* A block of a page whose generation cannot be tracked: decoded for one run. */
 	struct block scratch;
 	struct bt_insn scratch_insns[BLOCK_MAX];
+	struct bt_tcache tc;
+	unsigned jit_threshold;
 };
+
+/* VMON_BT_JIT_THRESHOLD=N: translate a block when it is about to run for the Nth time (1 = at
+ * first sight, 0 = interpreter only). A test and tuning knob. */
+static int jit_threshold(unsigned *out)
+{
+	const char *env = getenv("VMON_BT_JIT_THRESHOLD");
+	char *end;
+	unsigned long v;
+
+	*out = JIT_THRESHOLD;
+	if (!env)
+		return 0;
+	v = strtoul(env, &end, 10);
+	if (!*env || *end || v > 1000000) {
+		fprintf(stderr, "vmon: VMON_BT_JIT_THRESHOLD=%s: must be a number 0..1000000\n", env);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
 
 int bt_block_cache_init(struct bt_cpu *cpu)
 {
-	cpu->block_cache = calloc(1, sizeof(struct block_cache));
-	return cpu->block_cache ? 0 : -1;
+	struct block_cache *bc = calloc(1, sizeof(struct block_cache));
+
+	if (!bc)
+		return -1;
+	if (jit_threshold(&bc->jit_threshold) < 0 ||
+	    (bc->jit_threshold && bt_tcache_init(&bc->tc, BT_TCACHE_SIZE) < 0)) {
+		free(bc);
+		return -1;
+	}
+	cpu->block_cache = bc;
+	return 0;
 }
 
 void bt_block_cache_free(struct bt_cpu *cpu)
 {
-	free(cpu->block_cache);
+	struct block_cache *bc = cpu->block_cache;
+
+	if (bc)
+		bt_tcache_free(&bc->tc);
+	free(bc);
 	cpu->block_cache = NULL;
 }
 
@@ -75,12 +124,18 @@ static unsigned jc_index(uint64_t lin)
 	return (unsigned)(lin ^ (lin >> JC_BITS)) & ((1u << JC_BITS) - 1);
 }
 
-static void cache_clear(struct block_cache *bc)
+/* Empty the block cache and with it the translation cache. */
+static void cache_clear(struct bt_cpu *cpu, struct block_cache *bc)
 {
 	memset(bc->jc, 0, sizeof(bc->jc));
 	memset(bc->hash, 0, sizeof(bc->hash));
 	bc->nr_blocks = 0;
 	bc->nr_insns = 0;
+	cpu->tb_exit = NULL;
+	if (bc->tc.cur != bc->tc.base) {
+		bt_tcache_reset(&bc->tc);
+		cpu->stats.tb_flushes++;
+	}
 }
 
 static bool page_tracked(const struct bt_vm *bvm, uint64_t gpa)
@@ -142,6 +197,8 @@ static void decode_block(struct bt_cpu *cpu, struct block *b, struct bt_insn *ou
 	unsigned off = lin & (BT_PAGE - 1), n = 0;
 
 	b->gpa2 = 0;
+	b->tb = NULL;
+	b->runs = 0;
 	while (n < max && off < BT_PAGE) {
 		struct bt_insn *i = &out[n];
 		unsigned avail = BT_PAGE - off;
@@ -261,7 +318,7 @@ static struct block *find_block(struct bt_cpu *cpu)
 	cpu->stats.block_cache_misses++;
 
 	if (bc->nr_insns + BLOCK_MAX > CACHE_INSNS || (!b && bc->nr_blocks == CACHE_BLOCKS)) {
-		cache_clear(bc);
+		cache_clear(cpu, bc);
 		b = NULL;
 	}
 	uint32_t gen = watch_page(cpu, gpa);
@@ -302,19 +359,80 @@ static unsigned run_block(struct bt_cpu *cpu, const struct block *b, unsigned ma
 	return (unsigned)(i - b->insns);
 }
 
+/* The translation of b if it may run now; translates b when it has become hot. */
+static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
+{
+	struct block_cache *bc = cpu->block_cache;
+	int tlb = bt_cur_tlb(cpu);
+
+	if (b->tb)
+		return b->tb_tlb == tlb ? b->tb : NULL;
+	if (!bc->jit_threshold || b == &bc->scratch || b->code_size != 8 ||
+	    ++b->runs < bc->jit_threshold)
+		return NULL;
+	if ((size_t)(bc->tc.end - bc->tc.cur) < bt_translate_max_size(b->n)) {
+		/* Full: start over. b's insns stay readable for this one interpreted run. */
+		cache_clear(cpu, bc);
+		return NULL;
+	}
+	uint8_t *start = bc->tc.cur;
+	b->tb = bt_translate_block(cpu, &bc->tc, b->insns, b->n, tlb, b->key);
+	if (!b->tb)
+		return NULL;	/* out of host memory: interpreted, tried again next run */
+	b->tb_tlb = (uint8_t)tlb;
+	cpu->stats.tb_blocks++;
+	cpu->stats.tb_insns += b->n;
+	cpu->stats.tb_bytes += (uint64_t)(bc->tc.cur - start);
+	return b->tb;
+}
+
+/* Instructions that may have run before a translated block is entered by chaining, so that
+ * the whole chain stays within the budget (none in an interrupt shadow). */
+static uint64_t chain_limit(uint64_t left, bool shadow)
+{
+	if (shadow || left <= BLOCK_MAX)
+		return 0;
+	left -= BLOCK_MAX;
+	return left < (1u << 30) ? left : 1u << 30;
+}
+
 uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 {
+	struct block_cache *bc = cpu->block_cache;
 	uint64_t done = 0;
+
+	cpu->tb_exit = NULL;
 
 	while (done < budget && !cpu->s.halted &&
 	       !atomic_load_explicit(&cpu->kick, memory_order_relaxed)) {
 		bool shadow = cpu->inhibit_irq;
 		uint64_t left = budget - done;
 		unsigned max = shadow ? 1 : left < BLOCK_MAX ? (unsigned)left : BLOCK_MAX;
+		unsigned ran;
 
 		sync_tlb(cpu);
 		struct block *b = find_block(cpu);
-		unsigned ran = run_block(cpu, b, max);
+		bt_tb_fn tb = hot_code(cpu, b);
+		if (tb && b->n <= max) {
+			/* the last translated block left for this one: chain them */
+			if (!b->gpa2) {
+				if (cpu->tb_exit)
+					bt_tb_link(cpu, &bc->tc, cpu->tb_exit, tb, b->key, b->gen,
+						   b->tb_tlb);
+				bt_ibtc_insert(cpu, &bc->tc, cpu->s.rip, tb, b->key, b->gen, b->tb_tlb);
+			}
+			uint64_t chained = cpu->stats.insns;
+			cpu->tb_exit = NULL;
+			cpu->end_block = false;
+			ran = tb(cpu, chain_limit(left, shadow));
+			/* blocks left for chained ones were counted by the chain guards */
+			done += cpu->stats.insns - chained;
+			cpu->stats.tb_runs++;
+		} else {
+			cpu->tb_exit = NULL;
+			ran = run_block(cpu, b, max);
+			cpu->stats.interp_runs++;
+		}
 		done += ran;
 		cpu->stats.insns += ran;
 		if (shadow) {

@@ -260,6 +260,20 @@ static void kvm_dirty_log_stop(struct vm *vm)
 	set_memory(vm, vm->engine_priv, 0);
 }
 
+static void kvm_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	struct kvm_vm_priv *kp = vm->engine_priv;
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+
+	/* The in-kernel LAPICs take it; 0 (guest masked it) and errors are nothing we can act on. */
+	if (kp)
+		ioctl(kp->vm_fd, KVM_SIGNAL_MSI, &msi);
+}
+
 static void kvm_irq_line(struct vm *vm, unsigned gsi, int level)
 {
 	struct kvm_vm_priv *kp = vm->engine_priv;
@@ -327,6 +341,7 @@ const struct engine_ops kvm_engine = {
 	.get_state = kvm_get_state,
 	.set_state = kvm_set_state,
 	.irq_line = kvm_irq_line,
+	.msi = kvm_msi,
 	.kick = kvm_vcpu_kick,
 	.print_stats = kvm_print_stats,
 	.dirty_log_start = kvm_dirty_log_start,

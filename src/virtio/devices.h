@@ -1,0 +1,26 @@
+/* The virtio device models vmon offers on its PCI bus. Each prints one `vmon: ...` line and
+ * returns NULL if it cannot be created. */
+#ifndef VMON_VIRTIO_DEVICES_H
+#define VMON_VIRTIO_DEVICES_H
+
+struct vm;
+struct vm_disk;
+struct pci_bus;
+struct virtio_blk;
+struct virtio_rng;
+struct virtio_net;
+
+/* virtio-blk on disk->path (a raw image, a multiple of 512 bytes); index names it in GET_ID. */
+struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const struct vm_disk *disk,
+				     int index);
+void virtio_blk_destroy(struct virtio_blk *b);
+
+/* virtio-rng fed by the host's getrandom(). */
+struct virtio_rng *virtio_rng_create(struct vm *vm, struct pci_bus *bus);
+void virtio_rng_destroy(struct virtio_rng *r);
+
+/* virtio-net on libslirp's user-mode network (10.0.2.0/24, DHCP, the host at 10.0.2.2). */
+struct virtio_net *virtio_net_create(struct vm *vm, struct pci_bus *bus);
+void virtio_net_destroy(struct virtio_net *n);
+
+#endif

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The bt translation tier counts instructions exactly: tiny 64-bit guests (loops, calls, faults,
+# ring changes, self-modifying code) report the same `--stats` instruction count interpreted
+# (VMON_BT_JIT_THRESHOLD=0), translated at first sight (1) and at the default threshold, and
+# translation really happened in the last two.
+set -u
+cd "$(dirname "$0")/../.."
+vmon=${VMON:-build/vmon}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+for guest in smc longmode exceptions ring3 compat; do
+	counts='' translated=''
+	for threshold in 0 1 default; do
+		if [ $threshold = default ]; then
+			unset VMON_BT_JIT_THRESHOLD
+		else
+			export VMON_BT_JIT_THRESHOLD=$threshold
+		fi
+		timeout 60 "$vmon" run --engine bt --console none --stats \
+			--kernel "build/guests/$guest.bin" </dev/null >/dev/null 2>"$out"
+		counts="$counts $(sed -n 's/^bt: instructions //p' "$out")"
+		translated="$translated $(sed -n 's/^bt: translated blocks \([0-9]*\),.*/\1/p' "$out")"
+	done
+	read -r interp first default <<<"$counts"
+	read -r t0 t1 t16 <<<"$translated"
+	if [ -z "$interp" ] || [ "$interp" != "$first" ] || [ "$interp" != "$default" ]; then
+		echo "FAIL bt-jit/$guest: instruction counts differ (interpreter, first sight, default):$counts"
+	elif [ "$t0" != 0 ] || [ "${t1:-0}" = 0 ] || [ "${t16:-0}" = 0 ]; then
+		echo "FAIL bt-jit/$guest: translated blocks (interpreter, first sight, default):$translated"
+	else
+		echo "ok bt-jit/$guest ($interp instructions, $t1 / $t16 blocks translated)"
+	fi
+done

@@ -1,0 +1,420 @@
+/* Virtio devices through the modern PCI transport, driven over MMIO as Linux's driver does:
+ * virtio-blk (feature negotiation, queue setup, IN/OUT/GET_ID/unknown requests, the disk's end,
+ * read-only disks, a hostile chain -> DEVICE_NEEDS_RESET, reset) and virtio-net (an ARP request
+ * on the transmit queue, slirp's answer on the receive queue). */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot/bytes.h"
+#include "boot_fixture.h"
+#include "hw/pci.h"
+#include "test.h"
+#include "virtio/devices.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+#define QSIZE	8
+/* Queue q's rings: descriptors at DESC + q * QSTRIDE, available and used rings after them. */
+#define QSTRIDE	0x8000ull
+#define DESC	0x10000ull
+#define AVAIL	(DESC + 0x1000)
+#define USED	(DESC + 0x2000)
+#define HDR	0x4000ull
+#define DATA	0x5000ull
+#define STATUS	0x6000ull
+#define DISK_BYTES 4096
+
+static struct { int line[32], msis, ram_writes; } seen;
+
+static void fake_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	if (gsi < 32)
+		seen.line[gsi] = level;
+}
+
+static void fake_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	seen.msis++;
+}
+
+static void fake_ram_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	seen.ram_writes++;
+}
+
+static const struct engine_ops fake_engine = {
+	.name = "fake",
+	.irq_line = fake_irq_line,
+	.msi = fake_msi,
+	.ram_written = fake_ram_written,
+};
+
+struct rig {
+	struct vm *vm;
+	struct pci_bus *bus;
+	struct virtio_blk *blk;
+	struct virtio_net *net;
+	char *path;
+	uint64_t bar;
+	uint16_t avail_idx, used_seen;
+};
+
+static uint64_t rd(struct rig *r, uint64_t off, unsigned size)
+{
+	uint64_t v = 0;
+
+	bus_access(&r->vm->mmio, r->bar + off, size, false, &v);
+	return v;
+}
+
+static void wr(struct rig *r, uint64_t off, unsigned size, uint64_t v)
+{
+	bus_access(&r->vm->mmio, r->bar + off, size, true, &v);
+}
+
+static uint8_t *ram(struct rig *r, uint64_t gpa, uint64_t len)
+{
+	return gpa_to_hva(&r->vm->mem, gpa, len);
+}
+
+/* A VM with a PCI bus and the fake engine. */
+static bool bus_up(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	memset(&seen, 0, sizeof(seen));
+	r->vm = boot_test_vm(1 << 20, 1);
+	if (!r->vm)
+		return false;
+	r->vm->engine = &fake_engine;
+	r->bus = pci_create(r->vm);
+	return r->bus != NULL;
+}
+
+/* BAR 0 of the device in slot 1. */
+static bool find_bar(struct rig *r)
+{
+	uint64_t v = 0x80000000u | 1u << 11 | PCI_BAR0;
+	bus_access(&r->vm->pio, PCI_CONFIG_ADDR, 4, true, &v);
+	bus_access(&r->vm->pio, PCI_CONFIG_ADDR + 4, 4, false, &v);
+	r->bar = v & ~0xfull;
+	return r->bar == PCI_MMIO_BASE;
+}
+
+static bool rig_up(struct rig *r, bool readonly)
+{
+	uint8_t disk[DISK_BYTES];
+
+	if (!bus_up(r))
+		return false;
+	for (int i = 0; i < DISK_BYTES; i++)
+		disk[i] = (uint8_t)(i * 7 + i / 512);
+	r->path = boot_test_file(disk, sizeof(disk));
+	if (!r->path)
+		return false;
+	struct vm_disk d = { .readonly = readonly };
+	strcpy(d.path, r->path);
+	r->blk = virtio_blk_create(r->vm, r->bus, &d, 0);
+	return r->blk && find_bar(r);
+}
+
+static void rig_down(struct rig *r)
+{
+	virtio_blk_destroy(r->blk);
+	virtio_net_destroy(r->net);
+	pci_destroy(r->bus);
+	if (r->vm)
+		boot_test_vm_free(r->vm);
+	boot_test_file_free(r->path);
+}
+
+/* Linux's sequence up to DRIVER_OK with queues 0..nq-1 of QSIZE entries; returns the status. */
+static uint8_t driver_up_queues(struct rig *r, uint64_t features, int nq)
+{
+	wr(r, 20, 1, 0);
+	wr(r, 20, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(r, 8, 4, 0);
+	wr(r, 12, 4, (uint32_t)features);
+	wr(r, 8, 4, 1);
+	wr(r, 12, 4, (uint32_t)(features >> 32));
+	wr(r, 20, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	if (!(rd(r, 20, 1) & VIRTIO_STATUS_FEATURES_OK))
+		return (uint8_t)rd(r, 20, 1);
+	for (int q = 0; q < nq; q++) {
+		uint64_t base = QSTRIDE * (unsigned)q;
+		wr(r, 22, 2, (uint64_t)q);
+		wr(r, 24, 2, QSIZE);
+		wr(r, 32, 4, DESC + base);	/* 64-bit fields in two halves, as Linux does */
+		wr(r, 36, 4, 0);
+		wr(r, 40, 4, AVAIL + base);
+		wr(r, 44, 4, 0);
+		wr(r, 48, 8, USED + base);
+		wr(r, 28, 2, 1);
+	}
+	wr(r, 20, 1, rd(r, 20, 1) | VIRTIO_STATUS_DRIVER_OK);
+	r->avail_idx = r->used_seen = 0;
+	return (uint8_t)rd(r, 20, 1);
+}
+
+static uint8_t driver_up(struct rig *r, uint64_t features)
+{
+	return driver_up_queues(r, features, 1);
+}
+
+static void desc(struct rig *r, int i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *d = ram(r, DESC + 16 * (unsigned)i, 16);
+
+	put_le64(d, addr);
+	put_le32(d + 8, len);
+	put_le16(d + 12, flags);
+	put_le16(d + 14, next);
+}
+
+/* Header, one data buffer (writable for IN), status byte; notify; returns the status byte, or
+ * -1 if the request was not completed. *used_len gets the used element's length. */
+static int request(struct rig *r, uint32_t type, uint64_t sector, uint32_t len, bool data_in,
+		   uint32_t *used_len)
+{
+	put_le32(ram(r, HDR, 16), type);
+	put_le32(ram(r, HDR, 16) + 4, 0);
+	put_le64(ram(r, HDR, 16) + 8, sector);
+	*ram(r, STATUS, 1) = 0xee;
+	desc(r, 0, HDR, 16, 1, 1);
+	desc(r, 1, DATA, len, 1 | (data_in ? 2 : 0), 2);
+	desc(r, 2, STATUS, 1, 2, 0);
+	uint8_t *a = ram(r, AVAIL, 4 + 2 * QSIZE);
+	put_le16(a + 4 + 2 * (r->avail_idx % QSIZE), 0);
+	put_le16(a + 2, ++r->avail_idx);
+	wr(r, VIRTIO_NOTIFY_OFF, 2, 0);
+
+	const uint8_t *u = ram(r, USED, 4 + 8 * QSIZE);
+	if (get_le16(u + 2) != (uint16_t)(r->used_seen + 1))
+		return -1;
+	*used_len = get_le32(u + 4 + 8 * (r->used_seen % QSIZE) + 4);
+	r->used_seen++;
+	return *ram(r, STATUS, 1);
+}
+
+TEST(virtio_blk_requests)
+{
+	struct rig r;
+	uint32_t len;
+
+	CHECK(rig_up(&r, false));
+	if (!r.blk) {
+		rig_down(&r);
+		return;
+	}
+	/* Identity and features: VERSION_1, SEG_MAX, FLUSH; not RO. */
+	CHECK_EQ(rd(&r, 18, 2), 1);				/* num_queues */
+	wr(&r, 0, 4, 1);
+	CHECK_EQ(rd(&r, 4, 4), 1);				/* bit 32 */
+	wr(&r, 0, 4, 0);
+	CHECK_EQ(rd(&r, 4, 4), 1u << 2 | 1u << 9);
+	CHECK_EQ(rd(&r, VIRTIO_DEVICE_OFF, 8), DISK_BYTES / 512);	/* capacity */
+
+	uint8_t st = driver_up(&r, 1ull << 32 | 1u << 9);
+	CHECK_EQ(st, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		     VIRTIO_STATUS_DRIVER_OK);
+
+	/* IN: sectors 1-2 land in guest RAM; INTx (no MSI-X) until the ISR is read. */
+	int ram_writes = seen.ram_writes;
+	CHECK_EQ(request(&r, 0, 1, 1024, true, &len), 0);
+	CHECK_EQ(len, 1025);
+	uint8_t want[1024];
+	for (int i = 0; i < 1024; i++)
+		want[i] = (uint8_t)((512 + i) * 7 + (512 + i) / 512);
+	CHECK(!memcmp(ram(&r, DATA, 1024), want, sizeof(want)));
+	CHECK(seen.ram_writes > ram_writes);			/* DMA reported to the engine */
+	CHECK_EQ(seen.line[17], 1);
+	CHECK_EQ(rd(&r, VIRTIO_ISR_OFF, 1), 1);
+	CHECK_EQ(seen.line[17], 0);
+	CHECK_EQ(rd(&r, VIRTIO_ISR_OFF, 1), 0);
+
+	/* Past the disk's end, or not whole sectors: IOERR, nothing transferred. */
+	CHECK_EQ(request(&r, 0, 7, 1024, true, &len), 1);
+	CHECK_EQ(request(&r, 0, ~0ull >> 9, 512, true, &len), 1);
+	CHECK_EQ(request(&r, 1, 8, 512, false, &len), 1);
+	CHECK_EQ(request(&r, 0, 0, 100, true, &len), 1);
+
+	/* OUT reaches the image. */
+	memset(ram(&r, DATA, 512), 0x5a, 512);
+	CHECK_EQ(request(&r, 1, 3, 512, false, &len), 0);
+	CHECK_EQ(len, 1);
+	uint8_t back[512];
+	int fd = open(r.path, O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, back, sizeof(back), 3 * 512) == 512);
+	close(fd);
+	CHECK_EQ(back[0], 0x5a);
+	CHECK_EQ(back[511], 0x5a);
+
+	/* FLUSH, GET_ID, and a type the device does not know. */
+	CHECK_EQ(request(&r, 4, 0, 0, false, &len), 0);
+	CHECK_EQ(request(&r, 8, 0, 20, true, &len), 0);
+	CHECK(!memcmp(ram(&r, DATA, 12), "vmon-disk-0", 12));
+	CHECK_EQ(request(&r, 99, 0, 16, true, &len), 2);
+	rig_down(&r);
+}
+
+TEST(virtio_blk_read_only)
+{
+	struct rig r;
+	uint32_t len;
+
+	CHECK(rig_up(&r, true));
+	if (!r.blk) {
+		rig_down(&r);
+		return;
+	}
+	wr(&r, 0, 4, 0);
+	CHECK_EQ(rd(&r, 4, 4) & 1u << 5, 1u << 5);		/* VIRTIO_BLK_F_RO */
+	driver_up(&r, 1ull << 32 | 1u << 5);
+	memset(ram(&r, DATA, 512), 0x5a, 512);
+	CHECK_EQ(request(&r, 1, 0, 512, false, &len), 1);	/* IOERR */
+	CHECK_EQ(request(&r, 0, 0, 512, true, &len), 0);
+	CHECK(ram(&r, DATA, 1)[0] != 0x5a);			/* the image was not written */
+	rig_down(&r);
+}
+
+TEST(virtio_features_and_hostile_queue)
+{
+	struct rig r;
+	uint32_t len;
+
+	CHECK(rig_up(&r, false));
+	if (!r.blk) {
+		rig_down(&r);
+		return;
+	}
+	/* No VERSION_1, or a feature not offered: FEATURES_OK does not stick. */
+	CHECK_EQ(driver_up(&r, 1u << 9) & VIRTIO_STATUS_FEATURES_OK, 0);
+	CHECK_EQ(driver_up(&r, 1ull << 32 | 1ull << 28) & VIRTIO_STATUS_FEATURES_OK, 0);
+
+	/* A queue whose rings lie outside RAM: DEVICE_NEEDS_RESET at enable. */
+	wr(&r, 20, 1, 0);
+	wr(&r, 20, 1, 3);
+	wr(&r, 8, 4, 1);
+	wr(&r, 12, 4, 1);
+	wr(&r, 20, 1, 11);
+	wr(&r, 32, 8, 0x7fff0000);
+	wr(&r, 28, 2, 1);
+	CHECK_EQ(rd(&r, 28, 2), 0);
+	CHECK_EQ(rd(&r, 20, 1) & VIRTIO_STATUS_NEEDS_RESET, VIRTIO_STATUS_NEEDS_RESET);
+
+	/* A looping chain: the request is not completed, the device wants a reset and ignores
+	 * further notifications until it gets it. */
+	driver_up(&r, 1ull << 32);
+	CHECK_EQ(rd(&r, 20, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	desc(&r, 0, HDR, 16, 1, 1);
+	desc(&r, 1, DATA, 16, 1, 0);
+	uint8_t *a = ram(&r, AVAIL, 4 + 2 * QSIZE);
+	put_le16(a + 4, 0);
+	put_le16(a + 2, 1);
+	wr(&r, VIRTIO_NOTIFY_OFF, 2, 0);
+	CHECK_EQ(rd(&r, 20, 1) & VIRTIO_STATUS_NEEDS_RESET, VIRTIO_STATUS_NEEDS_RESET);
+	CHECK_EQ(get_le16(ram(&r, USED + 2, 2)), 0);
+	CHECK_EQ(rd(&r, VIRTIO_ISR_OFF, 1), 2);			/* configuration change */
+
+	/* Reset brings it back. */
+	memset(ram(&r, DESC, 0x3000), 0, 0x3000);
+	CHECK_EQ(driver_up(&r, 1ull << 32) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	CHECK_EQ(request(&r, 0, 0, 512, true, &len), 0);
+	rig_down(&r);
+}
+
+TEST(virtio_blk_rejects_bad_images)
+{
+	struct vm *vm = boot_test_vm(1 << 20, 1);
+	struct pci_bus *bus = vm ? pci_create(vm) : NULL;
+	char *odd = boot_test_file("abc", 3);
+	struct vm_disk d = { 0 };
+
+	CHECK(bus && odd);
+	if (bus && odd) {
+		strcpy(d.path, odd);
+		CHECK(virtio_blk_create(vm, bus, &d, 0) == NULL);	/* not whole sectors */
+		strcpy(d.path, "/nonexistent/vmon.img");
+		CHECK(virtio_blk_create(vm, bus, &d, 0) == NULL);
+	}
+	boot_test_file_free(odd);
+	pci_destroy(bus);
+	if (vm)
+		boot_test_vm_free(vm);
+}
+
+/* Queue q, descriptor i. */
+static void qdesc(struct rig *r, int q, int i, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	uint8_t *d = ram(r, DESC + QSTRIDE * (unsigned)q + 16 * (unsigned)i, 16);
+
+	put_le64(d, addr);
+	put_le32(d + 8, len);
+	put_le16(d + 12, flags);
+	put_le16(d + 14, 0);
+}
+
+static void qoffer(struct rig *r, int q, uint16_t head)
+{
+	uint8_t *a = ram(r, AVAIL + QSTRIDE * (unsigned)q, 4 + 2 * QSIZE);
+	uint16_t idx = get_le16(a + 2);
+
+	put_le16(a + 4 + 2 * (idx % QSIZE), head);
+	put_le16(a + 2, (uint16_t)(idx + 1));
+}
+
+TEST(virtio_net_arp_through_slirp)
+{
+	static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct rig r;
+
+	CHECK(bus_up(&r));
+	r.net = r.bus ? virtio_net_create(r.vm, r.bus) : NULL;
+	CHECK(r.net && find_bar(&r));
+	if (!r.net || !r.bar) {
+		rig_down(&r);
+		return;
+	}
+	wr(&r, 0, 4, 0);
+	CHECK_EQ(rd(&r, 4, 4), 1u << 5);			/* VIRTIO_NET_F_MAC */
+	CHECK_EQ(rd(&r, 18, 2), 2);				/* receive and transmit queues */
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(rd(&r, VIRTIO_DEVICE_OFF + (unsigned)i, 1), guest_mac[i]);
+	uint8_t st = driver_up_queues(&r, 1ull << 32 | 1u << 5, 2);
+	CHECK_EQ(st & VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_DRIVER_OK);
+
+	/* One receive buffer, then an ARP request for 10.0.2.2 from 10.0.2.15. */
+	memset(ram(&r, 0x40000, 2048), 0xee, 2048);
+	qdesc(&r, 0, 0, 0x40000, 2048, 2);
+	qoffer(&r, 0, 0);
+	wr(&r, VIRTIO_NOTIFY_OFF, 2, 0);
+
+	uint8_t *f = ram(&r, 0x50000, 12 + 42);
+	memset(f, 0, 12 + 42);
+	uint8_t *e = f + 12;
+	memset(e, 0xff, 6);					/* broadcast */
+	memcpy(e + 6, guest_mac, 6);
+	e[12] = 0x08, e[13] = 0x06;				/* ARP */
+	static const uint8_t arp[] = { 0, 1, 8, 0, 6, 4, 0, 1 };	/* Ethernet/IPv4 request */
+	memcpy(e + 14, arp, sizeof(arp));
+	memcpy(e + 22, guest_mac, 6);
+	memcpy(e + 28, (uint8_t[]){ 10, 0, 2, 15 }, 4);
+	memcpy(e + 38, (uint8_t[]){ 10, 0, 2, 2 }, 4);
+	qdesc(&r, 1, 0, 0x50000, 12 + 42, 0);
+	qoffer(&r, 1, 0);
+	wr(&r, VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT, 2, 1);
+
+	/* Transmitted, and answered at once into the receive buffer: an ARP reply to us. */
+	CHECK_EQ(get_le16(ram(&r, USED + QSTRIDE + 2, 2)), 1);
+	CHECK_EQ(get_le16(ram(&r, USED + 2, 2)), 1);
+	uint32_t len = get_le32(ram(&r, USED + 8, 4));
+	CHECK(len >= 12 + 42);
+	const uint8_t *rx = ram(&r, 0x40000, 2048);
+	CHECK_EQ(get_le16(rx + 10), 1);				/* num_buffers */
+	CHECK(!memcmp(rx + 12, guest_mac, 6));
+	CHECK_EQ(rx[12 + 12], 0x08);
+	CHECK_EQ(rx[12 + 13], 0x06);
+	CHECK_EQ(rx[12 + 21], 2);				/* ARP reply */
+	CHECK(!memcmp(rx + 12 + 28, (uint8_t[]){ 10, 0, 2, 2 }, 4));
+	rig_down(&r);
+}
