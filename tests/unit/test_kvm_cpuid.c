@@ -408,3 +408,16 @@ TEST(kvm_probe_names_the_reason)
 		CHECK(ret == 0 || strncmp(why, "/dev/kvm: ", 10) == 0);
 	}
 }
+
+TEST(kvm_cpuid_vendor_amd)
+{
+	struct kvm_cpuid_entry2 e[32];
+	int n = synthetic_cpuid(e);	/* GenuineIntel */
+
+	CHECK(!kvm_cpuid_vendor_amd(e, n));
+	e[0] = leaf(0, 0, 0x10, 0x68747541, 0x444d4163, 0x69746e65);	/* "Auth" "cAMD" "enti" */
+	CHECK(kvm_cpuid_vendor_amd(e, n));
+	e[0] = leaf(0, 0, 0x10, 0x6f677948, 0x656e6975, 0x6e65476e);	/* "Hygo" "uine" "nGen" */
+	CHECK(kvm_cpuid_vendor_amd(e, n));
+	CHECK(!kvm_cpuid_vendor_amd(e + 1, n - 1));			/* no leaf 0 */
+}

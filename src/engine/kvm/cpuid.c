@@ -4,6 +4,8 @@
  * Features a VMM cannot back safely (MONITOR/MWAIT, nested VMX/SVM) are hidden, and the
  * HYPERVISOR bit is set so guests pick their paravirtual paths.
  */
+#include <string.h>
+
 #include "engine/kvm/kvm_priv.h"
 
 #define CPUID1_ECX_MONITOR	(1u << 3)
@@ -73,6 +75,23 @@ static void filter_topology(struct kvm_cpuid_entry2 *e, unsigned int id, unsigne
 		break;
 	}
 	e->edx = id;
+}
+
+bool kvm_cpuid_vendor_amd(const struct kvm_cpuid_entry2 *e, int nent)
+{
+	char vendor[12];
+
+	for (int i = 0; i < nent; i++) {
+		if (e[i].function != 0)
+			continue;
+		/* The vendor string is EBX, EDX, ECX. */
+		memcpy(vendor, &e[i].ebx, 4);
+		memcpy(vendor + 4, &e[i].edx, 4);
+		memcpy(vendor + 8, &e[i].ecx, 4);
+		return memcmp(vendor, "AuthenticAMD", 12) == 0 ||
+		       memcmp(vendor, "HygonGenuine", 12) == 0;
+	}
+	return false;
 }
 
 void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_cpus)
