@@ -9,8 +9,8 @@
 #   - --engine auto on one guest (the probe picks an engine and says why),
 #   - bench/kvm.sh's measurements,
 #   - Debian's kernel under the kvm engine until its first lines (tests/slow/linux_kvm.sh), then
-#     a whole boot with 2 vCPUs to its /init, which checks /data/blob and powers off
-#     (tests/integration/linux_lib.sh).
+#     a whole boot with 4 vCPUs to its /init, which checks /data/blob and the CPU topology and
+#     powers off (tests/integration/linux_lib.sh).
 # Prints every result line and the bench table, then `N passed, N failed`; exit status 1 if
 # anything failed. SKIPs (exit 0) without qemu-system-x86_64 or when the CPU model has no SVM.
 #
@@ -56,15 +56,18 @@ l1_engine_auto() {
 	fi
 }
 
-# Debian's Linux, 2 vCPUs, under the kvm engine up to its /init and its poweroff.
+# Debian's Linux, 4 vCPUs, under the kvm engine up to its /init and its poweroff: the blob's
+# hash, and 4 CPUs seen as 4 cores of one package (the topology the engine writes into CPUID).
 l1_linux_boot() {
 	local logdir=/tmp/linux-kvm
 	VMON_LINUX_ENGINE=kvm VMON_LINUX_TIMEOUT=$l2_timeout
 	. tests/integration/linux_lib.sh
 	mkdir -p "$logdir"
-	boot linux/kvm-smp2 2 "sha256sum /data/blob; grep -c processor /proc/cpuinfo"
-	check linux/kvm-smp2 "$(cat "$guest/blob.sha256")  /data/blob
-2"
+	boot linux/kvm-smp4 4 "sha256sum /data/blob; grep -c processor /proc/cpuinfo; grep -E '^(physical id|cpu cores)' /proc/cpuinfo | sort -u | tr -d '\t'"
+	check linux/kvm-smp4 "$(cat "$guest/blob.sha256")  /data/blob
+4
+cpu cores: 4
+physical id: 0"
 }
 
 l1_main() {
