@@ -58,6 +58,7 @@ for w in "${!cmds[@]}"; do
 				bad[$b]="failed (log $log)"
 				continue
 			fi
+			echo "vmon-bench: wall ${t% *} s, user ${t#* } s" >>"$log"
 			wall[$b]+="${t% *} "
 			user[$b]+="${t#* } "
 			walks[$b]+="$(field "$log" 's/^bt: soft tlb:.* page walks \([0-9]*\).*/\1/p') "

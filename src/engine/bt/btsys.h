@@ -74,6 +74,10 @@ struct bt_shadow {
 	uint64_t next_id;
 	uint64_t clock;			/* LRU time */
 	struct bt_shadow_root root[BT_SHADOW_ROOTS];
+	/* A hash of each entry's key beside the entries: most probes miss, and then touch only
+	 * this small array (the entries themselves do not fit a cache). */
+	uint64_t small_tag[1u << BT_SHADOW_BITS];
+	uint64_t large_tag[1u << BT_SHADOW_LARGE_BITS];
 	struct bt_shadow_entry small[1u << BT_SHADOW_BITS];
 	struct bt_shadow_entry large[1u << BT_SHADOW_LARGE_BITS];
 };

@@ -212,14 +212,25 @@ void bt_shadow_reset(struct bt_cpu *cpu)
 
 /* ---- Entries ---------------------------------------------------------------------------- */
 
+/* The slot of (lin's page of size 1 << shift, owner), and *tag its hash for the tag array. */
 static struct bt_shadow_entry *slot(struct bt_shadow *sh, uint64_t lin, unsigned shift,
-				   uint64_t owner)
+				   uint64_t owner, uint64_t **tag)
 {
 	uint64_t h = ((lin >> shift) ^ shift) + owner * 0x9e3779b97f4a7c15ull;
 
-	if (shift == 12)
-		return &sh->small[h & ((1u << BT_SHADOW_BITS) - 1)];
-	return &sh->large[h & ((1u << BT_SHADOW_LARGE_BITS) - 1)];
+	if (shift == 12) {
+		h &= (1u << BT_SHADOW_BITS) - 1;
+		*tag = &sh->small_tag[h];
+		return &sh->small[h];
+	}
+	h &= (1u << BT_SHADOW_LARGE_BITS) - 1;
+	*tag = &sh->large_tag[h];
+	return &sh->large[h];
+}
+
+static uint64_t tag_of(uint64_t lin, unsigned shift, uint64_t owner)
+{
+	return ((lin >> shift) << 6 | shift) ^ owner * 0xc2b2ae3d27d4eb4full;
 }
 
 /* Whether every table the entry was read through is still as it was. */
@@ -236,13 +247,17 @@ static bool tables_unchanged(const struct bt_vm *bvm, const struct bt_shadow_ent
 static const struct bt_shadow_entry *probe(struct bt_cpu *cpu, uint64_t lin, unsigned shift,
 					   uint64_t owner)
 {
-	struct bt_shadow_entry *e = slot(&bt_vcpu_of(cpu)->shadow, lin, shift, owner);
+	uint64_t *tag;
+	struct bt_shadow_entry *e = slot(&bt_vcpu_of(cpu)->shadow, lin, shift, owner, &tag);
 
+	if (*tag != tag_of(lin, shift, owner))
+		return NULL;
 	if (e->owner != owner || e->shift != shift || e->lin != (lin & ~((1ull << shift) - 1)))
 		return NULL;
 	if (!tables_unchanged(cpu->bvm, e)) {
 		cpu->stats.shadow_stale++;
 		e->owner = 0;
+		*tag = 0;
 		return NULL;
 	}
 	return e;
@@ -269,14 +284,15 @@ bool bt_shadow_lookup(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int 
 	uint64_t root = cur_root(cpu, sh), glob = sh->global_id;
 	/* Large pages: 2 MiB (4 MiB without PAE), 1 GiB in IA-32e mode. */
 	unsigned mid = (cpu->s.cr4 & CR4_PAE) ? 21 : 22;
+	bool huge = cpu->s.efer & EFER_LMA;
+	/* Kernels map their half global (and mostly with large pages): look there first. */
+	uint64_t first = (lin >> 63) ? glob : root, second = (lin >> 63) ? root : glob;
 	const struct bt_shadow_entry *e;
 
-	if (!(e = probe(cpu, lin, 12, root)) && !(e = probe(cpu, lin, 12, glob)) &&
-	    !(e = probe(cpu, lin, mid, root)) && !(e = probe(cpu, lin, mid, glob))) {
-		if (!(cpu->s.efer & EFER_LMA) ||
-		    (!(e = probe(cpu, lin, 30, root)) && !(e = probe(cpu, lin, 30, glob))))
-			return false;
-	}
+	if (!(e = probe(cpu, lin, 12, first)) && !(e = probe(cpu, lin, mid, first)) &&
+	    !(huge && (e = probe(cpu, lin, 30, first))) && !(e = probe(cpu, lin, 12, second)) &&
+	    !(e = probe(cpu, lin, mid, second)) && !(huge && (e = probe(cpu, lin, 30, second))))
+		return false;
 	*w = (struct bt_walk){ .gpa = e->gpa + ((lin - e->lin) & BT_PAGE_MASK), .user = e->user,
 			       .write = e->write, .exec = e->exec, .dirty = e->dirty,
 			       .global = e->global, .shift = e->shift };
@@ -292,8 +308,8 @@ void bt_shadow_store(struct bt_cpu *cpu, uint64_t lin, const struct bt_walk *w)
 	struct bt_shadow *sh = &bt_vcpu_of(cpu)->shadow;
 	uint64_t root = cur_root(cpu, sh);
 	uint64_t owner = w->global ? sh->global_id : root;
-	uint64_t size_mask = (1ull << w->shift) - 1;
-	struct bt_shadow_entry *e = slot(sh, lin, w->shift, owner);
+	uint64_t size_mask = (1ull << w->shift) - 1, *tag;
+	struct bt_shadow_entry *e = slot(sh, lin, w->shift, owner, &tag);
 
 	*e = (struct bt_shadow_entry){ .lin = lin & ~size_mask,
 				       .gpa = w->gpa - ((lin & size_mask) & BT_PAGE_MASK),
@@ -302,6 +318,7 @@ void bt_shadow_store(struct bt_cpu *cpu, uint64_t lin, const struct bt_walk *w)
 				       .exec = w->exec, .dirty = w->dirty, .global = w->global };
 	memcpy(e->pfn, w->pfn, sizeof(e->pfn));
 	memcpy(e->gen, w->gen, sizeof(e->gen));
+	*tag = tag_of(lin, w->shift, owner);
 }
 
 void bt_shadow_invalidate_lin(struct bt_cpu *cpu, uint64_t lin)
@@ -312,9 +329,10 @@ void bt_shadow_invalidate_lin(struct bt_cpu *cpu, uint64_t lin)
 
 	for (unsigned o = 0; o < 2; o++)
 		for (unsigned k = 0; k < sizeof(shifts) / sizeof(shifts[0]); k++) {
-			struct bt_shadow_entry *e = slot(sh, lin, shifts[k], owners[o]);
+			uint64_t *tag;
+			struct bt_shadow_entry *e = slot(sh, lin, shifts[k], owners[o], &tag);
 			if (e->owner == owners[o] && e->shift == shifts[k] &&
 			    e->lin == (lin & ~((1ull << shifts[k]) - 1)))
-				e->owner = 0;
+				e->owner = *tag = 0;
 		}
 }
