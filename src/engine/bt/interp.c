@@ -165,6 +165,7 @@ void bt_code_written(struct bt_vm *bvm, uint64_t gpa_page)
 
 	if (!page_tracked(bvm, gpa_page))
 		return;
+	bt_shadow_page_written(bvm, gpa_page);
 	g = &bvm->page_gen[gpa_page >> 12];
 	/* Stay nonzero: 0 means "no code here". */
 	if (atomic_fetch_add(g, 1) == UINT32_MAX)
