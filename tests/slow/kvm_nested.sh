@@ -221,7 +221,10 @@ put_libs build/vmon build/vmon-san build/bench/kvm_floor
 find "$stage" -exec touch -h -d @0 {} +
 (cd "$stage" && find . -mindepth 1 | sort | cpio --quiet -o -H newc -R 0:0) >"$out/extra.cpio" ||
 	die "cpio failed"
-cat build/guest/initramfs.cpio.gz "$out/extra.cpio" >"$out/initramfs.cpio"
+# Linux reads an uncompressed archive only at a 4-byte aligned offset: pad the gzip member.
+gz_size=$(stat -c %s build/guest/initramfs.cpio.gz)
+{ cat build/guest/initramfs.cpio.gz; head -c $(((4 - gz_size % 4) % 4)) /dev/zero
+  cat "$out/extra.cpio"; } >"$out/initramfs.cpio"
 rm -f "$out/extra.cpio"
 
 echo "kvm-nested: L1 = QEMU TCG -cpu $cpu, ${kernel_spec%%=*}, $(du -m "$out/initramfs.cpio" | cut -f1) MiB initramfs"
