@@ -385,9 +385,8 @@ static void bt_msi(struct vm *vm, uint64_t addr, uint32_t data)
 	irqchip_msi(bvm->irqchip, addr, data);
 }
 
-/* Device DMA: pages holding decoded code get a new generation, so their blocks are decoded again.
- * Only those pages: marking a data page as a code page here would skip the TLB shootdown that
- * the first decode from it must do. */
+/* Device DMA: pages holding decoded code get a new generation, so their blocks are decoded again,
+ * and shadow page-table entries read through written pages are dropped (bt_code_written). */
 static void bt_ram_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	struct bt_vm *bvm = vm->engine_priv;
@@ -396,8 +395,7 @@ static void bt_ram_written(struct vm *vm, uint64_t gpa, uint64_t len)
 	if (gpa + len - 1 < gpa)
 		last = UINT64_MAX >> 12;
 	for (uint64_t p = first; p <= last && p < bvm->nr_pages; p++)
-		if (atomic_load_explicit(&bvm->page_gen[p], memory_order_relaxed))
-			bt_code_written(bvm, p << 12);
+		bt_code_written(bvm, p << 12);
 }
 
 static void bt_kick(struct vcpu *v)
