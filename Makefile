@@ -22,7 +22,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check unit guests guest demo bench fuzz-diff linux-kvm clean
+.PHONY: all check unit guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -72,6 +72,11 @@ demo: build/vmon guest
 # Slow: Debian's kernel prints its first lines under the kvm engine (skips without /dev/kvm).
 linux-kvm: build/vmon guest
 	tests/slow/linux_kvm.sh
+
+# Slow: the kvm engine on nested KVM, in QEMU TCG with AMD SVM (for hosts without /dev/kvm).
+kvm-nested: build/vmon build/vmon-san guests
+	bench/kvm.sh --build-only
+	tests/slow/kvm_nested.sh
 
 bench: build/vmon guests
 	bench/run.sh

@@ -2,25 +2,36 @@
 # kvm benchmarks: vmon's kvm engine against bench/kvm_floor.c (raw ioctls only).
 # Figures are printed, never asserted. Without a usable /dev/kvm: prints why, exits 0.
 #
-#   bench/kvm.sh [RUNS]      RUNS (default 5): each timing is the best of RUNS runs
+#   bench/kvm.sh [RUNS]              build, then measure; each timing is the best of RUNS (5) runs
+#   bench/kvm.sh --build-only        only build build/bench/kvm_floor and the bench guests
+#   bench/kvm.sh --no-build [RUNS]   only measure what is already built (where there is no
+#                                    compiler: inside the L1 VM of tests/slow/kvm_nested.sh)
 set -euo pipefail
 shopt -s inherit_errexit
 
 cd "$(dirname "$0")/.."
+build=yes measure=yes
+case ${1:-} in
+--build-only) measure=no; shift ;;
+--no-build) build=no; shift ;;
+esac
 runs=${1:-5}
 out=build/bench
 mkdir -p "$out"
 
-gcc -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$out/kvm_floor" bench/kvm_floor.c
+if [ $build = yes ]; then
+	gcc -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$out/kvm_floor" bench/kvm_floor.c
+	for g in exit_now out_loop; do
+		nasm -f bin -o "$out/$g.bin" "bench/guests/$g.asm"
+	done
+	[ $measure = no ] || make -s build/vmon
+fi
+[ $measure = yes ] || exit 0
+
 if ! why=$("$out/kvm_floor" --probe); then
 	echo "kvm benchmarks skipped: $why"
 	exit 0
 fi
-
-for g in exit_now out_loop; do
-	nasm -f bin -o "$out/$g.bin" "bench/guests/$g.asm"
-done
-make -s build/vmon
 
 # CLOCK_REALTIME in ns (microsecond resolution) without forking date.
 now_ns() {

@@ -48,6 +48,7 @@ init_script=$here/guest-init
 dhcp_script=$here/udhcpc.script
 [ -r "$init_script" ] || { echo "$0: $init_script missing" >&2; exit 1; }
 [ -r "$dhcp_script" ] || { echo "$0: $dhcp_script missing" >&2; exit 1; }
+[ -r "$here/debs.sh" ] || { echo "$0: $here/debs.sh missing" >&2; exit 1; }
 
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
@@ -65,24 +66,13 @@ if [ ${#need_install[@]} -gt 0 ]; then
 		{ apt-get update -qq && apt-get install -y -qq "${need_install[@]}" >/dev/null; }
 fi
 
-# apt-get as root drops to the _apt user, which cannot write our mktemp directory.
-apt_opts=()
-[ "$(id -u)" -ne 0 ] || apt_opts=(-o APT::Sandbox::User=root)
-apt_updated=no
-apt_update() {
-	[ $apt_updated = no ] || return 1
-	apt_updated=yes
-	echo "build-guest: apt-get update" >&2
-	apt-get update -qq >&2
-}
+# apt_update, candidate, download_debs.
+. "$here/debs.sh"
 
 # The meta package depends on the real, versioned kernel package (linux-image-6.1.0-NN-...).
 resolve_kernel_pkg() {
 	apt-cache depends "$meta" 2>/dev/null |
 		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1
-}
-candidate() {
-	apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p'
 }
 resolve() {
 	kernel_pkg=$(resolve_kernel_pkg)
@@ -102,7 +92,8 @@ make_stamp() {
 	printf '%s\n' "$kernel_pkg=$kernel_ver" "busybox-static=$busybox_ver" \
 		"guest-init=$(sha256sum <"$init_script" | cut -d' ' -f1)" \
 		"udhcpc.script=$(sha256sum <"$dhcp_script" | cut -d' ' -f1)" \
-		"build-guest.sh=$(sha256sum <"$0" | cut -d' ' -f1)"
+		"build-guest.sh=$(sha256sum <"$0" | cut -d' ' -f1)" \
+		"debs.sh=$(sha256sum <"$here/debs.sh" | cut -d' ' -f1)"
 }
 stamp=$(make_stamp)
 
@@ -120,7 +111,7 @@ trap 'exit 1' INT TERM HUP
 
 # A stale package list can name versions the mirror no longer has: update once and retry.
 download() {
-	(cd "$tmp/debs" && apt-get download "${apt_opts[@]}" -q "$@" >&2)
+	download_debs "$tmp/debs" "$@"
 }
 mkdir "$tmp/debs" "$tmp/pkgroot"
 if ! download "$kernel_pkg=$kernel_ver" "busybox-static=$busybox_ver"; then

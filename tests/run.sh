@@ -10,6 +10,8 @@
 #
 # `tests/run.sh --qemu` instead runs the guests marked `; qemu: yes` under QEMU TCG, the reference
 # that keeps the .expected files honest (needs `make guests` first).
+# `tests/run.sh --guests ENGINE [NAME ARGS...]` only runs the guests on ENGINE (all, or NAME with
+# ARGS as its options): tests/slow/kvm_nested.sh runs it inside its L1 VM.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -84,28 +86,36 @@ run_unit_tests() {
 	failed=$((failed + f))
 }
 
+# run_guests ENGINES [NAME ARGS...]: every guest on each of ENGINES, or only guest NAME, run with
+# ARGS instead of its vmon-args and reported as "NAME/ENGINE ARGS".
 run_guests() {
-	local asm engine status kvm_ok=no
+	local engines=$1 only=${2:-} asm engine label status kvm_ok=no
+	shift $(($# < 2 ? $# : 2))
 	kvm_usable && kvm_ok=yes
 	for asm in "$GUEST_DIR"/*.asm; do
 		guest_setup "$asm"
+		if [ -n "$only" ]; then
+			[ "$name" = "$only" ] || continue
+			args=("$@")
+		fi
 		if [ -z "$kind_opt" ] || [ -z "$want" ] || [ ! -f "$GUEST_DIR/$name.expected" ]; then
 			fail "$name" "needs vmon-kind, vmon-exit headers and $name.expected"
 			continue
 		fi
-		for engine in kvm bt; do
+		for engine in $engines; do
+			label=$name/$engine${only:+${*:+ $*}}
 			if [ $engine = kvm ] && [ $kvm_ok = no ]; then
-				skip "$name/kvm" "/dev/kvm not available"
+				skip "$label" "/dev/kvm not available"
 				continue
 			fi
 			timeout "$TIMEOUT" "$VMON_SAN" run --engine $engine --console stdio \
 				"${args[@]}" $kind_opt "$bin" </dev/null >"$work/out" 2>"$work/err"
 			status=$?
 			if [ $engine = kvm ] && [ "$status" != "$want" ] && grep -q /dev/kvm "$work/err"; then
-				skip "$name/kvm" "/dev/kvm not available ($(head -n 1 "$work/err"))"
+				skip "$label" "/dev/kvm not available ($(head -n 1 "$work/err"))"
 				continue
 			fi
-			check_guest "$name/$engine" "$work/out" "$work/err" "$status" "$want"
+			check_guest "$label" "$work/out" "$work/err" "$status" "$want"
 		done
 	done
 }
@@ -226,9 +236,12 @@ run_guests_qemu() {
 
 if [ "${1:-}" = --qemu ]; then
 	run_guests_qemu
+elif [ "${1:-}" = --guests ]; then
+	shift
+	run_guests "$@"
 else
 	run_unit_tests
-	run_guests
+	run_guests "kvm bt"
 	run_cli_tests
 	run_integration
 fi

@@ -1,6 +1,6 @@
 # Shared by the Linux integration scripts (sourced, not run): the guest image, boot() and check().
 # The sourcing script sets logdir (where guest consoles are kept) before calling them.
-# VMON_LINUX_TIMEOUT overrides the per-boot limit (seconds).
+# VMON_LINUX_TIMEOUT overrides the per-boot limit (seconds); VMON_LINUX_ENGINE the engine (bt).
 
 limit=${VMON_LINUX_TIMEOUT:-300}
 guest=build/guest
@@ -25,7 +25,7 @@ boot() {
 	local name=$1 cpus=$2 cmd=$3 extra=${4:+$4 } console status
 	console=$logdir/${name#linux/}.console
 	output='' reason=''
-	timeout -k 5 "$limit" build/vmon run --engine bt --mem 256M --cpus "$cpus" --console stdio \
+	timeout -k 5 "$limit" build/vmon run --engine "${VMON_LINUX_ENGINE:-bt}" --mem 256M --cpus "$cpus" --console stdio \
 		--kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" "${vmon_args[@]}" \
 		--cmdline "console=ttyS0 ${extra}vmon.run=\"$cmd\"" </dev/null 2>"$console.stderr" |
 		tr -d '\r' >"$console"

@@ -44,7 +44,7 @@ struct bt_test *bt_test_new(void)
 	t->bvm.nr_cpus = 1;
 	t->bvm.nr_pages = BT_TEST_RAM >> 12;
 	t->bvm.page_gen = calloc(t->bvm.nr_pages, sizeof(*t->bvm.page_gen));
-	pthread_mutex_init(&t->bvm.atomic_lock, NULL);
+	bt_shadow_vm_init(&t->bvm);
 	t->bv = aligned_alloc(64, (sizeof(*t->bv) + 63) & ~(size_t)63);
 	memset(t->bv, 0, sizeof(*t->bv));
 	t->cpu = &t->bv->cpu;
@@ -63,15 +63,19 @@ void bt_test_free(struct bt_test *t)
 {
 	free(t->bv);
 	free((void *)t->bvm.page_gen);
-	pthread_mutex_destroy(&t->bvm.atomic_lock);
+	bt_shadow_vm_free(&t->bvm);
 	bus_destroy(&t->vm.mmio);
 	mem_destroy(&t->vm.mem);
 	free(t);
 }
 
+/* A store from outside the vCPU: reported as device DMA reports it, so the shadow page
+ * tables see it. */
 void bt_test_put(struct bt_test *t, uint64_t gpa, unsigned size, uint64_t val)
 {
 	mem_write(&t->vm.mem, gpa, &val, size);
+	bt_shadow_page_written(&t->bvm, gpa & BT_PAGE_MASK);
+	bt_shadow_page_written(&t->bvm, (gpa + size - 1) & BT_PAGE_MASK);
 }
 
 uint64_t bt_test_get(struct bt_test *t, uint64_t gpa, unsigned size)

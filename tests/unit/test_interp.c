@@ -29,7 +29,7 @@ static struct bt_cpu *fixture_init(struct fixture *f)
 	f->bvm.vm = &f->vm;
 	f->bvm.nr_pages = MEM_MIN >> 12;
 	f->bvm.page_gen = calloc(f->bvm.nr_pages, sizeof(*f->bvm.page_gen));
-	pthread_mutex_init(&f->bvm.atomic_lock, NULL);
+	bt_shadow_vm_init(&f->bvm);
 	f->bv = calloc(1, sizeof(*f->bv));
 	cpu = &f->bv->cpu;
 	f->cpu = cpu;
@@ -61,6 +61,7 @@ static void fixture_free(struct fixture *f)
 	bt_block_cache_free(f->cpu);
 	free(f->bv);
 	free((void *)f->bvm.page_gen);
+	bt_shadow_vm_free(&f->bvm);
 	mem_destroy(&f->vm.mem);
 }
 

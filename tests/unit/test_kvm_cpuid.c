@@ -408,3 +408,67 @@ TEST(kvm_probe_names_the_reason)
 		CHECK(ret == 0 || strncmp(why, "/dev/kvm: ", 10) == 0);
 	}
 }
+
+TEST(kvm_cpuid_vendor_amd)
+{
+	struct kvm_cpuid_entry2 e[32];
+	int n = synthetic_cpuid(e);	/* GenuineIntel */
+
+	CHECK(!kvm_cpuid_vendor_amd(e, n));
+	e[0] = leaf(0, 0, 0x10, 0x68747541, 0x444d4163, 0x69746e65);	/* "Auth" "cAMD" "enti" */
+	CHECK(kvm_cpuid_vendor_amd(e, n));
+	e[0] = leaf(0, 0, 0x10, 0x6f677948, 0x656e6975, 0x6e65476e);	/* "Hygo" "uine" "nGen" */
+	CHECK(kvm_cpuid_vendor_amd(e, n));
+	CHECK(!kvm_cpuid_vendor_amd(e + 1, n - 1));			/* no leaf 0 */
+}
+
+/* An AMD host's set: 2 cores (ApicIdSize 1, NC 1, PerfTscSize kept), CmpLegacy off, TOPOEXT. */
+static int synthetic_amd_cpuid(struct kvm_cpuid_entry2 *e)
+{
+	int n = 0;
+
+	e[n++] = leaf(0, 0, 0x10, 0x68747541, 0x444d4163, 0x69746e65);
+	e[n++] = leaf(1, 0, 0x00a00f11, 0x00020800, 0, 1u << 28);
+	e[n++] = leaf(0x80000001, 0, 0, 0, 1u << 2 | 1u << 0, 1u << 29);
+	e[n++] = leaf(0x80000008, 0, 0x3030, 0, 3u << 16 | 1u << 12 | 1, 0);
+	e[n++] = leaf(0x8000001d, 0, 1u << 14 | 1u << 5 | 1, 0, 63, 0);
+	e[n++] = leaf(0x8000001d, 1, 1u << 14 | 1u << 5 | 2, 0, 63, 0);
+	e[n++] = leaf(0x8000001d, 2, 1u << 14 | 2u << 5 | 3, 0, 1023, 0);
+	e[n++] = leaf(0x8000001d, 3, 1u << 14 | 3u << 5 | 3, 0, 8191, 0);
+	e[n++] = leaf(0x8000001d, 4, 0, 0, 0, 0);
+	e[n++] = leaf(0x8000001e, 0, 1, 0x100, 0x300, 0);
+	return n;
+}
+
+TEST(kvm_cpuid_amd_topology)
+{
+	struct kvm_cpuid_entry2 e[16];
+	int n = synthetic_amd_cpuid(e);
+
+	kvm_cpuid_filter(e, n, 5, 6);
+	CHECK_EQ(find(e, n, 0x80000001, 0)->ecx, 1u << 1 | 1u << 0);	/* CmpLegacy on, SVM off */
+	CHECK_EQ(find(e, n, 0x80000008, 0)->ecx, 3u << 16 | 3u << 12 | 5);	/* 6 cores, 3 bits */
+	for (uint32_t i = 0; i < 3; i++)
+		CHECK_EQ((find(e, n, 0x8000001d, i)->eax >> 14) & 0xfff, 0);	/* L1/L2 private */
+	CHECK_EQ((find(e, n, 0x8000001d, 3)->eax >> 14) & 0xfff, 5);		/* L3 shared by 6 */
+	CHECK_EQ(find(e, n, 0x8000001d, 4)->eax, 0);
+	CHECK_EQ(find(e, n, 0x8000001e, 0)->eax, 5);		/* extended APIC ID */
+	CHECK_EQ(find(e, n, 0x8000001e, 0)->ebx, 5);		/* core 5, one thread */
+	CHECK_EQ(find(e, n, 0x8000001e, 0)->ecx, 0);		/* node 0 of 1 */
+
+	n = synthetic_amd_cpuid(e);
+	kvm_cpuid_filter(e, n, 0, 1);
+	CHECK_EQ(find(e, n, 0x80000001, 0)->ecx, 1u << 0);
+	CHECK_EQ(find(e, n, 0x80000008, 0)->ecx, 3u << 16);
+}
+
+TEST(kvm_cpuid_amd_leaves_untouched_on_intel)
+{
+	struct kvm_cpuid_entry2 e[32];
+	int n = synthetic_cpuid(e);
+
+	e[n++] = leaf(0x80000008, 0, 0x3027, 0, 0, 0);
+	kvm_cpuid_filter(e, n, 1, 4);
+	CHECK_EQ(find(e, n, 0x80000001, 0)->ecx, 1u << 0);		/* no CmpLegacy */
+	CHECK_EQ(find(e, n, 0x80000008, 0)->ecx, 0);
+}

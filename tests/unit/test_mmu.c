@@ -1,5 +1,6 @@
 /* bt engine MMU: page walks in the three paging forms, A/D bits, #PF error codes, soft-TLB
- * invalidation, MMIO and page-straddling slow paths, segmentation limits. */
+ * invalidation, shadow page tables (address-space switches, write protection of page tables,
+ * global entries), MMIO and page-straddling slow paths, segmentation limits. */
 #include "bt_fixture.h"
 #include "test.h"
 
@@ -64,7 +65,7 @@ TEST(mmu_walk4_sets_accessed_then_dirty)
 	bt_test_free(t);
 }
 
-TEST(mmu_page_walk_cache_serves_conflict_misses)
+TEST(mmu_shadow_serves_conflict_misses)
 {
 	struct bt_test *t = paged64(0);
 	struct bt_cpu *cpu = t->cpu;
@@ -80,14 +81,14 @@ TEST(mmu_page_walk_cache_serves_conflict_misses)
 	CHECK_EQ(bt_test_read(t, 0x20000, 4, BT_TLB_SUP, &v), -1);
 	CHECK_EQ(v, 0x1234);
 	CHECK_EQ(cpu->stats.page_walks, 2);
-	CHECK_EQ(cpu->stats.pwc_hits, 1);
+	CHECK_EQ(cpu->stats.shadow_hits, 1);
 
-	/* A write to a clean page is not served by the cache: it walks to set D. */
+	/* A write to a clean page is not served by the shadow: it walks to set D. */
 	CHECK_EQ(bt_test_write(t, 0x40020000, 4, 1, BT_TLB_SUP), -1);
 	CHECK_EQ(cpu->stats.page_walks, 3);
 	CHECK(bt_test_get(t, PDPT + 8, 8) & PTE_D);
 
-	/* The cache obeys the user/supervisor split. */
+	/* The shadow obeys the user/supervisor split. */
 	CHECK_EQ(bt_test_read(t, 0x22000, 4, BT_TLB_SUP, &v), -1);
 	CHECK_EQ(bt_test_read(t, 0x122000, 4, BT_TLB_SUP, &v), EXC_PF);
 	CHECK_EQ(bt_test_read(t, 0x22000, 4, BT_TLB_USER, &v), EXC_PF);
@@ -214,6 +215,138 @@ TEST(mmu_tlb_cr3_write_and_invlpg)
 	bt_test_put(t, PD + 8, 8, 0x600000 | 0x87);
 	invlpg(t, 0x3ff000);
 	CHECK_EQ(bt_read_lin(cpu, 0x201000, 4, BT_TLB_SUP), 0x2222);
+	bt_test_free(t);
+}
+
+/* A second address space: PML4 0x14000 -> PDPT 0x15000 -> PD 0x16000 -> PT 0x17000, with
+ * lin 0x20000 -> 0x31000 and global lin 0x28000 -> 0x31000, and the same 1 GiB page at lin
+ * 0x40000000 (the page tables of both are visible at 0x40000000 + gpa). */
+#define PML4B	0x14000ull
+static void second_space(struct bt_test *t)
+{
+	bt_test_put(t, PML4B, 8, 0x15000 | 7);
+	bt_test_put(t, 0x15000, 8, 0x16000 | 7);
+	bt_test_put(t, 0x15008, 8, 0 | 0x87);
+	bt_test_put(t, 0x16000, 8, 0x17000 | 7);
+	bt_test_put(t, 0x17000 + 0x20 * 8, 8, 0x31000 | 7);
+	bt_test_put(t, 0x17000 + 0x28 * 8, 8, 0x31000 | 7 | 0x100);
+	bt_test_put(t, 0x30000, 4, 0xaaaa);
+	bt_test_put(t, 0x31000, 4, 0xbbbb);
+	bt_test_put(t, 0x32000, 4, 0xdddd);
+	bt_test_put(t, 0x38000, 4, 0xcccc);
+}
+
+TEST(mmu_shadow_survives_address_space_switches)
+{
+	struct bt_test *t = paged64(0);
+	struct bt_cpu *cpu = t->cpu;
+	uint64_t walks;
+
+	second_space(t);
+	CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0xaaaa);
+	CHECK_EQ(bt_read_lin(cpu, 0x201000, 4, BT_TLB_SUP), 0);
+	mov_cr3(t, PML4B);
+	CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0xbbbb);
+	CHECK_EQ(cpu->stats.shadow_roots_created, 2);
+
+	/* Back and forth: the soft TLB is flushed each time, the shadows are found again. */
+	walks = cpu->stats.page_walks;
+	mov_cr3(t, PML4);
+	CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0xaaaa);
+	mov_cr3(t, PML4B);
+	CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0xbbbb);
+	CHECK_EQ(cpu->stats.page_walks, walks);
+	CHECK_EQ(cpu->stats.shadow_hits, 2);
+	CHECK_EQ(cpu->stats.shadow_roots_created, 2);
+
+	/* The guest, running on B, remaps lin 0x20000 of A through B's view of A's page table:
+	 * a write-protect trap, and A sees the new mapping when it runs again. */
+	CHECK_EQ(bt_test_write(t, 0x40000000 + PT + 0x20 * 8, 8, 0x32000 | 7, BT_TLB_SUP), -1);
+	CHECK_EQ(cpu->stats.pt_write_traps, 1);
+	mov_cr3(t, PML4);
+	walks = cpu->stats.page_walks;
+	CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0xdddd);
+	CHECK_EQ(cpu->stats.page_walks, walks + 1);
+	CHECK_EQ(cpu->stats.shadow_stale, 1);
+	/* Only what was read through that page table is gone: the 2 MiB page is still shadowed. */
+	CHECK_EQ(bt_read_lin(cpu, 0x201000, 4, BT_TLB_SUP), 0);
+	CHECK_EQ(cpu->stats.page_walks, walks + 1);
+
+	/* Sixteen more address spaces evict the least recently used. */
+	for (uint64_t k = 0; k < BT_SHADOW_ROOTS; k++) {
+		mov_cr3(t, PML4 | (k + 1) << 3);	/* PWT/PCD bits: another CR3, same tables */
+		CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0xdddd);
+	}
+	CHECK_EQ(cpu->stats.shadow_roots_evicted, 2);
+	bt_test_free(t);
+}
+
+TEST(mmu_shadow_write_protects_page_tables)
+{
+	struct bt_test *t = paged64(0);
+	struct bt_cpu *cpu = t->cpu;
+	const struct bt_tlb_entry *e = &cpu->tlb[BT_TLB_SUP][bt_tlb_index(0x40013000)];
+	void *p = NULL;
+
+	/* A fast write entry to the page-table page, made before anything walked through it... */
+	CHECK_EQ(bt_test_write(t, 0x40013800, 8, 0, BT_TLB_SUP), -1);
+	CHECK_EQ(e->tag_write, 0x40013000);
+	CHECK(!bt_shadow_watched(&t->bvm, PT));
+	/* ...is made slow by the first walk that reads it. */
+	CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0);
+	CHECK(bt_shadow_watched(&t->bvm, PT));
+	CHECK(!bt_shadow_watched(&t->bvm, 0x30000));
+	CHECK_EQ(e->tag_write, 0x40013000 | TLB_SLOW);
+	CHECK_EQ(cpu->stats.pt_watched, 4);
+	/* No host pointer for a locked read-modify-write of a page table either. */
+	CHECK_EQ(bt_test_rmw_ptr(t, S_DS, 0x40013100, 8, &p), -1);
+	CHECK(p == NULL);
+
+	/* Written over and over with no walk reading it, it is no page table any more. */
+	for (unsigned k = 0; k < 2048; k++)
+		CHECK_EQ(bt_test_write(t, 0x40013800, 8, k, BT_TLB_SUP), -1);
+	CHECK_EQ(cpu->stats.pt_released, 1);
+	CHECK(!bt_shadow_watched(&t->bvm, PT));
+	CHECK_EQ(bt_test_write(t, 0x40013800, 8, 1, BT_TLB_SUP), -1);
+	CHECK_EQ(e->tag_write, 0x40013000);
+	/* What was read through it is forgotten; the next walk protects it again. */
+	bt_test_put(t, 0x30000, 4, 0x600d);
+	mov_cr3(t, PML4);
+	uint64_t walks = cpu->stats.page_walks;
+	CHECK_EQ(bt_read_lin(cpu, 0x20000, 4, BT_TLB_SUP), 0x600d);
+	CHECK_EQ(cpu->stats.page_walks, walks + 1);
+	CHECK(bt_shadow_watched(&t->bvm, PT));
+	bt_test_free(t);
+}
+
+TEST(mmu_shadow_global_entries)
+{
+	struct bt_test *t = paged64(0);
+	struct bt_cpu *cpu = t->cpu;
+
+	second_space(t);
+	cpu->s.cr4 |= CR4_PGE;
+	bt_tlb_flush(cpu, true);
+	CHECK_EQ(bt_read_lin(cpu, 0x28000, 4, BT_TLB_SUP), 0xcccc);
+	/* B maps 0x28000 elsewhere, but A's global translation may stay cached (as in a TLB),
+	 * even after the soft TLB lost it (0x40028000 takes its slot). */
+	mov_cr3(t, PML4B);
+	CHECK_EQ(bt_read_lin(cpu, 0x28000, 4, BT_TLB_SUP), 0xcccc);
+	CHECK_EQ(bt_read_lin(cpu, 0x40028000, 4, BT_TLB_SUP), 0);
+	uint64_t walks = cpu->stats.page_walks;
+	CHECK_EQ(bt_read_lin(cpu, 0x28000, 4, BT_TLB_SUP), 0xcccc);
+	CHECK_EQ(cpu->stats.page_walks, walks);
+	/* Toggling CR4.PGE flushes global translations: B's own mapping now. */
+	cpu->s.cr4 &= ~CR4_PGE;
+	bt_tlb_flush(cpu, true);
+	cpu->s.cr4 |= CR4_PGE;
+	bt_tlb_flush(cpu, true);
+	CHECK_EQ(bt_read_lin(cpu, 0x28000, 4, BT_TLB_SUP), 0xbbbb);
+	/* INVLPG drops a global translation in the shadow too. */
+	mov_cr3(t, PML4);
+	CHECK_EQ(bt_read_lin(cpu, 0x28000, 4, BT_TLB_SUP), 0xbbbb);
+	invlpg(t, 0x28000);
+	CHECK_EQ(bt_read_lin(cpu, 0x28000, 4, BT_TLB_SUP), 0xcccc);
 	bt_test_free(t);
 }
 

@@ -100,13 +100,19 @@ struct bt_stats {
 	uint64_t exceptions[32];
 	uint64_t interrupts;
 	uint64_t tlb_hits_slowpath, tlb_misses, tlb_flushes, page_walks;
-	uint64_t pwc_hits;		/* TLB misses served by mmu.c's page-walk cache */
+	/* Shadow page tables (shadow.c): TLB misses served, stale entries found (their tables
+	 * were written), roots made and evicted, page-table pages write-protected and released,
+	 * guest stores into write-protected page-table pages. */
+	uint64_t shadow_hits, shadow_stale, shadow_roots_created, shadow_roots_evicted;
+	uint64_t pt_watched, pt_released, pt_write_traps;
 	uint64_t hypercalls[BT_HC_COUNTED + 1];	/* by number; the last counts all larger ones */
 	/* Translation tier (translate.c): blocks and insns translated, host code bytes emitted,
 	 * translation-cache flushes, and blocks run as host code vs interpreted. */
 	uint64_t tb_blocks, tb_insns, tb_bytes, tb_flushes, tb_runs, interp_runs;
 	uint64_t tb_chained;	/* translated blocks entered straight from another one */
 };
+
+#define BT_PT_WATCHED	(1ull << 63)
 
 /* ---- The machine-wide part --------------------------------------------------------------- */
 
@@ -120,6 +126,9 @@ struct bt_vm {
 	/* Bumped when a page becomes a code page: every vCPU flushes its TLB before its next block,
 	 * so no stale fast-path write entry can bypass invalidation. */
 	atomic_uint tlb_gen;
+	/* Per guest-physical page, for shadow.c: BT_PT_WATCHED while it is a paging-structure
+	 * page (writes take the slow path), a run of trapped writes, and a write generation. */
+	_Atomic uint64_t *pt_state;
 	pthread_mutex_t atomic_lock;	/* LOCKed accesses to MMIO or page-straddling operands */
 	int nr_cpus;
 	struct bt_cpu *cpu[64];
@@ -262,6 +271,13 @@ static inline void bt_write(struct bt_cpu *cpu, int seg, uint64_t off, unsigned 
  * (the caller then emulates under bt_vm's global atomic lock). May raise #PF/#GP. */
 void *bt_rmw_ptr(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size);
 
+/* Bulk stores (REP MOVS / STOS) within the page of lin: host pointer if the soft TLB maps it
+ * as RAM for writing at the current privilege, even where stores to it must be reported
+ * (code, page tables); then *gpa_page receives its page and the caller reports the store with
+ * bt_page_stored() after it. NULL: store element by element. */
+uint8_t *bt_bulk_write_ptr(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_page);
+void bt_page_stored(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len);
+
 /* Code fetch: host pointer to the page containing lin (exec permission checked, may raise
  * #PF), and its guest-physical page address in *gpa_page. */
 const uint8_t *bt_fetch_page(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_page);
@@ -308,6 +324,8 @@ uint64_t bt_pop(struct bt_cpu *cpu, unsigned size);
 uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget);
 /* The guest-physical page at address gpa_page (page aligned) was written (any vCPU). */
 void bt_code_written(struct bt_vm *bvm, uint64_t gpa_page);
+/* The same for shadow.c's write protection of page tables (bt_code_written calls it). */
+void bt_shadow_page_written(struct bt_vm *bvm, uint64_t gpa_page);
 int bt_block_cache_init(struct bt_cpu *cpu);
 void bt_block_cache_free(struct bt_cpu *cpu);
 

@@ -30,32 +30,62 @@ int bt_exc_class(int vector);
  * vector itself (handled serially), EXC_DF, or BT_VEC_SHUTDOWN (triple fault). */
 int bt_fault_during_delivery(int first_class, int vector);
 
-/* Page-walk cache (mmu.c): the results of recent walks, behind the small direct-mapped
- * cpu->tlb, so its conflict misses do not walk the guest's page tables again. 4 KiB
- * translations by page; large pages (2M/4M/1G) once per large page, so INVLPG stays O(1).
- * Flushed in O(1) by bumping epochs: an entry is valid while its epochs are current (global
- * entries survive non-global flushes). */
-#define BT_PWC_BITS	12
-#define BT_PWC_LARGE_BITS 8
+/* Shadow page tables (shadow.c): the results of guest page walks, kept per guest address
+ * space and coherent with guest memory by write-protecting the guest's paging-structure pages
+ * (see shadow.c's header comment for the design). */
+#define BT_SHADOW_ROOTS		16	/* address spaces remembered per vCPU (LRU) */
+#define BT_SHADOW_BITS		14	/* 4 KiB translations: 2^14 entries per vCPU */
+#define BT_SHADOW_LARGE_BITS	10	/* 2M/4M/1G translations */
+#define BT_WALK_MAX_TABLES	4	/* paging-structure pages a walk reads (4-level paging) */
 
-struct bt_pwc_entry {
-	uint64_t lin;			/* linear base of the page (4K or large) */
-	uint64_t gpa;			/* guest-physical base of the page */
-	uint32_t epoch, global_epoch;
-	uint8_t shift;			/* 12, 21, 22 or 30; 0 = empty */
-	bool user, write, exec, global;	/* what the walk allowed (write: and D was set) */
+/* One walk's result: what the walk allowed, where it leads, and the tables it read. */
+struct bt_walk {
+	uint64_t gpa;			/* guest-physical page of the linear page */
+	bool user, write, exec;		/* U, R/W, !XD of all levels combined (CR0.WP not applied) */
+	bool dirty;			/* the leaf's D bit is set */
+	bool global;			/* leaf G with CR4.PGE */
+	uint8_t shift;			/* page size: 12, or 21/22/30 for a large page */
+	uint8_t nr_tables;
+	uint32_t pfn[BT_WALK_MAX_TABLES];	/* the tables read, top level first */
+	uint32_t gen[BT_WALK_MAX_TABLES];	/* their write generations when read */
 };
 
-struct bt_pwc {
-	uint32_t epoch, global_epoch;
-	struct bt_pwc_entry small[BT_TLB_NR][1u << BT_PWC_BITS];
-	struct bt_pwc_entry large[BT_TLB_NR][1u << BT_PWC_LARGE_BITS];
+struct bt_shadow_entry {
+	uint64_t lin;			/* linear base of the page (4K or large) */
+	uint64_t gpa;			/* guest-physical base of the page */
+	uint64_t owner;			/* id of the root (or of the global set); 0 = empty */
+	uint32_t pfn[BT_WALK_MAX_TABLES];
+	uint32_t gen[BT_WALK_MAX_TABLES];
+	uint8_t nr_tables, shift;
+	bool user, write, exec, dirty, global;
+};
+
+struct bt_shadow_root {
+	uint64_t cr3, key;		/* CR3 and the paging-mode bits (shadow.c: paging_key) */
+	uint64_t last_used;
+	uint64_t id;			/* 0: free slot; ids are never reused */
+};
+
+struct bt_shadow {
+	uint64_t cur_cr3, cur_key;	/* the root the vCPU runs on */
+	uint64_t cur_id;
+	uint64_t global_id;		/* owner of global entries, renewed on a global flush */
+	uint64_t global_key;		/* paging-mode bits the global entries were made under */
+	uint64_t next_id;
+	uint64_t clock;			/* LRU time */
+	struct bt_shadow_root root[BT_SHADOW_ROOTS];
+	/* A hash of each entry's key beside the entries: most probes miss, and then touch only
+	 * this small array (the entries themselves do not fit a cache). */
+	uint64_t small_tag[1u << BT_SHADOW_BITS];
+	uint64_t large_tag[1u << BT_SHADOW_LARGE_BITS];
+	struct bt_shadow_entry small[1u << BT_SHADOW_BITS];
+	struct bt_shadow_entry large[1u << BT_SHADOW_LARGE_BITS];
 };
 
 /* The engine's per-vCPU object: the bt_cpu first, so a struct bt_cpu * converts back. */
 struct bt_vcpu {
 	struct bt_cpu cpu;
-	struct bt_pwc pwc;
+	struct bt_shadow shadow;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;		/* HLT / wait-for-SIPI sleep */
 	bool wait_sipi;			/* AP before its startup IPI, or after INIT */
@@ -86,6 +116,41 @@ void bt_dirty_log_stop(struct vm *vm);
 /* TLB entry for the page of lin with the tag for acc valid (walks, checks, sets A/D, may
  * raise #PF). The entry's tag may still carry TLB_SLOW (MMIO or watched page). */
 struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int tlb);
+/* Drop own TLB entries that map gpa_page (release: all of them; otherwise only their fast
+ * write path), after the page's write protection changed. */
+void bt_tlb_drop_gpa(struct bt_cpu *cpu, uint64_t gpa_page, bool release);
+
+/* ---- shadow.c ---- */
+/* Guest-RAM page state for shadowing, and bvm->atomic_lock (recursive: the walk's A/D updates
+ * take it). */
+int bt_shadow_vm_init(struct bt_vm *bvm);
+void bt_shadow_vm_free(struct bt_vm *bvm);
+/* A walk is about to read the paging-structure page pfn (in guest RAM): write-protect it from
+ * now on; returns its write generation (read before the entry). */
+uint32_t bt_shadow_watch(struct bt_cpu *cpu, uint64_t pfn);
+/* Whether writes to the guest-physical page must reach bt_shadow_write_trap. */
+static inline bool bt_shadow_watched(const struct bt_vm *bvm, uint64_t gpa_page)
+{
+	uint64_t pfn = gpa_page >> 12;
+	return pfn < bvm->nr_pages &&
+	       (atomic_load_explicit(&bvm->pt_state[pfn], memory_order_relaxed) & BT_PT_WATCHED);
+}
+/* The vCPU stored len bytes into a watched page (after the store). */
+void bt_shadow_write_trap(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len);
+/* Find a shadow translation of lin that allows acc (tlb: which privilege); false: walk. */
+bool bt_shadow_lookup(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int tlb,
+		      struct bt_walk *w);
+void bt_shadow_store(struct bt_cpu *cpu, uint64_t lin, const struct bt_walk *w);
+/* INVLPG: forget lin in the current address space and the global set. */
+void bt_shadow_invalidate_lin(struct bt_cpu *cpu, uint64_t lin);
+/* A TLB flush that includes global entries: if the paging mode changed, global entries go. */
+void bt_shadow_flush_global(struct bt_cpu *cpu);
+/* Forget everything (state loaded from outside: memory may have changed unseen). */
+void bt_shadow_reset(struct bt_cpu *cpu);
+/* Whether the permissions of a walk allow an access acc with user or supervisor privilege
+ * (wp: CR0.WP). A write also needs D set, so that the first write walks to set it. */
+bool bt_walk_allows(const struct bt_walk *w, enum bt_access acc, bool user, bool wp);
+
 /* Protected-mode type and limit checks of an access to segment s (not long mode). */
 bool bt_seg_ok(const struct seg_reg *s, uint64_t off, unsigned size, enum bt_access acc);
 

@@ -65,11 +65,14 @@ static int bt_vm_create(struct vm *vm)
 	bvm->page_gen = calloc(bvm->nr_pages ? bvm->nr_pages : 1, sizeof(*bvm->page_gen));
 	bvm->nr_cpus = vm->cfg.cpus < 1 ? 1 : vm->cfg.cpus > VM_MAX_CPUS ? VM_MAX_CPUS : vm->cfg.cpus;
 	atomic_init(&bvm->tlb_gen, 0);
-	pthread_mutex_init(&bvm->atomic_lock, NULL);
-	if (bvm->page_gen)
-		bvm->irqchip = irqchip_create(vm, bvm->nr_cpus, irqchip_kick, bvm);
+	if (!bvm->page_gen || bt_shadow_vm_init(bvm) < 0) {
+		free((void *)bvm->page_gen);
+		free(bvm);
+		return -1;
+	}
+	bvm->irqchip = irqchip_create(vm, bvm->nr_cpus, irqchip_kick, bvm);
 	if (!bvm->irqchip) {
-		pthread_mutex_destroy(&bvm->atomic_lock);
+		bt_shadow_vm_free(bvm);
 		free((void *)bvm->page_gen);
 		free(bvm);
 		return -1;
@@ -85,7 +88,7 @@ static void bt_vm_destroy(struct vm *vm)
 	if (!bvm)
 		return;
 	irqchip_destroy(bvm->irqchip);
-	pthread_mutex_destroy(&bvm->atomic_lock);
+	bt_shadow_vm_free(bvm);
 	free((void *)bvm->page_gen);
 	free(bvm);
 	vm->engine_priv = NULL;
@@ -363,6 +366,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 		lapic_set_tpr(l, (uint8_t)(s->cr8 & 0xf));
 	}
 	bt_update_mode(cpu);
+	bt_shadow_reset(cpu);	/* guest memory may have been loaded too */
 	bt_tlb_flush(cpu, true);
 	return 0;
 }
@@ -381,9 +385,8 @@ static void bt_msi(struct vm *vm, uint64_t addr, uint32_t data)
 	irqchip_msi(bvm->irqchip, addr, data);
 }
 
-/* Device DMA: pages holding decoded code get a new generation, so their blocks are decoded again.
- * Only those pages: marking a data page as a code page here would skip the TLB shootdown that
- * the first decode from it must do. */
+/* Device DMA: pages holding decoded code get a new generation, so their blocks are decoded again,
+ * and shadow page-table entries read through written pages are dropped (bt_code_written). */
 static void bt_ram_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	struct bt_vm *bvm = vm->engine_priv;
@@ -392,8 +395,7 @@ static void bt_ram_written(struct vm *vm, uint64_t gpa, uint64_t len)
 	if (gpa + len - 1 < gpa)
 		last = UINT64_MAX >> 12;
 	for (uint64_t p = first; p <= last && p < bvm->nr_pages; p++)
-		if (atomic_load_explicit(&bvm->page_gen[p], memory_order_relaxed))
-			bt_code_written(bvm, p << 12);
+		bt_code_written(bvm, p << 12);
 }
 
 static void bt_kick(struct vcpu *v)
@@ -447,7 +449,14 @@ static void bt_counters(struct vm *vm, void (*fn)(void *opaque, const char *name
 	fn(opaque, "page_walks", t.page_walks);
 	fn(opaque, "tlb_flushes", t.tlb_flushes);
 	fn(opaque, "tlb_slow_path", t.tlb_hits_slowpath);
-	fn(opaque, "pwc_hits", t.pwc_hits);
+	fn(opaque, "shadow_hits", t.shadow_hits);
+	fn(opaque, "shadow_stale", t.shadow_stale);
+	fn(opaque, "pt_write_traps", t.pt_write_traps);
+	fn(opaque, "tb_blocks", t.tb_blocks);
+	fn(opaque, "tb_insns", t.tb_insns);
+	fn(opaque, "tb_runs", t.tb_runs);
+	fn(opaque, "tb_chained", t.tb_chained);
+	fn(opaque, "interp_runs", t.interp_runs);
 	for (int k = 0; k <= BT_HC_COUNTED; k++) {
 		snprintf(name, sizeof(name), "hypercall_%d%s", k, k == BT_HC_COUNTED ? "+" : "");
 		if (t.hypercalls[k])
@@ -476,7 +485,14 @@ static void bt_print_stats(struct vm *vm, FILE *out)
 	fprintf(out, "bt: soft tlb: misses %llu, page walks %llu, flushes %llu, slow-path accesses %llu\n",
 		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
 		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
-	fprintf(out, "bt: page-walk cache: hits %llu\n", (unsigned long long)t.pwc_hits);
+	fprintf(out, "bt: shadow page tables: hits %llu, misses (guest walks) %llu, stale entries dropped %llu, roots created %llu, evicted %llu\n",
+		(unsigned long long)t.shadow_hits, (unsigned long long)t.page_walks,
+		(unsigned long long)t.shadow_stale, (unsigned long long)t.shadow_roots_created,
+		(unsigned long long)t.shadow_roots_evicted);
+	fprintf(out, "bt: page-table pages: tracked %llu (write-protected %llu, released %llu), write-protect traps %llu\n",
+		(unsigned long long)(t.pt_watched - t.pt_released),
+		(unsigned long long)t.pt_watched, (unsigned long long)t.pt_released,
+		(unsigned long long)t.pt_write_traps);
 	fprintf(out, "bt: translated blocks %llu, insns %llu, host code bytes %llu, cache flushes %llu\n",
 		(unsigned long long)t.tb_blocks, (unsigned long long)t.tb_insns,
 		(unsigned long long)t.tb_bytes, (unsigned long long)t.tb_flushes);

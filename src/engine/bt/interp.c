@@ -165,10 +165,14 @@ void bt_code_written(struct bt_vm *bvm, uint64_t gpa_page)
 
 	if (!page_tracked(bvm, gpa_page))
 		return;
+	bt_shadow_page_written(bvm, gpa_page);
 	g = &bvm->page_gen[gpa_page >> 12];
-	/* Stay nonzero: 0 means "no code here". */
-	if (atomic_fetch_add(g, 1) == UINT32_MAX)
-		atomic_fetch_add(g, 1);
+	/* 0 means "no code here" and must stay so: only watch_page makes a code page, because only
+	 * it makes every vCPU drop its fast write entries to the page. A code page's generation
+	 * skips 0 when it wraps. */
+	uint32_t old = atomic_load_explicit(g, memory_order_relaxed);
+	while (old && !atomic_compare_exchange_weak(g, &old, old == UINT32_MAX ? 1 : old + 1))
+		;
 }
 
 static uint64_t lin_wrap(const struct bt_cpu *cpu, uint64_t lin)

@@ -1,6 +1,7 @@
 /* bt engine MMU: segmentation to linear (bt_linear), guest page walks in the three paging
- * forms, the soft TLB that caches their results, and the slow paths (MMIO, page-straddling
- * accesses, writes to pages that hold decoded code).
+ * forms, the soft TLB in front of the shadow page tables that keep their results (shadow.c),
+ * and the slow paths (MMIO, page-straddling accesses, writes to pages that hold decoded code
+ * or page tables).
  *
  * Choices where the guest is hostile or the SDM leaves room:
  * - Paging-structure memory outside guest RAM faults with #PF(RSVD), as if it read as all-ones.
@@ -43,23 +44,24 @@
 #define TLBF_MMIO	4u
 #define TLBF_LISTED	8u	/* in cpu->tlb_used */
 
-struct walk {
-	uint64_t gpa;		/* guest-physical address of lin's page */
-	bool user, write, exec;	/* what the combined levels permit */
-	bool global;
-	unsigned shift;		/* page size: 12, or 21/22/30 for a large page */
-};
-
 static void pf(struct bt_cpu *cpu, uint64_t lin, uint32_t err)
 {
 	cpu->s.cr2 = lin;
 	bt_raise(cpu, EXC_PF, err);
 }
 
-/* Host pointer to a paging-structure entry, or NULL when the table is not in RAM. */
-static void *pte_ptr(struct bt_cpu *cpu, uint64_t gpa, unsigned size)
+/* Host pointer to the paging-structure entry at gpa, or NULL when the table is not in RAM.
+ * The table's page is recorded in w and write-protected from now on (shadow.c), its
+ * generation read before the entry is. */
+static void *pte_ptr(struct bt_cpu *cpu, struct bt_walk *w, uint64_t gpa, unsigned size)
 {
-	return gpa_to_hva(&cpu->vm->mem, gpa, size);
+	void *p = gpa_to_hva(&cpu->vm->mem, gpa, size);
+
+	if (p) {
+		w->pfn[w->nr_tables] = (uint32_t)(gpa >> 12);
+		w->gen[w->nr_tables++] = bt_shadow_watch(cpu, gpa >> 12);
+	}
+	return p;
 }
 
 static uint64_t pte_load(void *p, unsigned size)
@@ -69,22 +71,28 @@ static uint64_t pte_load(void *p, unsigned size)
 	return __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED);
 }
 
-/* Set A/D as hardware does: atomically, other vCPUs walk the same tables. */
+/* Set A/D as hardware does: atomically, other vCPUs walk the same tables. Page tables are
+ * write-protected, so a guest's LOCKed read-modify-write of an entry is emulated under
+ * atomic_lock: take it too, or the emulation could overwrite the bits set here. */
 static void pte_set(struct bt_cpu *cpu, void *p, unsigned size, uint64_t old, uint64_t bits)
 {
 	if ((old & bits) == bits)
 		return;
+	pthread_mutex_lock(&cpu->bvm->atomic_lock);
 	if (size == 4)
 		__atomic_fetch_or((uint32_t *)p, (uint32_t)bits, __ATOMIC_RELAXED);
 	else
 		__atomic_fetch_or((uint64_t *)p, bits, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&cpu->bvm->atomic_lock);
 	bt_dirty_host(cpu, p);
 }
 
 /* Walk lin's translation for an access acc made with user (CPL 3) or supervisor privilege.
  * Fills *w with the permissions of the whole path (so one walk fills read, write and exec
- * tags) or raises #PF. Sets A on every level, and D on the leaf for a write. */
-static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user, struct walk *w)
+ * tags) and the tables read, or raises #PF. Sets A on every level, and D on the leaf for a
+ * write. */
+static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user,
+		 struct bt_walk *w)
 {
 	const struct cpu_state *s = &cpu->s;
 	bool nxe = s->efer & EFER_NXE;
@@ -101,6 +109,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 	cpu->stats.page_walks++;
 	w->user = w->write = w->exec = true;
 	w->global = false;
+	w->nr_tables = 0;
 
 	if (lma) {
 		table = s->cr3 & PTE_ADDR_MASK;
@@ -108,7 +117,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 	} else if (pae) {
 		/* PDPTE: 4 entries at CR3[31:5], no U/W/NX/A bits. */
 		uint64_t gpa = (s->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
-		void *p = pte_ptr(cpu, gpa, 8);
+		void *p = pte_ptr(cpu, w, gpa, 8);
 		if (!p)
 			pf(cpu, lin, err | PFEC_P | PFEC_RSVD);
 		entry = pte_load(p, 8);
@@ -126,7 +135,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 	for (;; level--) {
 		shift = pae ? 12 + 9 * (level - 1) : 12 + 10 * (level - 1);
 		uint64_t idx = (lin >> shift) & (pae ? 0x1ff : 0x3ff);
-		void *p = pte_ptr(cpu, table + idx * esize, esize);
+		void *p = pte_ptr(cpu, w, table + idx * esize, esize);
 		if (!p)
 			pf(cpu, lin, err | PFEC_P | PFEC_RSVD);
 		entry = pte_load(p, esize);
@@ -165,7 +174,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 				w->gpa = (entry & 0xfffff000ull & ~size_mask) | (lin & size_mask);
 			w->gpa &= BT_PAGE_MASK;
 			w->global = (entry & PTE_G) && (s->cr4 & CR4_PGE);
-			w->shift = (unsigned)shift;
+			w->shift = (uint8_t)shift;
 			break;
 		}
 		pte_set(cpu, p, esize, entry, PTE_A);
@@ -187,12 +196,9 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 	}
 	if (!ok)
 		pf(cpu, lin, err | PFEC_P);
-	/* A supervisor with WP=0 may write a read-only page: the TLB entry may allow it. */
-	if (!user && !(s->cr0 & CR0_WP))
-		w->write = true;
 	pte_set(cpu, leaf, esize, entry, PTE_A | (acc == BT_WRITE ? PTE_D : 0));
-	if (acc != BT_WRITE && !(entry & PTE_D))
-		w->write = false;	/* the first write comes back here to set D */
+	/* Without D no TLB entry allows writes: the first write comes back here to set it. */
+	w->dirty = acc == BT_WRITE || (entry & PTE_D);
 }
 
 static bool page_has_code(struct bt_vm *bvm, uint64_t gpa_page)
@@ -201,61 +207,10 @@ static bool page_has_code(struct bt_vm *bvm, uint64_t gpa_page)
 	return pfn < bvm->nr_pages && atomic_load_explicit(&bvm->page_gen[pfn], memory_order_relaxed);
 }
 
-/* Whether the permissions of a walk allow the access (as walk() checks them). */
-static bool walk_allows(const struct walk *w, enum bt_access acc, bool user)
+/* Stores to the page must take the slow path: it holds decoded code or page tables. */
+static bool page_watched(struct bt_vm *bvm, uint64_t gpa_page)
 {
-	if (user && !w->user)
-		return false;
-	return acc == BT_WRITE ? w->write : acc == BT_EXEC ? w->exec : true;
-}
-
-static uint32_t pwc_large_index(uint64_t lin, unsigned shift)
-{
-	return (uint32_t)(((lin >> shift) ^ shift) & ((1u << BT_PWC_LARGE_BITS) - 1));
-}
-
-static bool pwc_valid(const struct bt_pwc *c, const struct bt_pwc_entry *x)
-{
-	return x->global_epoch == c->global_epoch && (x->epoch == c->epoch || x->global);
-}
-
-/* A cached walk result for lin that allows acc, or false. */
-static bool pwc_lookup(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int tlb,
-		       struct walk *w)
-{
-	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
-	const struct bt_pwc_entry *x = &c->small[tlb][(lin >> 12) & ((1u << BT_PWC_BITS) - 1)];
-
-	if (x->shift != 12 || x->lin != (lin & BT_PAGE_MASK) || !pwc_valid(c, x)) {
-		/* Large pages: 2 MiB (4 MiB without PAE), 1 GiB in IA-32e mode. */
-		unsigned mid = (cpu->s.cr4 & CR4_PAE) ? 21 : 22;
-		x = &c->large[tlb][pwc_large_index(lin, mid)];
-		if (x->shift != mid || x->lin != (lin & ~((1ull << mid) - 1)) || !pwc_valid(c, x)) {
-			x = &c->large[tlb][pwc_large_index(lin, 30)];
-			if (!(cpu->s.efer & EFER_LMA) || x->shift != 30 ||
-			    x->lin != (lin & ~((1ull << 30) - 1)) || !pwc_valid(c, x))
-				return false;
-		}
-	}
-	*w = (struct walk){ .gpa = x->gpa + ((lin - x->lin) & BT_PAGE_MASK), .user = x->user,
-			    .write = x->write, .exec = x->exec, .global = x->global,
-			    .shift = x->shift };
-	return walk_allows(w, acc, tlb == BT_TLB_USER);
-}
-
-static void pwc_store(struct bt_cpu *cpu, uint64_t lin, int tlb, const struct walk *w)
-{
-	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
-	uint64_t size_mask = (1ull << w->shift) - 1;
-	struct bt_pwc_entry *x = w->shift == 12 ?
-		&c->small[tlb][(lin >> 12) & ((1u << BT_PWC_BITS) - 1)] :
-		&c->large[tlb][pwc_large_index(lin, w->shift)];
-
-	*x = (struct bt_pwc_entry){ .lin = lin & ~size_mask,
-				    .gpa = w->gpa - ((lin & size_mask) & BT_PAGE_MASK),
-				    .epoch = c->epoch, .global_epoch = c->global_epoch,
-				    .shift = (uint8_t)w->shift, .user = w->user, .write = w->write,
-				    .exec = w->exec, .global = w->global };
+	return page_has_code(bvm, gpa_page) || bt_shadow_watched(bvm, gpa_page);
 }
 
 struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int tlb)
@@ -267,16 +222,15 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 	if ((tag & ~TLB_SLOW) == page)
 		return e;
 
-	struct walk w;
+	struct bt_walk w;
+	bool user = tlb == BT_TLB_USER;
 	cpu->stats.tlb_misses++;
 	if (!(cpu->s.cr0 & CR0_PG)) {
-		w = (struct walk){ .gpa = page & 0xffffffffull, .user = true, .write = true,
-				   .exec = true, .shift = 12 };
-	} else if (pwc_lookup(cpu, lin, acc, tlb, &w)) {
-		cpu->stats.pwc_hits++;
-	} else {
-		walk(cpu, lin, acc, tlb == BT_TLB_USER, &w);
-		pwc_store(cpu, lin, tlb, &w);
+		w = (struct bt_walk){ .gpa = page & 0xffffffffull, .user = true, .write = true,
+				      .exec = true, .dirty = true, .shift = 12 };
+	} else if (!bt_shadow_lookup(cpu, lin, acc, tlb, &w)) {
+		walk(cpu, lin, acc, user, &w);
+		bt_shadow_store(cpu, lin, &w);
 	}
 
 	uint8_t *hva = gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
@@ -289,11 +243,11 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 	e->addend = hva ? (uintptr_t)hva - (uintptr_t)page : 0;
 	e->tag_read = page | slow;
 	e->tag_exec = w.exec ? page | slow : TLB_INVALID;
-	if (w.write)
-		e->tag_write = page | slow | (page_has_code(cpu->bvm, w.gpa) ? TLB_SLOW : 0);
+	if (bt_walk_allows(&w, BT_WRITE, user, cpu->s.cr0 & CR0_WP))
+		e->tag_write = page | slow | (page_watched(cpu->bvm, w.gpa) ? TLB_SLOW : 0);
 	else
 		e->tag_write = TLB_INVALID;
-	if (hva && w.write)
+	if (hva && e->tag_write != TLB_INVALID)
 		bt_dirty_fill(cpu, e, acc);
 	return e;
 }
@@ -340,10 +294,27 @@ static void write_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint64_
 		return;
 	}
 	memcpy((uint8_t *)(uintptr_t)(lin + e->addend), &val, size);
-	if (page_has_code(cpu->bvm, e->gpa_page)) {
-		bt_code_written(cpu->bvm, e->gpa_page);
+	bt_page_stored(cpu, e->gpa_page, size);
+}
+
+void bt_page_stored(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len)
+{
+	if (page_has_code(cpu->bvm, gpa_page)) {
+		bt_code_written(cpu->bvm, gpa_page);
 		cpu->end_block = true;
 	}
+	if (bt_shadow_watched(cpu->bvm, gpa_page))
+		bt_shadow_write_trap(cpu, gpa_page, len);
+}
+
+uint8_t *bt_bulk_write_ptr(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_page)
+{
+	const struct bt_tlb_entry *e = &cpu->tlb[bt_cur_tlb(cpu)][bt_tlb_index(lin)];
+
+	if ((e->tag_write & ~TLB_SLOW) != (lin & BT_PAGE_MASK) || (e->flags & TLBF_MMIO))
+		return NULL;
+	*gpa_page = e->gpa_page;
+	return (uint8_t *)(uintptr_t)(lin + e->addend);
 }
 
 uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int tlb)
@@ -403,9 +374,9 @@ void *bt_rmw_ptr(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size)
 		bt_translate(cpu, lin2, BT_WRITE, tlb);
 		return NULL;
 	}
-	/* Code pages go through bt_write_lin_slow too, which invalidates decoded blocks after
-	 * the store rather than before it. */
-	if ((e->flags & TLBF_MMIO) || page_has_code(cpu->bvm, e->gpa_page))
+	/* Code and page-table pages go through bt_write_lin_slow too, which invalidates decoded
+	 * blocks and shadow entries after the store rather than before it. */
+	if ((e->flags & TLBF_MMIO) || page_watched(cpu->bvm, e->gpa_page))
 		return NULL;
 	return (void *)(uintptr_t)(lin + e->addend);
 }
@@ -442,7 +413,6 @@ static struct bt_tlb_entry *used_entry(struct bt_cpu *cpu, unsigned k)
 
 void bt_tlb_flush(struct bt_cpu *cpu, bool include_global)
 {
-	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
 	unsigned kept = 0;
 
 	cpu->stats.tlb_flushes++;
@@ -468,21 +438,14 @@ void bt_tlb_flush(struct bt_cpu *cpu, bool include_global)
 		}
 	}
 	cpu->tlb_nr_used = kept;
-	c->epoch++;
+	/* The shadows need no flush: they follow the page tables. Only the global set depends
+	 * on the paging mode. */
 	if (include_global)
-		c->global_epoch++;
-	if (c->epoch == 0 || c->global_epoch == 0) {
-		/* A wrapped counter could revive old entries: empty the cache instead. */
-		memset(c->small, 0, sizeof(c->small));
-		memset(c->large, 0, sizeof(c->large));
-		c->epoch = c->global_epoch = 1;
-	}
+		bt_shadow_flush_global(cpu);
 }
 
 void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin)
 {
-	struct bt_pwc *c = &bt_vcpu_of(cpu)->pwc;
-
 	/* A large page is cached as many 4 KiB entries: INVLPG anywhere in it must drop them
 	 * all, and the entries do not remember the page size, so drop every one. */
 	for (unsigned k = 0; k < cpu->tlb_nr_used; k++) {
@@ -490,12 +453,24 @@ void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin)
 		if (e->flags & TLBF_LARGE)
 			entry_invalidate(e);
 	}
-	for (int t = 0; t < BT_TLB_NR; t++) {
+	for (int t = 0; t < BT_TLB_NR; t++)
 		entry_invalidate(&cpu->tlb[t][bt_tlb_index(lin)]);
-		c->small[t][(lin >> 12) & ((1u << BT_PWC_BITS) - 1)].shift = 0;
-		c->large[t][pwc_large_index(lin, 21)].shift = 0;
-		c->large[t][pwc_large_index(lin, 22)].shift = 0;
-		c->large[t][pwc_large_index(lin, 30)].shift = 0;
+	/* The shadow is coherent already; dropping lin costs little and makes INVLPG a sure way
+	 * to have the tables read again. */
+	if (cpu->s.cr0 & CR0_PG)
+		bt_shadow_invalidate_lin(cpu, lin);
+}
+
+void bt_tlb_drop_gpa(struct bt_cpu *cpu, uint64_t gpa_page, bool release)
+{
+	for (unsigned k = 0; k < cpu->tlb_nr_used; k++) {
+		struct bt_tlb_entry *e = used_entry(cpu, k);
+		if (e->gpa_page != gpa_page || e->tag_read == TLB_INVALID)
+			continue;
+		if (release)
+			entry_invalidate(e);
+		else if (e->tag_write != TLB_INVALID)
+			e->tag_write |= TLB_SLOW;
 	}
 }
 

@@ -3,7 +3,8 @@
  * A REP instruction runs a bounded amount of work per execution and then re-executes itself
  * (next_rip = rip, end of block), so it stays interruptible; rSI/rDI/rCX are updated after
  * every element, which keeps a fault in the middle restartable. REP MOVS/STOS forward copies
- * go page-wise through host memory when the soft TLB already maps both sides as plain RAM.
+ * go page-wise through host memory when the soft TLB already maps both sides as RAM; a chunk
+ * stored into a page holding code or page tables is reported once (bt_page_stored).
  */
 #include <string.h>
 
@@ -52,15 +53,14 @@ static uint64_t room(uint64_t lin, uint64_t off, unsigned as, unsigned size)
 	return n;
 }
 
-/* Host pointer for [lin, lin + len) if the TLB maps it for acc without the slow path. */
-static uint8_t *host_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc)
+/* Host pointer for reads from the page of lin if the TLB maps it without the slow path. */
+static const uint8_t *read_ptr(struct bt_cpu *cpu, uint64_t lin)
 {
 	const struct bt_tlb_entry *e = &cpu->tlb[bt_cur_tlb(cpu)][bt_tlb_index(lin)];
-	uint64_t tag = acc == BT_WRITE ? e->tag_write : e->tag_read;
 
-	if (tag != (lin & BT_PAGE_MASK))
+	if (e->tag_read != (lin & BT_PAGE_MASK))
 		return NULL;
-	return (uint8_t *)(uintptr_t)(lin + e->addend);
+	return (const uint8_t *)(uintptr_t)(lin + e->addend);
 }
 
 /* Forward REP MOVS through host memory: elements copied (0: take the slow path). */
@@ -76,7 +76,9 @@ static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	uint64_t k = room(sl, so, as, size), kd = room(dl, doff, as, size);
 	k = kd < k ? kd : k;
 	k = n < k ? n : k;
-	uint8_t *src = host_ptr(cpu, sl, BT_READ), *dst = host_ptr(cpu, dl, BT_WRITE);
+	uint64_t gpa;
+	const uint8_t *src = read_ptr(cpu, sl);
+	uint8_t *dst = bt_bulk_write_ptr(cpu, dl, &gpa);
 	if (!k || !src || !dst)
 		return 0;
 	/* An overlap where the destination trails the source replicates data element by
@@ -84,6 +86,7 @@ static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	if (dst > src && dst < src + k * size)
 		return 0;
 	memmove(dst, src, k * size);
+	bt_page_stored(cpu, gpa, (unsigned)(k * size));
 	return k;
 }
 
@@ -97,7 +100,8 @@ static uint64_t stos_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	uint64_t dl = bt_linear(cpu, S_ES, doff, size, BT_WRITE);
 	uint64_t k = room(dl, doff, as, size);
 	k = n < k ? n : k;
-	uint8_t *dst = host_ptr(cpu, dl, BT_WRITE);
+	uint64_t gpa;
+	uint8_t *dst = bt_bulk_write_ptr(cpu, dl, &gpa);
 	if (!k || !dst)
 		return 0;
 	if (size == 1)
@@ -105,6 +109,7 @@ static uint64_t stos_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	else
 		for (uint64_t j = 0; j < k; j++)
 			memcpy(dst + j * size, &v, size);
+	bt_page_stored(cpu, gpa, (unsigned)(k * size));
 	return k;
 }
 

@@ -179,6 +179,7 @@ static int kvm_vm_create(struct vm *vm)
 	kp->run_size = (size_t)size;
 	kp->supported = get_supported_cpuid(kp->sys_fd);
 	VM_STEP(kp->supported, "KVM_GET_SUPPORTED_CPUID");
+	kp->shutdown_resets = kvm_cpuid_vendor_amd(kp->supported->entries, (int)kp->supported->nent);
 	VM_STEP(select_msrs(kp) == 0, "KVM_GET_MSR_INDEX_LIST");
 
 	do

@@ -27,6 +27,9 @@ struct kvm_vm_priv {
 	uint32_t msr[KVM_MSR_MAX];	/* MSRs get_state/set_state transfer */
 	int nr_msrs;
 	bool has_debugregs, has_xcrs, has_vcpu_events;
+	/* KVM on AMD re-initialises a vCPU at a shutdown intercept (the VMCB is undefined after
+	 * one, APM Vol. 2, 15.9): the registers of the fault are gone by KVM_EXIT_SHUTDOWN. */
+	bool shutdown_resets;
 };
 
 struct kvm_vcpu_priv {
@@ -41,12 +44,16 @@ struct kvm_vcpu_priv {
 
 	/* The last exit (IO / MMIO) still owes KVM a re-entry to retire the instruction. */
 	bool io_pending;
+	/* A shutdown reset the vCPU (shutdown_resets): its registers are not the guest's. */
+	bool state_lost;
 
 	uint64_t exits[KVM_EXIT_COUNTED + 1];
 };
 
 /* cpuid.c: turn KVM's supported CPUID into what vCPU vcpu_id of nr_cpus should see. */
 void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_cpus);
+/* Whether leaf 0 names an AMD-architecture vendor (AMD, Hygon): KVM runs on SVM there. */
+bool kvm_cpuid_vendor_amd(const struct kvm_cpuid_entry2 *e, int nent);
 
 /* regs.c: register-file conversions. */
 void kvm_seg_from_state(struct kvm_segment *k, const struct seg_reg *s);

@@ -178,6 +178,7 @@ static void describe_internal_error(struct vcpu *v, const struct kvm_run *run)
 /* -1: keep running; otherwise the vcpu_exit to return. */
 static int handle_exit(struct vcpu *v, struct kvm_vcpu_priv *kv)
 {
+	const struct kvm_vm_priv *kp = v->vm->engine_priv;
 	struct kvm_run *run = kv->run;
 
 	switch (run->exit_reason) {
@@ -196,6 +197,7 @@ static int handle_exit(struct vcpu *v, struct kvm_vcpu_priv *kv)
 		return -1;
 	case KVM_EXIT_SHUTDOWN:
 		v->stats.count[STAT_SHUTDOWN]++;
+		kv->state_lost = kp->shutdown_resets;
 		return VCPU_EXIT_SHUTDOWN;
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {

@@ -113,6 +113,11 @@ int kvm_get_state(struct vcpu *v, struct cpu_state *s)
 	struct kvm_vcpu_events ev;
 
 	memset(s, 0, sizeof(*s));
+	if (kv->state_lost) {
+		fprintf(stderr, "vmon: kvm: vcpu %d: registers lost: KVM on AMD resets a vCPU "
+			"that shuts down\n", v->id);
+		return -1;
+	}
 	if (ioctl(kv->fd, KVM_GET_REGS, &regs) < 0)
 		return fail(v, "KVM_GET_REGS");
 	kvm_regs_to_state(s, &regs);
@@ -186,7 +191,7 @@ static int set_interrupt_shadow(const struct vcpu *v, int fd, const struct cpu_s
 int kvm_set_state(struct vcpu *v, const struct cpu_state *s)
 {
 	const struct kvm_vm_priv *kp = v->vm->engine_priv;
-	const struct kvm_vcpu_priv *kv = v->engine_priv;
+	struct kvm_vcpu_priv *kv = v->engine_priv;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_fpu fpu;
@@ -214,5 +219,6 @@ int kvm_set_state(struct vcpu *v, const struct cpu_state *s)
 		return -1;
 	if (ioctl(kv->fd, KVM_SET_MP_STATE, &mp) < 0)
 		return fail(v, "KVM_SET_MP_STATE");
+	kv->state_lost = false;
 	return 0;
 }

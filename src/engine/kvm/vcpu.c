@@ -31,7 +31,8 @@ static int setup_cpuid(struct vcpu *v, const struct kvm_vm_priv *kp, int fd)
 	if (!c)
 		return -1;
 	memcpy(c, sup, bytes);
-	kvm_cpuid_filter(c->entries, (int)c->nent, v->id, v->vm->nr_cpus);
+	/* cfg.cpus: vm->nr_cpus only counts the vCPUs created so far. */
+	kvm_cpuid_filter(c->entries, (int)c->nent, v->id, v->vm->cfg.cpus);
 	ret = ioctl(fd, KVM_SET_CPUID2, c);
 	free(c);
 	return ret;

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Process-switch-heavy Linux on the bt engine: the guest's shell runs /bin/true BENCH_PROCESSES
+# times (default 300: fork, exec, exit and wait each time, so new address spaces, CR3 switches,
+# page tables written and freed), and for reference a plain boot (vmon.run=true).
+#
+# Per workload: wall and user CPU seconds of the whole vmon run, guest page walks (soft-TLB
+# misses the shadow page tables could not serve), shadow hits and write-protect traps, from
+# --stats; medians of BENCH_RUNS runs (default 3). With BENCH_BASE=path/to/another/vmon the same
+# runs alternate between the two binaries (A/B on a shared, noisy machine); a binary without
+# shadow page tables shows "-" for their figures. Never fails because a figure is slow.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit
+export LC_ALL=C
+
+runs=${BENCH_RUNS:-3}
+n=${BENCH_PROCESSES:-300}
+kernel=build/guest/vmlinuz
+initrd=build/guest/initramfs.cpio.gz
+logdir=build/bench/processes
+mkdir -p "$logdir"
+
+if [ ! -f "$kernel" ] || [ ! -f "$initrd" ]; then
+	echo "processes: no guest image in build/guest (make guest); skipped"
+	exit 0
+fi
+bins=(build/vmon)
+[ -z "${BENCH_BASE:-}" ] || bins+=("$BENCH_BASE")
+
+loop="i=0; while [ \$i -lt $n ]; do /bin/true; i=\$((i+1)); done"
+names=("$n x /bin/true" "boot (true)")
+cmds=("$loop" "true")
+
+# field LOG SED-EXPRESSION: the number it extracts, or "-".
+field() {
+	local v
+	v=$(sed -n "$2" "$1" | head -n 1)
+	echo "${v:--}"
+}
+
+median() {
+	printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"
+}
+
+echo "Linux processes on the bt engine (1 vCPU), median of $runs runs"
+printf '%-16s %-22s %8s %8s %10s %10s %10s\n' workload binary "wall s" "user s" walks \
+	"shadow hits" "wp traps"
+for w in "${!cmds[@]}"; do
+	declare -A wall=() user=() walks=() hits=() traps=() bad=()
+	for ((r = 1; r <= runs; r++)); do
+		for b in "${bins[@]}"; do
+			log=$logdir/$w.$(basename "$b").$r.log
+			TIMEFORMAT='%R %U'
+			t=$( { time timeout -k 5 300 "$b" run --engine bt --mem 256M --console stdio \
+				--kernel "$kernel" --initrd "$initrd" --stats \
+				--cmdline "console=ttyS0 vmon.run=\"${cmds[$w]}\"" </dev/null \
+				>"$log" 2>&1; } 2>&1)
+			if ! grep -q 'VMON-RUN-EXIT=0' "$log"; then
+				bad[$b]="failed (log $log)"
+				continue
+			fi
+			echo "vmon-bench: wall ${t% *} s, user ${t#* } s" >>"$log"
+			wall[$b]+="${t% *} "
+			user[$b]+="${t#* } "
+			walks[$b]+="$(field "$log" 's/^bt: soft tlb:.* page walks \([0-9]*\).*/\1/p') "
+			hits[$b]+="$(field "$log" 's/^bt: shadow page tables: hits \([0-9]*\).*/\1/p') "
+			traps[$b]+="$(field "$log" 's/.*write-protect traps \([0-9]*\).*/\1/p') "
+		done
+	done
+	for b in "${bins[@]}"; do
+		if [ -n "${bad[$b]:-}" ]; then
+			printf '%-16s %-22s %s\n' "${names[$w]}" "$b" "${bad[$b]}"
+			continue
+		fi
+		# shellcheck disable=SC2086
+		printf '%-16s %-22s %8s %8s %10s %10s %10s\n' "${names[$w]}" "$b" \
+			"$(median ${wall[$b]})" "$(median ${user[$b]})" "$(median ${walks[$b]})" \
+			"$(median ${hits[$b]})" "$(median ${traps[$b]})"
+	done
+	unset wall user walks hits traps bad
+done
+exit 0
