@@ -372,10 +372,9 @@ static int state_load(void *opaque, struct state_in *in)
 
 	pthread_mutex_lock(&vd->pci.lock);
 	int ret = load(vd, in);
-	if (ret < 0) {
-		/* Nothing half-loaded may run: the device is back in its reset state. */
+	/* The VM is not run after a refused load; still, no queue is left half-loaded and ready. */
+	if (ret < 0)
 		reset(vd);
-	}
 	pthread_mutex_unlock(&vd->pci.lock);
 	return ret;
 }
