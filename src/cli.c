@@ -18,7 +18,8 @@ static const char usage_run[] =
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
 	"                [--net user] [--stats] [--api-sock PATH]\n"
-	"       vmon run --restore FILE [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
+	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
+	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"\n"
 	"  --engine E        kvm (/dev/kvm), bt (software), or auto (default): bt if kvm is\n"
 	"                    unusable, else the faster of the two by a short probe (cached\n"
@@ -38,7 +39,8 @@ static const char usage_run[] =
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
-	"  --restore FILE    continue the VM saved by the API's snapshot command\n";
+	"  --restore FILE    continue the VM saved by the API's snapshot command; give it the\n"
+	"                    devices it was taken with (disks of the same sizes, --rng, --net)\n";
 
 static enum cli_action fail(const char *fmt, ...)
 {
@@ -231,9 +233,6 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		if (cfg->kernel || cfg->boot_sector || cfg->initrd || cfg->cmdline || machine_given)
 			return fail("--restore takes the machine from the snapshot: no --kernel, "
 				    "--boot-sector, --initrd, --cmdline, --mem or --cpus");
-		/* Snapshots hold no virtio device state yet (vm_snapshot refuses such VMs). */
-		if (cfg->nr_disks || cfg->rng || cfg->net_user)
-			return fail("--restore: snapshots carry no virtio devices: no --disk, --rng or --net");
 		return CLI_RUN;
 	}
 	if (cfg->kernel && cfg->boot_sector)
