@@ -18,8 +18,10 @@ static const char usage_run[] =
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
 	"                [--net user] [--stats] [--api-sock PATH]\n"
-	"       vmon run --restore FILE [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
-	"       vmon run --incoming URI [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
+	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
+	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
+	"       vmon run --incoming URI [--disk FILE[,ro]]... [--rng] [--net user]\n"
+	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"\n"
 	"  --engine E        kvm (/dev/kvm), bt (software), or auto (default): bt if kvm is\n"
 	"                    unusable, else the faster of the two by a short probe (cached\n"
@@ -39,9 +41,10 @@ static const char usage_run[] =
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
-	"  --restore FILE    continue the VM saved by the API's snapshot command\n"
+	"  --restore FILE    continue the VM saved by the API's snapshot command; give it the\n"
+	"                    devices it was taken with (disks of the same sizes, --rng, --net)\n"
 	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
-	"                    the API's migrate command sends, then run it\n";
+	"                    the API's migrate command sends, then run it (devices as --restore)\n";
 
 static enum cli_action fail(const char *fmt, ...)
 {
@@ -241,10 +244,6 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 				    "--initrd, --cmdline, --mem or --cpus",
 				    cfg->restore ? "--restore" : "--incoming",
 				    cfg->restore ? "snapshot" : "migration stream");
-		/* Snapshots hold no virtio device state yet (vm_snapshot refuses such VMs). */
-		if (cfg->nr_disks || cfg->rng || cfg->net_user)
-			return fail("%s: snapshots carry no virtio devices: no --disk, --rng or --net",
-				    cfg->restore ? "--restore" : "--incoming");
 		return CLI_RUN;
 	}
 	if (cfg->kernel && cfg->boot_sector)

@@ -166,7 +166,7 @@ static int stop_and_copy(struct migration *m, struct snap_writer *w, uint64_t *d
 	}
 	if (snapshot_write_ram(vm, w, dirty, m->compress, &pages) < 0 ||
 	    snapshot_write_clock(vm, w) < 0 ||
-	    snapshot_write_devices(vm, w, err, errlen) < 0 || snap_writer_end(w) < 0)
+	    snapshot_write_state(vm, w, err, errlen) < 0 || snap_writer_end(w) < 0)
 		return -1;
 	pthread_mutex_lock(&m->lock);
 	m->progress.final_pages = pages;
@@ -204,7 +204,7 @@ static void *migrate_thread(void *arg)
 		goto fail;
 	}
 	snap_writer_start(&w, f);
-	if (snapshot_write_config(vm, &w) < 0)
+	if (snapshot_write_config(vm, &w) < 0 || snapshot_write_device_set(vm, &w) < 0)
 		goto fail;
 	if (vm_dirty_log_start(vm) < 0) {
 		snprintf(err, sizeof(err), "cannot start the dirty-page log");
@@ -272,10 +272,6 @@ int migrate_start(struct vm *vm, const char *uri, bool stay_paused, bool compres
 	if (vm->engine->no_snapshot || !vm->engine->dirty_log_start) {
 		snprintf(err, errlen, "%s", vm->engine->no_snapshot ? vm->engine->no_snapshot :
 			 "this engine cannot log dirty pages");
-		return -1;
-	}
-	if (vm->cfg.nr_disks || vm->cfg.rng || vm->cfg.net_user) {
-		snprintf(err, errlen, "virtio devices (--disk, --rng, --net) have no saved state yet");
 		return -1;
 	}
 	if (migrate_active(vm)) {

@@ -171,6 +171,21 @@ bool vm_is_paused(struct vm *vm)
 	return paused;
 }
 
+bool vm_hold_unpaused(struct vm *vm)
+{
+	/* pause_requested changes under pause_lock: held, it stays false. */
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!atomic_load(&vm->pause_requested))
+		return true;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return false;
+}
+
+void vm_release_unpaused(struct vm *vm)
+{
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 /* A vCPU thread waits here, between two vcpu_run() calls, while the VM is paused. */
 static void park(struct vm *vm)
 {
@@ -270,6 +285,7 @@ static int create_pci(struct vm_host *h)
 		h->blk[i] = virtio_blk_create(vm, h->pci, &vm->cfg.disk[i], i);
 		if (!h->blk[i])
 			return EXIT_STATUS_USAGE;
+		vm->cfg.disk[i].bytes = virtio_blk_bytes(h->blk[i]);
 	}
 	if (vm->cfg.rng) {
 		h->rng = virtio_rng_create(vm, h->pci);

@@ -38,6 +38,7 @@ struct vm_config {
 	struct vm_disk {
 		char path[PATH_MAX];	/* raw image, a multiple of 512 bytes */
 		bool readonly;
+		uint64_t bytes;		/* its size, once virtio-blk opened it */
 	} disk[VM_MAX_DISKS];		/* virtio-blk: /dev/vda, vdb, ... in order */
 	int nr_disks;
 	bool rng;			/* virtio-rng */
@@ -126,6 +127,12 @@ void vm_irq_line(struct vm *vm, unsigned gsi, int level);
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
+
+/* For device threads other than the vCPUs (virtio-net's receive path): true, with the VM kept
+ * from pausing until vm_release_unpaused(), or false (nothing held) while it is paused or being
+ * paused. So no device writes guest RAM or raises an interrupt while a snapshot is written. */
+bool vm_hold_unpaused(struct vm *vm);
+void vm_release_unpaused(struct vm *vm);
 
 /* Message-signalled interrupt from a device (MSI/MSI-X address and data), routed by the engine. */
 void vm_msi(struct vm *vm, uint64_t addr, uint32_t data);

@@ -4,6 +4,7 @@
 
 #include "boot/bytes.h"
 #include "hw/pci.h"
+#include "snapshot/state.h"
 #include "vm.h"
 
 /* Intel 82441FX (i440FX) host bridge, as QEMU's default machine: Linux knows it well. */
@@ -12,6 +13,7 @@
 #define CLASS_HOST_BRIDGE	0x060000
 
 #define CF8_ENABLE		(1u << 31)
+#define CF8_MASK		0x80fffffcu	/* enable, bus, device, function, register */
 #define MSIX_CTRL_ENABLE	(1u << 15)
 #define MSIX_CTRL_MASKALL	(1u << 14)
 #define MSIX_ENTRY_MASKED	1u
@@ -266,7 +268,7 @@ void pci_config_io_write(struct pci_bus *b, uint64_t off, unsigned size, uint64_
 		/* Only a dword write to 0xCF8 latches an address (byte writes to 0xCFB are the
 		 * mechanism-selection probe of old chipsets: ignored). */
 		if (off == 0 && size == 4)
-			b->cf8 = (uint32_t)val & 0x80fffffc;
+			b->cf8 = (uint32_t)val & CF8_MASK;
 		return;
 	}
 
@@ -377,6 +379,90 @@ static const struct io_ops window_ops = {
 	.self_locked = true,	/* one lock per device, not one for the whole window */
 };
 
+/* ---- Saved state --------------------------------------------------------------------------- */
+
+void pci_device_save(struct pci_device *d, struct state_out *o)
+{
+	state_put_u8(o, (uint8_t)d->slot);
+	state_put(o, d->cfg, PCI_CFG_SIZE);
+	state_put_bool(o, d->intx);
+	state_put(o, d->msix.table, 16 * (size_t)d->msix.nr);
+	state_put_u64(o, d->msix.pending);
+}
+
+/* A BAR that decodes must lie inside the window, where vmon's bus sends accesses; 0 is an
+ * unassigned BAR. With memory decoding off anything goes (a driver sizing its BARs writes
+ * all-ones with decoding off). */
+static bool bars_in_window(const uint8_t *cfg, const struct pci_device *d)
+{
+	if (!(cfg[PCI_COMMAND] & PCI_CMD_MEM))
+		return true;
+	for (int i = 0; i < PCI_BARS; i++) {
+		uint64_t base = get_le32(cfg + PCI_BAR0 + 4 * i) & ~0xfu;
+		if (d->bar_size[i] && base &&
+		    (base < PCI_MMIO_BASE || base + d->bar_size[i] > PCI_MMIO_END))
+			return false;
+	}
+	return true;
+}
+
+int pci_device_load(struct pci_device *d, struct state_in *in)
+{
+	uint8_t cfg[PCI_CFG_SIZE], table[PCI_MSIX_MAX][16];
+	size_t table_len = 16 * (size_t)d->msix.nr;
+
+	if (state_get_u8(in) != (uint8_t)d->slot)
+		in->bad = true;
+	state_get(in, cfg, sizeof(cfg));
+	bool intx = state_get_bool(in);
+	state_get(in, table, table_len);
+	uint64_t pending = state_get_u64(in);
+	if (in->bad)
+		return -1;
+	/* The read-only bits say which device this is: they must be this device's. The status
+	 * register's INTx bit is the one read-only bit the device's state drives. */
+	for (unsigned k = 0; k < PCI_CFG_SIZE; k++) {
+		uint8_t fixed = (uint8_t)~d->wmask[k];
+		if (k == PCI_STATUS)
+			fixed &= (uint8_t)~PCI_STATUS_INTX;
+		if ((cfg[k] ^ d->cfg[k]) & fixed)
+			return -1;
+	}
+	if (!(cfg[PCI_STATUS] & PCI_STATUS_INTX) != !intx || !bars_in_window(cfg, d))
+		return -1;
+	/* Only the mask bit of each vector-control word exists. */
+	for (int v = 0; v < d->msix.nr; v++)
+		if (table[v][12] > MSIX_ENTRY_MASKED || table[v][13] || table[v][14] || table[v][15])
+			return -1;
+	if (d->msix.nr < 64 && (pending >> d->msix.nr))
+		return -1;
+	memcpy(d->cfg, cfg, sizeof(cfg));
+	d->intx = intx;
+	memcpy(d->msix.table, table, table_len);
+	d->msix.pending = pending;
+	return 0;
+}
+
+/* The bus's own state: the address latch and the host bridge. */
+static void bus_save(void *opaque, struct state_out *o)
+{
+	struct pci_bus *b = opaque;
+
+	state_put_u32(o, b->cf8);
+	pci_device_save(&b->host, o);
+}
+
+static int bus_load(void *opaque, struct state_in *in)
+{
+	struct pci_bus *b = opaque;
+	uint32_t cf8 = state_get_u32(in);
+
+	if (cf8 & ~CF8_MASK)
+		return -1;
+	b->cf8 = cf8;
+	return pci_device_load(&b->host, in);
+}
+
 /* ---- Bus ----------------------------------------------------------------------------------- */
 
 int pci_plug(struct pci_bus *b, struct pci_device *d)
@@ -431,7 +517,8 @@ struct pci_bus *pci_create(struct vm *vm)
 	b->dev[0] = &b->host;
 	if (bus_register(&vm->pio, PCI_CONFIG_ADDR, 8, &config_port_ops, b, "pci-config") < 0 ||
 	    bus_register(&vm->mmio, PCI_MMIO_BASE, PCI_MMIO_END - PCI_MMIO_BASE, &window_ops, b,
-			 "pci-window") < 0) {
+			 "pci-window") < 0 ||
+	    vm_register_state(vm, "pci", bus_save, bus_load, b) < 0) {
 		pci_destroy(b);
 		return NULL;
 	}

@@ -21,6 +21,8 @@
 struct vm;
 struct pci_bus;
 struct pci_device;
+struct state_out;
+struct state_in;
 
 #define PCI_CONFIG_ADDR		0xcf8
 #define PCI_SLOTS		32
@@ -91,7 +93,8 @@ struct pci_device {
 };
 
 /* Registers the configuration ports on vm->pio and the BAR window on vm->mmio, with the host
- * bridge at 00:00.0. NULL if the ports are taken or memory is short. */
+ * bridge at 00:00.0, and the saved state "pci" (address latch, host bridge; each device saves
+ * its own function). NULL if the ports are taken or memory is short. */
 struct pci_bus *pci_create(struct vm *vm);
 void pci_destroy(struct pci_bus *b);
 
@@ -117,6 +120,14 @@ void pci_set_irq(struct pci_device *d, bool level);
 bool pci_msix_enabled(const struct pci_device *d);
 /* Signals MSI-X vector (device lock held); masked vectors become pending. Out-of-range: ignored. */
 void pci_msix_notify(struct pci_device *d, unsigned vector);
+
+/* Saved state of a function (device lock held, VM paused or not running): its slot, the
+ * configuration space as the guest programmed it, INTA#, the MSI-X table and PBA. The load
+ * refuses (-1) another slot, read-only bits that differ from this device's (another kind of
+ * device), a decoded BAR outside the window, reserved MSI-X bits and pending bits beyond the
+ * table. It does not drive INTA#: the interrupt controllers' own state holds the line level. */
+void pci_device_save(struct pci_device *d, struct state_out *o);
+int pci_device_load(struct pci_device *d, struct state_in *in);
 
 /* Configuration mechanism #1 as the guest sees it: for tests and the port handlers.
  * Offsets 0-3 are the address register at 0xCF8, 4-7 the data window at 0xCFC. */

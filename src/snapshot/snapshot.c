@@ -228,6 +228,22 @@ static void fill_clock(void *opaque, struct state_out *o)
 	state_put_u64(o, guest_tsc_epoch_ns());
 }
 
+/* The device set, which a restore must be given again (files are not part of a snapshot):
+ * the disks in order with their sizes and read-only flags, --rng, --net. Each device's own
+ * section then carries its PCI slot and identity, checked when it is loaded. */
+static void fill_devices(void *opaque, struct state_out *o)
+{
+	const struct vm_config *cfg = &((struct vm *)opaque)->cfg;
+
+	state_put_u8(o, (uint8_t)cfg->nr_disks);
+	for (int i = 0; i < cfg->nr_disks; i++) {
+		state_put_u64(o, cfg->disk[i].bytes);
+		state_put_bool(o, cfg->disk[i].readonly);
+	}
+	state_put_bool(o, cfg->rng);
+	state_put_bool(o, cfg->net_user);
+}
+
 static void fill_cpu(void *opaque, struct state_out *o)
 {
 	cpu_state_save(opaque, o);
@@ -238,12 +254,17 @@ int snapshot_write_config(struct vm *vm, struct snap_writer *w)
 	return save_state(w, "config", fill_config, vm);
 }
 
+int snapshot_write_device_set(struct vm *vm, struct snap_writer *w)
+{
+	return save_state(w, "devices", fill_devices, vm);
+}
+
 int snapshot_write_clock(struct vm *vm, struct snap_writer *w)
 {
 	return save_state(w, "clock", fill_clock, vm);
 }
 
-int snapshot_write_devices(struct vm *vm, struct snap_writer *w, char *err, size_t errlen)
+int snapshot_write_state(struct vm *vm, struct snap_writer *w, char *err, size_t errlen)
 {
 	int ret = 0;
 
@@ -277,10 +298,6 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 		snprintf(err, errlen, "%s", vm->engine->no_snapshot);
 		return -1;
 	}
-	if (vm->cfg.nr_disks || vm->cfg.rng || vm->cfg.net_user) {
-		snprintf(err, errlen, "virtio devices (--disk, --rng, --net) have no saved state yet");
-		return -1;
-	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
@@ -294,9 +311,11 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 	if (!ret)
 		ret = snapshot_write_clock(vm, &w);
 	if (!ret)
+		ret = snapshot_write_device_set(vm, &w);
+	if (!ret)
 		ret = snapshot_write_ram(vm, &w, NULL, compress, &info->ram_pages);
 	if (!ret)
-		ret = snapshot_write_devices(vm, &w, why, sizeof(why));
+		ret = snapshot_write_state(vm, &w, why, sizeof(why));
 	if (ret < 0 || w.failed) {
 		snprintf(err, errlen, "%s: %s", tmp, why[0] ? why : strerror(errno ? errno : EIO));
 		snap_writer_abort(&w);
@@ -322,6 +341,7 @@ struct snapshot_reader {
 	bool synced;			/* a stream: "sync" seen, the source pauses next */
 	ZSTD_DCtx *zstd;
 	struct snapshot_load_info info;
+	struct vm_config devices;	/* the snapshot's device set (disks: bytes and readonly) */
 };
 
 #define not_snapshot(sr, why) \
@@ -356,6 +376,94 @@ static int bad_section(struct snapshot_reader *sr, const char *name)
 	snprintf(why, sizeof(why), "bad section \"%s\"", name);
 	not_snapshot(sr, why);
 	return -1;
+}
+
+static int read_devices(struct vm_config *d, struct state_in *in)
+{
+	d->nr_disks = (int)state_get_u8(in);
+	if (d->nr_disks > VM_MAX_DISKS)
+		return -1;
+	for (int i = 0; i < d->nr_disks; i++) {
+		d->disk[i].bytes = state_get_u64(in);
+		d->disk[i].readonly = state_get_bool(in);
+		if (d->disk[i].bytes % 512)
+			return -1;
+	}
+	d->rng = state_get_bool(in);
+	d->net_user = state_get_bool(in);
+	return state_in_ok(in) ? 0 : -1;
+}
+
+static void put_size(char *buf, size_t len, uint64_t bytes)
+{
+	unsigned long long b = bytes;
+
+	if (b && b % (1u << 20) == 0)
+		snprintf(buf, len, "%llu MiB", b >> 20);
+	else if (b && b % 1024 == 0)
+		snprintf(buf, len, "%llu KiB", b >> 10);
+	else
+		snprintf(buf, len, "%llu bytes", b);
+}
+
+/* "2 disks (vda 64 MiB, vdb 1 MiB ro)", "no disks". */
+static void describe_disks(char *buf, size_t len, const struct vm_config *c)
+{
+	size_t n = (size_t)snprintf(buf, len, c->nr_disks ? "%d disk%s (" : "no disks",
+				    c->nr_disks, c->nr_disks == 1 ? "" : "s");
+
+	for (int i = 0; i < c->nr_disks && n < len; i++) {
+		char size[32];
+		put_size(size, sizeof(size), c->disk[i].bytes);
+		n += (size_t)snprintf(buf + n, len - n, "%svd%c %s%s", i ? ", " : "", 'a' + i,
+				      size, c->disk[i].readonly ? " ro" : "");
+	}
+	if (c->nr_disks && n < len)
+		snprintf(buf + n, len - n, ")");
+}
+
+static bool same_disks(const struct vm_config *a, const struct vm_config *b)
+{
+	if (a->nr_disks != b->nr_disks)
+		return false;
+	for (int i = 0; i < a->nr_disks; i++)
+		if (a->disk[i].bytes != b->disk[i].bytes || a->disk[i].readonly != b->disk[i].readonly)
+			return false;
+	return true;
+}
+
+/* The restore must be given the devices the snapshot was taken with. */
+static int check_devices(struct snapshot_reader *sr, const struct vm_config *got)
+{
+	const struct vm_config *want = &sr->devices;
+
+	if (!same_disks(want, got)) {
+		char w[256], g[256];
+		describe_disks(w, sizeof(w), want);
+		describe_disks(g, sizeof(g), got);
+		fprintf(stderr, "vmon: %s: %s has %s, got %s\n", sr->path, sr->kind, w, g);
+		return -1;
+	}
+	if (want->rng != got->rng || want->net_user != got->net_user) {
+		bool rng = want->rng != got->rng;
+		bool had = rng ? want->rng : want->net_user;
+		fprintf(stderr, "vmon: %s: %s was taken with%s %s, restore with%s it\n",
+			sr->path, sr->kind, had ? "" : "out", rng ? "--rng" : "--net user",
+			had ? "" : "out");
+		return -1;
+	}
+	return 0;
+}
+
+/* The "devices" section: the device set the VM must be built with (checked in snapshot_load). */
+static int read_device_set(struct snapshot_reader *sr)
+{
+	char name[SNAP_NAME_LEN + 1];
+	struct state_in in;
+
+	if (next_section(sr, "devices", name, &in) < 0)
+		return -1;
+	return read_devices(&sr->devices, &in) < 0 ? bad_section(sr, name) : 0;
 }
 
 /* The VM clock and TSC epoch of the paused source. */
@@ -421,7 +529,8 @@ struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 	}
 	struct snapshot_reader *sr = open_reader(f, path, "snapshot", cfg);
 	/* Before any device exists: everything the VM builds sees the snapshot's time. */
-	if (sr && (next_section(sr, "clock", name, &in) < 0 || load_clock(sr, name, &in) < 0)) {
+	if (sr && (next_section(sr, "clock", name, &in) < 0 || load_clock(sr, name, &in) < 0 ||
+		   read_device_set(sr) < 0)) {
 		snapshot_close(sr);
 		return NULL;
 	}
@@ -432,6 +541,10 @@ struct snapshot_reader *snapshot_open_stream(FILE *f, const char *what, struct v
 {
 	struct snapshot_reader *sr = open_reader(f, what, "migration stream", cfg);
 
+	if (sr && read_device_set(sr) < 0) {
+		snapshot_close(sr);
+		return NULL;
+	}
 	if (sr)
 		sr->clock_pending = true;
 	return sr;
@@ -509,6 +622,8 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 	char name[SNAP_NAME_LEN + 1];
 	struct state_in in;
 
+	if (check_devices(sr, &vm->cfg) < 0)
+		return -1;
 	for (;;) {
 		if (next_section(sr, NULL, name, &in) < 0)
 			return -1;

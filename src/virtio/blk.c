@@ -215,12 +215,19 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const s
 	put_le64(b->vd.config, b->sectors);		/* capacity */
 	put_le32(b->vd.config + 12, SEG_MAX);		/* seg_max */
 	b->vd.config_len = 36;
-	if (virtio_pci_plug(&b->vd, bus) < 0) {
+	char name[VM_STATE_NAME_LEN];
+	snprintf(name, sizeof(name), "virtio-blk%d", index);
+	if (virtio_pci_plug(&b->vd, bus, name) < 0) {
 		fprintf(stderr, "vmon: %s: no free PCI slot\n", disk->path);
 		virtio_blk_destroy(b);
 		return NULL;
 	}
 	return b;
+}
+
+uint64_t virtio_blk_bytes(const struct virtio_blk *b)
+{
+	return b->sectors * SECTOR;
 }
 
 void virtio_blk_destroy(struct virtio_blk *b)

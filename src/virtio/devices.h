@@ -3,6 +3,8 @@
 #ifndef VMON_VIRTIO_DEVICES_H
 #define VMON_VIRTIO_DEVICES_H
 
+#include <stdint.h>
+
 struct vm;
 struct vm_disk;
 struct pci_bus;
@@ -14,6 +16,8 @@ struct virtio_net;
 struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const struct vm_disk *disk,
 				     int index);
 void virtio_blk_destroy(struct virtio_blk *b);
+/* The disk's size in bytes. */
+uint64_t virtio_blk_bytes(const struct virtio_blk *b);
 
 /* virtio-rng fed by the host's getrandom(). */
 struct virtio_rng *virtio_rng_create(struct vm *vm, struct pci_bus *bus);

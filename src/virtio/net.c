@@ -6,6 +6,16 @@
  * device (poll()); frames for the guest arrive through send_packet() and go into the receive
  * queue's next chain, or are dropped when the guest has posted none (TCP retransmits).
  * Slirp is not thread-safe: every call into it happens under the device's lock.
+ *
+ * Pause and snapshot: while the VM is paused the poll thread leaves slirp alone, so data for
+ * the guest waits in the host's socket buffers (TCP flow control holds the peers back). A frame
+ * slirp produces all the same while a pause is under way is dropped before it touches the
+ * receive queue, as a full queue would (TCP retransmits, the guest retries DHCP and DNS): no
+ * guest RAM is written and no interrupt raised after the vCPUs parked, so the snapshot's RAM
+ * and device state agree. Slirp's own state (connections, NAT, DHCP leases) is not saved: after
+ * a restore the guest's TCP connections through it are gone, as with QEMU's user networking;
+ * its address stays valid (slirp hands 10.0.2.15 to the first client again) and new
+ * connections work.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +40,7 @@
 #define RXQ			0
 #define TXQ			1
 #define POLL_MAX		256
+#define PAUSED_NAP_MS		20
 
 struct net_timer {
 	SlirpTimerId id;
@@ -69,31 +80,41 @@ static int64_t now_ns(void)
 /* ---- Slirp callbacks (device lock held) ---------------------------------------------------- */
 
 /* A frame for the guest: into the next receive chain, after a zero header. */
-static ssize_t send_packet(const void *buf, size_t len, void *opaque)
+static void receive(struct virtio_net *n, const void *buf, size_t len)
 {
-	struct virtio_net *n = net_of(opaque);
 	struct virtio_dev *vd = &n->vd;
 	struct virtq *q = &vd->vq[RXQ];
 	uint8_t hdr[NET_HDR_BYTES] = { 0 };
 
 	if (!(vd->status & VIRTIO_STATUS_DRIVER_OK) || (vd->status & VIRTIO_STATUS_NEEDS_RESET))
-		return (ssize_t)len;
+		return;
 	int got = virtq_pop(q, vd->vm, &n->rx_req);
 	if (got == VIRTQ_BROKEN) {
 		virtio_needs_reset(vd);
-		return (ssize_t)len;
+		return;
 	}
 	if (got == VIRTQ_EMPTY || n->rx_req.in_len < NET_HDR_BYTES + len) {
 		/* No room: dropped. A chain too small for it is returned empty. */
 		if (got == VIRTQ_GOT && virtq_push(q, vd->vm, n->rx_req.head, 0))
 			virtio_notify_queue(vd, RXQ);
-		return (ssize_t)len;
+		return;
 	}
 	hdr[NET_NUM_BUFFERS_OFF] = 1;
 	virtq_req_write(vd->vm, &n->rx_req, 0, hdr, sizeof(hdr));
 	virtq_req_write(vd->vm, &n->rx_req, NET_HDR_BYTES, buf, len);
 	if (virtq_push(q, vd->vm, n->rx_req.head, (uint32_t)(NET_HDR_BYTES + len)))
 		virtio_notify_queue(vd, RXQ);
+}
+
+static ssize_t send_packet(const void *buf, size_t len, void *opaque)
+{
+	struct virtio_net *n = net_of(opaque);
+
+	/* Paused or pausing: dropped (see the top of this file). */
+	if (vm_hold_unpaused(n->vd.vm)) {
+		receive(n, buf, len);
+		vm_release_unpaused(n->vd.vm);
+	}
 	return (ssize_t)len;
 }
 
@@ -189,6 +210,18 @@ static int get_revents(int idx, void *opaque)
 	       (r & POLLHUP ? SLIRP_POLL_HUP : 0);
 }
 
+/* Paused: slirp is left alone (its sockets keep their data) until the VM runs again or the
+ * device stops. Nothing tells this thread about a resume, hence the short naps. */
+static void wait_while_paused(struct virtio_net *n)
+{
+	struct pollfd wake = { .fd = n->wake[0], .events = POLLIN };
+	char drain[64];
+
+	if (poll(&wake, 1, PAUSED_NAP_MS) > 0)
+		while (read(n->wake[0], drain, sizeof(drain)) > 0)
+			;
+}
+
 static void *poll_thread(void *arg)
 {
 	struct virtio_net *n = arg;
@@ -196,6 +229,11 @@ static void *poll_thread(void *arg)
 
 	while (!atomic_load(&n->stop)) {
 		uint32_t timeout = 1000;
+
+		if (atomic_load(&n->vd.vm->pause_requested)) {
+			wait_while_paused(n);
+			continue;
+		}
 
 		pthread_mutex_lock(lock);
 		n->npfd = 0;
@@ -283,7 +321,7 @@ struct virtio_net *virtio_net_create(struct vm *vm, struct pci_bus *bus)
 		virtio_net_destroy(n);
 		return NULL;
 	}
-	if (virtio_pci_plug(&n->vd, bus) < 0) {
+	if (virtio_pci_plug(&n->vd, bus, "virtio-net") < 0) {
 		fprintf(stderr, "vmon: virtio-net: no free PCI slot\n");
 		virtio_net_destroy(n);
 		return NULL;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "boot/bytes.h"
+#include "snapshot/state.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -302,8 +303,86 @@ void virtio_pci_init(struct virtio_dev *vd, struct vm *vm, uint16_t type, uint32
 	reset(vd);
 }
 
-int virtio_pci_plug(struct virtio_dev *vd, struct pci_bus *bus)
+/* ---- Saved state --------------------------------------------------------------------------- */
+
+static void state_save(void *opaque, struct state_out *o)
 {
+	struct virtio_dev *vd = opaque;
+
+	/* The lock keeps out virtio-net's receive path (its thread runs while vCPUs are parked). */
+	pthread_mutex_lock(&vd->pci.lock);
+	pci_device_save(&vd->pci, o);
+	state_put_u64(o, vd->host_features);
+	state_put_u64(o, vd->guest_features);
+	state_put_u32(o, vd->host_features_sel);
+	state_put_u32(o, vd->guest_features_sel);
+	state_put_u8(o, vd->status);
+	state_put_u8(o, vd->isr);
+	state_put_u8(o, vd->config_generation);
+	state_put_u16(o, vd->config_vector);
+	state_put_u16(o, vd->queue_sel);
+	state_put_u8(o, (uint8_t)vd->nr_queues);
+	for (int q = 0; q < vd->nr_queues; q++)
+		virtq_save(&vd->vq[q], o);
+	state_put_u8(o, (uint8_t)vd->config_len);
+	state_put(o, vd->config, vd->config_len);
+	pthread_mutex_unlock(&vd->pci.lock);
+}
+
+static bool vector_ok(uint16_t v)
+{
+	return v == VIRTQ_NO_VECTOR || v < MSIX_VECTORS;
+}
+
+/* What the device offers and its configuration bytes (a disk's capacity, a MAC) come from how
+ * it was built: a snapshot of another device is refused, not adopted. */
+static int load(struct virtio_dev *vd, struct state_in *in)
+{
+	uint8_t config[VIRTIO_CONFIG_MAX];
+
+	if (pci_device_load(&vd->pci, in) < 0 || state_get_u64(in) != vd->host_features)
+		return -1;
+	vd->guest_features = state_get_u64(in);
+	vd->host_features_sel = state_get_u32(in);
+	vd->guest_features_sel = state_get_u32(in);
+	vd->status = state_get_u8(in);
+	vd->isr = state_get_u8(in);
+	vd->config_generation = state_get_u8(in);
+	vd->config_vector = state_get_u16(in);
+	vd->queue_sel = state_get_u16(in);
+	if (state_get_u8(in) != vd->nr_queues || in->bad)
+		return -1;
+	for (int q = 0; q < vd->nr_queues; q++)
+		if (!virtq_load(&vd->vq[q], vd->vm, in) || !vector_ok(vd->vq[q].msix_vector))
+			return -1;
+	if (state_get_u8(in) != vd->config_len)
+		return -1;
+	state_get(in, config, vd->config_len);
+	if (in->bad || memcmp(config, vd->config, vd->config_len) ||
+	    vd->isr > (ISR_QUEUE | ISR_CONFIG) || !vector_ok(vd->config_vector) ||
+	    ((vd->status & VIRTIO_STATUS_FEATURES_OK) &&
+	     (vd->guest_features & ~vd->host_features)))
+		return -1;
+	return 0;
+}
+
+static int state_load(void *opaque, struct state_in *in)
+{
+	struct virtio_dev *vd = opaque;
+
+	pthread_mutex_lock(&vd->pci.lock);
+	int ret = load(vd, in);
+	/* The VM is not run after a refused load; still, no queue is left half-loaded and ready. */
+	if (ret < 0)
+		reset(vd);
+	pthread_mutex_unlock(&vd->pci.lock);
+	return ret;
+}
+
+int virtio_pci_plug(struct virtio_dev *vd, struct pci_bus *bus, const char *name)
+{
+	if (vm_register_state(vd->vm, name, state_save, state_load, vd) < 0)
+		return -1;
 	return pci_plug(bus, &vd->pci) < 0 ? -1 : 0;
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "boot/bytes.h"
+#include "snapshot/state.h"
 #include "virtio/queue.h"
 #include "vm.h"
 
@@ -24,21 +25,63 @@ static uint8_t *ring(const struct vm *vm, uint64_t gpa, uint64_t len, uint64_t a
 	return gpa & (align - 1) ? NULL : gpa_to_hva(&vm->mem, gpa, len);
 }
 
-bool virtq_enable(struct virtq *q, const struct vm *vm)
+static bool size_ok(uint64_t n)
+{
+	return n && n <= VIRTQ_MAX_SIZE && !(n & (n - 1));
+}
+
+/* The rings' host addresses; false if the size or a ring's placement is wrong. */
+static bool map_rings(struct virtq *q, const struct vm *vm)
 {
 	uint64_t n = q->size;
 
-	q->ready = false;
-	if (!n || n > VIRTQ_MAX_SIZE || (n & (n - 1)))
+	if (!size_ok(n))
 		return false;
 	q->desc = ring(vm, q->desc_gpa, DESC_SIZE * n, 16);
 	q->avail = ring(vm, q->avail_gpa, 6 + 2 * n, 2);
 	q->used = ring(vm, q->used_gpa, 6 + 8 * n, 4);
-	if (!q->desc || !q->avail || !q->used)
+	return q->desc && q->avail && q->used;
+}
+
+bool virtq_enable(struct virtq *q, const struct vm *vm)
+{
+	q->ready = false;
+	if (!map_rings(q, vm))
 		return false;
 	q->last_avail = 0;
 	q->used_idx = 0;
 	q->ready = true;
+	return true;
+}
+
+void virtq_save(const struct virtq *q, struct state_out *o)
+{
+	state_put_u16(o, q->size);
+	state_put_bool(o, q->ready);
+	state_put_u16(o, q->msix_vector);
+	state_put_u64(o, q->desc_gpa);
+	state_put_u64(o, q->avail_gpa);
+	state_put_u64(o, q->used_gpa);
+	state_put_u16(o, q->last_avail);
+	state_put_u16(o, q->used_idx);
+}
+
+bool virtq_load(struct virtq *q, const struct vm *vm, struct state_in *in)
+{
+	*q = (struct virtq){ .msix_vector = VIRTQ_NO_VECTOR };
+	q->size = state_get_u16(in);
+	bool ready = state_get_bool(in);
+	q->msix_vector = state_get_u16(in);
+	q->desc_gpa = state_get_u64(in);
+	q->avail_gpa = state_get_u64(in);
+	q->used_gpa = state_get_u64(in);
+	q->last_avail = state_get_u16(in);
+	q->used_idx = state_get_u16(in);
+	/* The addresses of a queue not enabled yet are whatever the driver wrote so far. */
+	if (in->bad || !size_ok(q->size) || (ready && !map_rings(q, vm)) ||
+	    (uint16_t)(q->last_avail - q->used_idx) > q->size)
+		return false;
+	q->ready = ready;
 	return true;
 }
 

@@ -16,6 +16,8 @@
 #include <sys/uio.h>
 
 struct vm;
+struct state_out;
+struct state_in;
 
 #define VIRTQ_MAX_SIZE		256
 #define VIRTQ_NO_VECTOR		0xffff
@@ -47,6 +49,16 @@ void virtq_reset(struct virtq *q, uint16_t max_size);
 /* Checks the rings' placement and marks the queue ready; false (and not ready) if they do not
  * lie in guest RAM with their alignment. */
 bool virtq_enable(struct virtq *q, const struct vm *vm);
+
+/* Saved state: configuration and ring positions. Nothing else is in flight: a chain is popped
+ * and pushed within one notification (or one received frame) under the device's lock, so a
+ * paused VM has none open. last_avail runs ahead of used_idx only for a chain given up on a
+ * broken ring, which stays unanswered until the driver resets the device, restored or not.
+ * The load refuses a size that is not a power of two <= VIRTQ_MAX_SIZE, an enabled queue whose
+ * rings are not in RAM with their alignment, and more chains taken than the queue holds; it
+ * leaves the vector to the transport. */
+void virtq_save(const struct virtq *q, struct state_out *o);
+bool virtq_load(struct virtq *q, const struct vm *vm, struct state_in *in);
 
 /* The next available chain: VIRTQ_GOT with *r filled, VIRTQ_EMPTY, or VIRTQ_BROKEN. */
 int virtq_pop(struct virtq *q, const struct vm *vm, struct virtq_req *r);

@@ -65,7 +65,7 @@ struct virtio_rng *virtio_rng_create(struct vm *vm, struct pci_bus *bus)
 	}
 	/* Class ff/00: unassigned, as other VMMs present it. */
 	virtio_pci_init(&r->vd, vm, VIRTIO_ID_RNG, 0xff0000, 1, 0, &rng_ops, r);
-	if (virtio_pci_plug(&r->vd, bus) < 0) {
+	if (virtio_pci_plug(&r->vd, bus, "virtio-rng") < 0) {
 		fprintf(stderr, "vmon: virtio-rng: no free PCI slot\n");
 		virtio_rng_destroy(r);
 		return NULL;

@@ -70,8 +70,10 @@ struct virtio_dev {
  * model fills vd->config / config_len, then calls virtio_pci_plug(). */
 void virtio_pci_init(struct virtio_dev *vd, struct vm *vm, uint16_t type, uint32_t class_code,
 		     int nr_queues, uint64_t features, const struct virtio_dev_ops *ops, void *model);
-/* Puts the function on the VM's PCI bus; -1 if the bus is full. */
-int virtio_pci_plug(struct virtio_dev *vd, struct pci_bus *bus);
+/* Puts the function on the VM's PCI bus and registers its saved state under name (the PCI
+ * function, status, features, queues and ISR; the configuration bytes and offered features
+ * must match at load); -1 if the bus is full or the name taken. */
+int virtio_pci_plug(struct virtio_dev *vd, struct pci_bus *bus, const char *name);
 void virtio_pci_destroy(struct virtio_dev *vd);
 
 /* The driver broke a ring: DEVICE_NEEDS_RESET until it resets the device (2.1.1), announced with

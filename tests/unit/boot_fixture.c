@@ -20,6 +20,7 @@ struct vm *boot_test_vm(uint64_t mem_size, int cpus)
 	vm->cfg.mem_size = mem_size;
 	vm->cfg.cpus = cpus;
 	atomic_init(&vm->exit_status, -1);
+	pthread_mutex_init(&vm->pause_lock, NULL);
 	return vm;
 }
 
@@ -29,6 +30,7 @@ void boot_test_vm_free(struct vm *vm)
 	bus_destroy(&vm->mmio);
 	acpi_pm_destroy(vm->acpi_pm);
 	mem_destroy(&vm->mem);
+	pthread_mutex_destroy(&vm->pause_lock);
 	free(vm);
 }
 

@@ -66,8 +66,8 @@ static int load(struct vm *vm, const uint8_t *buf, size_t len)
 	return ret;
 }
 
-/* The stream a source sends for vm: config, every non-zero page, the pages in dirty again,
- * sync, clock, end (no vCPUs, no devices). */
+/* The stream a source sends for vm: config, device set, every non-zero page, the pages in
+ * dirty again, sync, clock, end (no vCPUs, no device states). */
 static uint8_t *stream_of(struct vm *vm, const uint64_t *dirty, size_t *len)
 {
 	char *mem = NULL;
@@ -77,6 +77,7 @@ static uint8_t *stream_of(struct vm *vm, const uint64_t *dirty, size_t *len)
 
 	snap_writer_start(&w, f);
 	snapshot_write_config(vm, &w);
+	snapshot_write_device_set(vm, &w);
 	snapshot_write_ram(vm, &w, NULL, false, &pages);
 	snapshot_write_ram(vm, &w, dirty, true, &pages);
 	snap_write_section(&w, "sync", NULL, 0);
@@ -86,7 +87,8 @@ static uint8_t *stream_of(struct vm *vm, const uint64_t *dirty, size_t *len)
 	return (uint8_t *)mem;
 }
 
-/* A hand-made stream: config for 2 MiB, then one "ram" section of rec_len bytes, clock, end. */
+/* A hand-made stream: config for 2 MiB, no devices, one "ram" section of rec_len bytes, clock,
+ * end. */
 static uint8_t *stream_with_record(const uint8_t *rec, uint32_t rec_len, size_t *len)
 {
 	char *mem = NULL;
@@ -102,6 +104,7 @@ static uint8_t *stream_with_record(const uint8_t *rec, uint32_t rec_len, size_t 
 	put_le(clock + 8, guest_tsc_epoch_ns(), 8);
 	snap_writer_start(&w, f);
 	snap_write_section(&w, "config", config, sizeof(config));
+	snap_write_section(&w, "devices", "\0\0\0", 3);	/* no disks, no rng, no net */
 	snap_write_section(&w, "ram", rec, rec_len);
 	snap_write_section(&w, "clock", clock, sizeof(clock));
 	snap_writer_end(&w);
@@ -225,7 +228,7 @@ TEST(migrate_stream_hostile_ram_records)
 	free(buf);
 	/* A section that claims more than any reader allocates: refused before reading it. */
 	buf = stream_with_record(rec, 16 + PAGE, &len);
-	put_le(buf + SNAP_HEADER_SIZE + SNAP_SECTION_HEADER + 15 + SNAP_NAME_LEN,
+	put_le(buf + SNAP_HEADER_SIZE + 2 * SNAP_SECTION_HEADER + 15 + 3 + SNAP_NAME_LEN,
 	       SNAP_MAX_SECTION + 1, 4);
 	CHECK(load(dst, buf, len) != 0);
 	/* Not a vmon stream at all. */

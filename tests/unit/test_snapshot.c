@@ -32,8 +32,10 @@ static void put_le(uint8_t *p, uint64_t v, int n)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* A snapshot file holding config (mem, cpus) and clock sections, then "end". */
-static void write_small(const char *path, uint64_t mem, uint32_t cpus)
+/* A snapshot file holding config (mem, cpus), clock and devices (the given bytes) sections,
+ * an "extra" one, then "end". */
+static void write_devices(const char *path, uint64_t mem, uint32_t cpus, const void *devices,
+			  uint32_t devices_len)
 {
 	struct snap_writer w;
 	uint8_t config[8 + 4 + 1 + 2], clock[16];
@@ -48,8 +50,15 @@ static void write_small(const char *path, uint64_t mem, uint32_t cpus)
 	snap_writer_open(&w, path);
 	snap_write_section(&w, "config", config, sizeof(config));
 	snap_write_section(&w, "clock", clock, sizeof(clock));
+	snap_write_section(&w, "devices", devices, devices_len);
 	snap_write_section(&w, "extra", "hello", 5);
 	snap_writer_finish(&w);
+}
+
+/* No disks, no --rng, no --net. */
+static void write_small(const char *path, uint64_t mem, uint32_t cpus)
+{
+	write_devices(path, mem, cpus, "\0\0\0", 3);
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -102,6 +111,8 @@ TEST(snapshot_container_round_trip)
 	CHECK(strcmp(name, "config") == 0 && len == 15);
 	CHECK_EQ(snap_read_section(&r, name, &p, &len), SNAP_OK);
 	CHECK(strcmp(name, "clock") == 0 && len == 16);
+	CHECK_EQ(snap_read_section(&r, name, &p, &len), SNAP_OK);
+	CHECK(strcmp(name, "devices") == 0 && len == 3);
 	CHECK_EQ(snap_read_section(&r, name, &p, &len), SNAP_OK);
 	CHECK(strcmp(name, "extra") == 0 && len == 5 && memcmp(p, "hello", 5) == 0);
 	CHECK_EQ(snap_read_section(&r, name, &p, &len), SNAP_OK);
@@ -181,6 +192,31 @@ TEST(snapshot_open_checks_the_config)
 	write_small(path, 64 * MiB, 0);
 	CHECK(snapshot_open(path, &cfg) == NULL);
 	write_small(path, 64 * MiB, 100000);
+	CHECK(snapshot_open(path, &cfg) == NULL);
+
+	/* The device set: two disks (64 MiB, 1 MiB read-only) and --rng are read; more disks
+	 * than a VM can have, a size not in sectors or a bad flag are not. */
+	uint8_t dev[1 + 2 * 9 + 2] = { 2 };
+	put_le(dev + 1, 64 * MiB, 8);
+	put_le(dev + 10, MiB, 8);
+	dev[18] = 1;
+	dev[19] = 1;
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	r = snapshot_open(path, &cfg);
+	CHECK(r != NULL);
+	snapshot_close(r);
+	dev[0] = VM_MAX_DISKS + 1;
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	CHECK(snapshot_open(path, &cfg) == NULL);
+	dev[0] = 2;
+	put_le(dev + 10, MiB + 1, 8);
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	CHECK(snapshot_open(path, &cfg) == NULL);
+	put_le(dev + 10, MiB, 8);
+	dev[19] = 2;
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	CHECK(snapshot_open(path, &cfg) == NULL);
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev) - 1);
 	CHECK(snapshot_open(path, &cfg) == NULL);
 	unlink(path);
 	free(path);

@@ -1,14 +1,17 @@
 /* Virtio devices through the modern PCI transport, driven over MMIO as Linux's driver does:
  * virtio-blk (feature negotiation, queue setup, IN/OUT/GET_ID/unknown requests, the disk's end,
- * read-only disks, a hostile chain -> DEVICE_NEEDS_RESET, reset) and virtio-net (an ARP request
- * on the transmit queue, slirp's answer on the receive queue). */
+ * read-only disks, a hostile chain -> DEVICE_NEEDS_RESET, reset), virtio-net (an ARP request
+ * on the transmit queue, slirp's answer on the receive queue; none while paused), and their
+ * saved state (round trips, corrupt sections refused). */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "boot/bytes.h"
 #include "boot_fixture.h"
 #include "hw/pci.h"
+#include "snapshot/state.h"
 #include "test.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
@@ -417,4 +420,186 @@ TEST(virtio_net_arp_through_slirp)
 	CHECK_EQ(rx[12 + 21], 2);				/* ARP reply */
 	CHECK(!memcmp(rx + 12 + 28, (uint8_t[]){ 10, 0, 2, 2 }, 4));
 	rig_down(&r);
+}
+
+/* ---- Saved state --------------------------------------------------------------------------- */
+
+static struct vm_state_entry *entry(struct vm *vm, const char *name)
+{
+	for (int i = 0; i < vm->nr_state; i++)
+		if (strcmp(vm->state[i].name, name) == 0)
+			return &vm->state[i];
+	return NULL;
+}
+
+static struct state_out save_entry(struct vm *vm, const char *name)
+{
+	struct state_out o = { 0 };
+	struct vm_state_entry *e = entry(vm, name);
+
+	if (e)
+		e->save(e->opaque, &o);
+	return o;
+}
+
+static int load_entry(struct vm *vm, const char *name, const uint8_t *p, size_t len)
+{
+	struct vm_state_entry *e = entry(vm, name);
+	struct state_in in = { .p = p, .len = len };
+
+	return e && e->load(e->opaque, &in) == 0 && state_in_ok(&in) ? 0 : -1;
+}
+
+/* Layout of a virtio device's section (virtio/pci.c): the PCI function (slot, configuration
+ * space, INTx, three MSI-X entries, PBA), then the transport, then each queue. */
+#define ST_PCI		(1 + PCI_CFG_SIZE + 1 + 3 * 16 + 8)
+#define ST_CFG_VECTOR	(ST_PCI + 8 + 8 + 4 + 4 + 1 + 1 + 1)
+#define ST_QUEUE	(ST_CFG_VECTOR + 2 + 2 + 1)
+#define ST_Q_SIZE	ST_QUEUE
+#define ST_Q_VECTOR	(ST_QUEUE + 2 + 1)
+#define ST_Q_DESC	(ST_Q_VECTOR + 2)
+#define ST_CONFIG	(ST_QUEUE + 2 + 1 + 2 + 3 * 8 + 2 + 2 + 1)
+
+/* A copy of the section with n bytes at off replaced by the little-endian v: refused? */
+static bool blk_refuses(struct rig *r, const struct state_out *o, size_t off, uint64_t v, int n)
+{
+	uint8_t *buf = malloc(o->len);
+
+	memcpy(buf, o->buf, o->len);
+	for (int i = 0; i < n; i++)
+		buf[off + (size_t)i] = (uint8_t)(v >> (8 * i));
+	bool ret = load_entry(r->vm, "virtio-blk0", buf, o->len) < 0;
+	free(buf);
+	return ret;
+}
+
+TEST(virtio_blk_state_round_trip)
+{
+	struct rig a, b, ro;
+	uint32_t len;
+
+	CHECK(rig_up(&a, false));
+	CHECK(rig_up(&b, false));
+	CHECK(rig_up(&ro, true));
+	if (!a.blk || !b.blk || !ro.blk)
+		goto out;
+	driver_up(&a, 1ull << 32 | 1u << 9);
+	wr(&a, 16, 2, 0);				/* configuration-change vector 0 */
+	wr(&a, 26, 2, 1);				/* queue 0: vector 1 */
+	CHECK_EQ(request(&a, 0, 1, 512, true, &len), 0);
+	CHECK_EQ(request(&a, 0, 2, 512, true, &len), 0);
+
+	/* Save; load into a machine with the same RAM (the rings live there) and disk; save
+	 * again: the same bytes. */
+	struct state_out o = save_entry(a.vm, "virtio-blk0");
+	CHECK(o.len > ST_CONFIG);
+	memcpy(ram(&b, 0, 1 << 20), ram(&a, 0, 1 << 20), 1 << 20);
+	CHECK_EQ(load_entry(b.vm, "virtio-blk0", o.buf, o.len), 0);
+	struct state_out o2 = save_entry(b.vm, "virtio-blk0");
+	CHECK(o.len == o2.len && !memcmp(o.buf, o2.buf, o.len));
+	state_out_free(&o2);
+
+	/* The driver carries on: status, queue setup and vectors as it left them, and the ring
+	 * positions continue (the third request completes as used entry 3). */
+	CHECK_EQ(rd(&b, 20, 1), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	CHECK_EQ(rd(&b, 28, 2), 1);
+	CHECK_EQ(rd(&b, 26, 2), 1);
+	CHECK_EQ(rd(&b, 16, 2), 0);
+	b.avail_idx = a.avail_idx;
+	b.used_seen = a.used_seen;
+	CHECK_EQ(request(&b, 0, 3, 512, true, &len), 0);
+	CHECK_EQ(get_le16(ram(&b, USED + 2, 2)), 3);
+	CHECK_EQ(ram(&b, DATA, 1)[0], (uint8_t)(3 * 512 * 7 + 3));
+
+	/* Refused: rings outside RAM or misaligned, a queue size that is not a power of two or
+	 * too big, vectors beyond the MSI-X table, a BAR outside the window, another capacity,
+	 * more chains taken than the queue holds, a short section; and a read-only disk's
+	 * device (other features) does not take a writable one's state. */
+	CHECK(blk_refuses(&b, &o, ST_Q_DESC, 0x7fff0000, 8));
+	CHECK(blk_refuses(&b, &o, ST_Q_DESC, DESC + 8, 8));
+	CHECK(blk_refuses(&b, &o, ST_Q_SIZE, 6, 2));
+	CHECK(blk_refuses(&b, &o, ST_Q_SIZE, 512, 2));
+	CHECK(blk_refuses(&b, &o, ST_Q_SIZE, 0, 2));
+	CHECK(blk_refuses(&b, &o, ST_Q_VECTOR, 3, 2));
+	CHECK(blk_refuses(&b, &o, ST_CFG_VECTOR, 5, 2));
+	CHECK(blk_refuses(&b, &o, 1 + PCI_BAR0, 0x10000000, 4));
+	CHECK(blk_refuses(&b, &o, ST_CONFIG, DISK_BYTES / 512 + 1, 8));
+	CHECK(blk_refuses(&b, &o, ST_CONFIG - 5, 100, 2));	/* last_avail - used_idx */
+	CHECK(load_entry(b.vm, "virtio-blk0", o.buf, o.len - 1) < 0);
+	CHECK(load_entry(ro.vm, "virtio-blk0", o.buf, o.len) < 0);
+	/* A refused load leaves the device reset, never half-loaded. */
+	CHECK_EQ(rd(&b, 20, 1), 0);
+	CHECK_EQ(rd(&b, 28, 2), 0);
+	/* The same section still loads. */
+	CHECK_EQ(load_entry(b.vm, "virtio-blk0", o.buf, o.len), 0);
+	state_out_free(&o);
+out:
+	rig_down(&a);
+	rig_down(&b);
+	rig_down(&ro);
+}
+
+/* An ARP request for 10.0.2.2 on the transmit queue, into a receive buffer offered first;
+ * returns the receive queue's used index afterwards. */
+static uint16_t arp_exchange(struct rig *r)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	static const uint8_t arp[] = { 0, 1, 8, 0, 6, 4, 0, 1 };
+	uint8_t *e = ram(r, 0x50000 + 12, 42);
+
+	qdesc(r, 0, 0, 0x40000, 2048, 2);
+	qoffer(r, 0, 0);
+	wr(r, VIRTIO_NOTIFY_OFF, 2, 0);
+	memset(ram(r, 0x50000, 12 + 42), 0, 12 + 42);
+	memset(e, 0xff, 6);
+	memcpy(e + 6, mac, 6);
+	e[12] = 0x08, e[13] = 0x06;
+	memcpy(e + 14, arp, sizeof(arp));
+	memcpy(e + 22, mac, 6);
+	memcpy(e + 28, (uint8_t[]){ 10, 0, 2, 15 }, 4);
+	memcpy(e + 38, (uint8_t[]){ 10, 0, 2, 2 }, 4);
+	qdesc(r, 1, 0, 0x50000, 12 + 42, 0);
+	qoffer(r, 1, 0);
+	wr(r, VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT, 2, 1);
+	return get_le16(ram(r, USED + 2, 2));
+}
+
+TEST(virtio_net_state_and_pause)
+{
+	struct rig a, b;
+
+	CHECK(bus_up(&a));
+	CHECK(bus_up(&b));
+	a.net = a.bus ? virtio_net_create(a.vm, a.bus) : NULL;
+	b.net = b.bus ? virtio_net_create(b.vm, b.bus) : NULL;
+	CHECK(a.net && find_bar(&a) && b.net && find_bar(&b));
+	if (!a.net || !a.bar || !b.net || !b.bar)
+		goto out;
+	driver_up_queues(&a, 1ull << 32 | 1u << 5, 2);
+	CHECK_EQ(arp_exchange(&a), 1);
+
+	/* Paused (or pausing): the frame slirp answers with is dropped before it reaches the
+	 * receive queue; the buffer stays the guest's. */
+	atomic_store(&a.vm->pause_requested, true);
+	CHECK_EQ(arp_exchange(&a), 1);
+	CHECK_EQ(get_le16(ram(&a, USED + QSTRIDE + 2, 2)), 2);	/* the request went out */
+	atomic_store(&a.vm->pause_requested, false);
+
+	/* Round trip; the restored device answers on the next buffer (the one offered while
+	 * paused, then the new one). */
+	struct state_out o = save_entry(a.vm, "virtio-net");
+	memcpy(ram(&b, 0, 1 << 20), ram(&a, 0, 1 << 20), 1 << 20);
+	CHECK_EQ(load_entry(b.vm, "virtio-net", o.buf, o.len), 0);
+	struct state_out o2 = save_entry(b.vm, "virtio-net");
+	CHECK(o.len == o2.len && !memcmp(o.buf, o2.buf, o.len));
+	CHECK_EQ(arp_exchange(&b), 2);
+	/* Another MAC is another device. */
+	o.buf[o.len - 8 + 5] ^= 1;
+	CHECK(load_entry(b.vm, "virtio-net", o.buf, o.len) < 0);
+	state_out_free(&o);
+	state_out_free(&o2);
+out:
+	rig_down(&a);
+	rig_down(&b);
 }
