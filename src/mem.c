@@ -1,5 +1,6 @@
 /* Guest RAM: one memfd mapped once; low RAM below the 3 GiB hole, the rest from 4 GiB. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,9 +22,13 @@ int mem_init(struct guest_mem *m, uint64_t size)
 		close(fd);
 		return -err;
 	}
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	size_t chunks = (size_t)((size + (1ull << MEM_CHUNK_SHIFT) - 1) >> MEM_CHUNK_SHIFT);
+	atomic_uchar *populated = calloc(chunks, sizeof(*populated));
+	void *p = populated ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+				   fd, 0) : MAP_FAILED;
 	if (p == MAP_FAILED) {
-		int err = errno;
+		int err = populated ? errno : ENOMEM;
+		free(populated);
 		close(fd);
 		return -err;
 	}
@@ -32,6 +37,7 @@ int mem_init(struct guest_mem *m, uint64_t size)
 
 	m->fd = fd;
 	m->base = p;
+	m->populated = populated;
 	m->size = size;
 
 	uint64_t low = size < MEM_HOLE_START ? size : MEM_HOLE_START;
@@ -52,8 +58,21 @@ void mem_destroy(struct guest_mem *m)
 		munmap(m->base, m->size);
 	if (m->fd >= 0)
 		close(m->fd);
+	free(m->populated);
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
+}
+
+/* Only a hint: a kernel without MADV_POPULATE_WRITE (before 5.14) faults pages in one by one
+ * as before. Several threads may populate one chunk at once; the second call finds the pages. */
+void mem_populate_chunk(const struct guest_mem *m, size_t chunk)
+{
+	uint64_t off = (uint64_t)chunk << MEM_CHUNK_SHIFT;
+	uint64_t len = m->size - off < (1ull << MEM_CHUNK_SHIFT) ? m->size - off :
+		       1ull << MEM_CHUNK_SHIFT;
+
+	madvise(m->base + off, len, MADV_POPULATE_WRITE);
+	atomic_store_explicit(&m->populated[chunk], 1, memory_order_relaxed);
 }
 
 /* A range may span both regions only if it crosses the hole, which is not RAM: so one
@@ -65,6 +84,9 @@ int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t
 	uint8_t *p = gpa_to_hva(m, gpa, len);
 	if (!p)
 		return -1;
+	for (uint64_t done = 0; done < len; done += 1ull << MEM_CHUNK_SHIFT)
+		mem_populate(m, p + done);
+	mem_populate(m, p + len - 1);
 	memcpy(p, src, len);
 	return 0;
 }

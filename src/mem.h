@@ -6,6 +6,7 @@
 #ifndef VMON_MEM_H
 #define VMON_MEM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,7 @@
 #define MEM_HOLE_END	0x100000000ull	/* 4 GiB */
 #define MEM_MIN		(1ull << 20)
 #define MEM_MAX		(64ull << 30)
+#define MEM_CHUNK_SHIFT	21	/* populated together on first use: 2 MiB */
 
 struct mem_region {
 	uint64_t gpa;		/* guest-physical start */
@@ -26,6 +28,7 @@ struct guest_mem {
 	uint64_t size;		/* total RAM bytes */
 	int nr_regions;
 	struct mem_region region[2];
+	atomic_uchar *populated;	/* per chunk of the memfd: its pages are allocated */
 };
 
 /* Returns 0, or -errno with nothing left allocated. */
@@ -42,6 +45,19 @@ static inline uint8_t *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint6
 			return r->hva + (gpa - r->gpa);
 	}
 	return NULL;
+}
+
+void mem_populate_chunk(const struct guest_mem *m, size_t chunk);
+
+/* The host allocates guest RAM a page at a time on first touch, one page fault each, which
+ * costs more than allocating a whole chunk in one call: whoever is about to touch RAM at hva
+ * (a pointer into m->base) calls this first. */
+static inline void mem_populate(const struct guest_mem *m, const uint8_t *hva)
+{
+	size_t chunk = (size_t)(hva - m->base) >> MEM_CHUNK_SHIFT;
+
+	if (!atomic_load_explicit(&m->populated[chunk], memory_order_relaxed))
+		mem_populate_chunk(m, chunk);
 }
 
 /* Copy to/from guest RAM; -1 if any byte is outside RAM (nothing copied). */
