@@ -75,6 +75,15 @@ void mem_populate_chunk(const struct guest_mem *m, size_t chunk)
 	atomic_store_explicit(&m->populated[chunk], 1, memory_order_relaxed);
 }
 
+void mem_populate_range(const struct guest_mem *m, const uint8_t *hva, uint64_t len)
+{
+	if (!len)
+		return;
+	for (uint64_t done = 0; done < len; done += 1ull << MEM_CHUNK_SHIFT)
+		mem_populate(m, hva + done);
+	mem_populate(m, hva + len - 1);	/* hva need not start a chunk */
+}
+
 /* A range may span both regions only if it crosses the hole, which is not RAM: so one
  * gpa_to_hva() lookup decides. */
 int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
@@ -84,9 +93,7 @@ int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t
 	uint8_t *p = gpa_to_hva(m, gpa, len);
 	if (!p)
 		return -1;
-	for (uint64_t done = 0; done < len; done += 1ull << MEM_CHUNK_SHIFT)
-		mem_populate(m, p + done);
-	mem_populate(m, p + len - 1);
+	mem_populate_range(m, p, len);
 	memcpy(p, src, len);
 	return 0;
 }

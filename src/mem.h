@@ -60,6 +60,9 @@ static inline void mem_populate(const struct guest_mem *m, const uint8_t *hva)
 		mem_populate_chunk(m, chunk);
 }
 
+/* The same for [hva, hva + len), a range inside m->base. */
+void mem_populate_range(const struct guest_mem *m, const uint8_t *hva, uint64_t len);
+
 /* Copy to/from guest RAM; -1 if any byte is outside RAM (nothing copied). */
 int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
 int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
