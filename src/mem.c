@@ -22,9 +22,13 @@ int mem_init(struct guest_mem *m, uint64_t size)
 		close(fd);
 		return -err;
 	}
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	size_t chunks = (size_t)((size + (1ull << MEM_CHUNK_SHIFT) - 1) >> MEM_CHUNK_SHIFT);
+	atomic_uchar *populated = calloc(chunks, sizeof(*populated));
+	void *p = populated ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+				   fd, 0) : MAP_FAILED;
 	if (p == MAP_FAILED) {
-		int err = errno;
+		int err = populated ? errno : ENOMEM;
+		free(populated);
 		close(fd);
 		return -err;
 	}
@@ -41,6 +45,7 @@ int mem_init(struct guest_mem *m, uint64_t size)
 
 	m->fd = fd;
 	m->base = p;
+	m->populated = populated;
 	m->size = size;
 
 	uint64_t low = size < MEM_HOLE_START ? size : MEM_HOLE_START;
@@ -65,8 +70,30 @@ void mem_destroy(struct guest_mem *m)
 		dirty_bitmap_free(m->dirty);
 		free(m->dirty);
 	}
+	free(m->populated);
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
+}
+
+/* Only a hint: a kernel without MADV_POPULATE_WRITE (before 5.14) faults pages in one by one
+ * as before. Several threads may populate one chunk at once; the second call finds the pages. */
+void mem_populate_chunk(const struct guest_mem *m, size_t chunk)
+{
+	uint64_t off = (uint64_t)chunk << MEM_CHUNK_SHIFT;
+	uint64_t len = m->size - off < (1ull << MEM_CHUNK_SHIFT) ? m->size - off :
+		       1ull << MEM_CHUNK_SHIFT;
+
+	madvise(m->base + off, len, MADV_POPULATE_WRITE);
+	atomic_store_explicit(&m->populated[chunk], 1, memory_order_relaxed);
+}
+
+void mem_populate_range(const struct guest_mem *m, const uint8_t *hva, uint64_t len)
+{
+	if (!len)
+		return;
+	for (uint64_t done = 0; done < len; done += 1ull << MEM_CHUNK_SHIFT)
+		mem_populate(m, hva + done);
+	mem_populate(m, hva + len - 1);	/* hva need not start a chunk */
 }
 
 /* A range may span both regions only if it crosses the hole, which is not RAM: so one
@@ -78,6 +105,7 @@ int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t
 	uint8_t *p = gpa_to_hva(m, gpa, len);
 	if (!p)
 		return -1;
+	mem_populate_range(m, p, len);
 	memcpy(p, src, len);
 	mem_mark_dirty(m, gpa, len);
 	return 0;

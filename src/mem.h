@@ -6,6 +6,7 @@
 #ifndef VMON_MEM_H
 #define VMON_MEM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@
 #define MEM_HOLE_END	0x100000000ull	/* 4 GiB */
 #define MEM_MIN		(1ull << 20)
 #define MEM_MAX		(64ull << 30)
+#define MEM_CHUNK_SHIFT	21	/* populated together on first use: 2 MiB */
 
 struct mem_region {
 	uint64_t gpa;		/* guest-physical start */
@@ -29,6 +31,7 @@ struct guest_mem {
 	int nr_regions;
 	struct mem_region region[2];
 	struct dirty_bitmap *dirty;	/* pages written while logging (dirty.h) */
+	atomic_uchar *populated;	/* per chunk of the memfd: its pages are allocated */
 };
 
 /* Returns 0, or -errno with nothing left allocated. */
@@ -46,6 +49,22 @@ static inline uint8_t *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint6
 	}
 	return NULL;
 }
+
+void mem_populate_chunk(const struct guest_mem *m, size_t chunk);
+
+/* The host allocates guest RAM a page at a time on first touch, one page fault each, which
+ * costs more than allocating a whole chunk in one call: whoever is about to touch RAM at hva
+ * (a pointer into m->base) calls this first. */
+static inline void mem_populate(const struct guest_mem *m, const uint8_t *hva)
+{
+	size_t chunk = (size_t)(hva - m->base) >> MEM_CHUNK_SHIFT;
+
+	if (!atomic_load_explicit(&m->populated[chunk], memory_order_relaxed))
+		mem_populate_chunk(m, chunk);
+}
+
+/* The same for [hva, hva + len), a range inside m->base. */
+void mem_populate_range(const struct guest_mem *m, const uint8_t *hva, uint64_t len);
 
 /* vmon itself wrote [gpa, gpa+len) of guest RAM (device DMA, loaders): mark it for the dirty
  * log. mem_write does it; anything writing through a gpa_to_hva pointer calls it after the

@@ -8,11 +8,17 @@
  *                 I/O 0-0xcf7 and 0xd00-0xffff, memory PCI_MMIO_BASE..PCI_MMIO_END-1 })
  *       Name (_PRT, Package () { Package () { 0xSSSSFFFF, pin, 0, GSI }, ... })
  *     }
+ *     Device (KBD) {
+ *       Name (_HID, EisaId ("PNP0303"))
+ *       Name (_CRS, ResourceTemplate () { I/O 0x60, I/O 0x64, IRQ 1 })
+ *     }
  *   }
  *
  * Linux with ACPI finds PCI root buses only through a PNP0A03 device; its _CRS windows are where
  * BARs may live, and _PRT routes INTx straight to IOAPIC pins (no link devices), which ACPI
- * defines as level-triggered, active-low.
+ * defines as level-triggered, active-low. The i8042 is described as a keyboard controller with no
+ * PS/2 mouse (PNP0F13) device, which it does not have: Linux then skips its AUX port probe, whose
+ * loopback command a controller without that port never answers (0.75 s of timeouts per boot).
  */
 #include <stdbool.h>
 #include <string.h>
@@ -171,6 +177,27 @@ static void prt(struct aml *a)
 	close_pkg(a, outer);
 }
 
+static void keyboard(struct aml *a)
+{
+	static const uint8_t resources[] = {
+		0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01,	/* I/O 0x60, 16-bit decode */
+		0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01,	/* I/O 0x64 */
+		0x22, 0x02, 0x00,				/* IRQ 1 */
+		0x79, 0x00,					/* end tag */
+	};
+
+	size_t dev = open_pkg(a, (uint8_t[]){ AML_EXT, AML_DEVICE }, 2);
+	emit(a, "KBD_", 4);
+	name(a, "_HID");
+	emit_dword(a, 0x0303d041);		/* EisaId ("PNP0303") */
+	name(a, "_CRS");
+	size_t buf = open_pkg(a, (uint8_t[]){ AML_BUFFER }, 1);
+	emit_int(a, sizeof(resources));
+	emit(a, resources, sizeof(resources));
+	close_pkg(a, buf);
+	close_pkg(a, dev);
+}
+
 size_t dsdt_build(uint8_t *buf, size_t cap)
 {
 	struct aml a = { .p = buf, .cap = cap };
@@ -193,6 +220,7 @@ size_t dsdt_build(uint8_t *buf, size_t cap)
 	crs(&a);
 	prt(&a);
 	close_pkg(&a, dev);
+	keyboard(&a);
 	close_pkg(&a, sb);
 	return a.overflow ? 0 : a.len;
 }

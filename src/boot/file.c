@@ -68,6 +68,7 @@ int boot_file_read_to_guest(const struct boot_file *f, const struct guest_mem *m
 		fprintf(stderr, "vmon: %s: does not fit in guest memory\n", f->path);
 		return -1;
 	}
+	mem_populate_range(m, dst, f->size);
 	return boot_file_read(f, 0, dst, f->size);
 }
 

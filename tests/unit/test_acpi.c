@@ -75,11 +75,21 @@ TEST(acpi_tables)
 		 * pins (iasl -d shows the whole of it). */
 		static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
 		static const uint8_t prt[] = { 0x08, '_', 'P', 'R', 'T', 0x12 };
+		/* The keyboard controller: PNP0303 with ports 0x60 and 0x64 and IRQ 1, and no
+		 * PS/2 mouse device (Linux would probe an AUX port the i8042 does not have). */
+		static const uint8_t kbd_hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x03, 0x03 };
+		static const uint8_t kbd_crs[] = { 0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01,
+						   0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01,
+						   0x22, 0x02, 0x00, 0x79, 0x00 };
+		static const uint8_t mouse_hid[] = { 0x41, 0xd0, 0x0f, 0x13 };
 		uint32_t dlen = get_le32(dsdt + 4);
 		CHECK(!memcmp(dsdt + ACPI_HDR_SIZE, s5, sizeof(s5)));
 		CHECK(memmem(dsdt, dlen, "\\_SB_", 5) != NULL);
 		CHECK(memmem(dsdt, dlen, "PCI0", 4) != NULL);
 		CHECK(memmem(dsdt, dlen, hid, sizeof(hid)) != NULL);
+		CHECK(memmem(dsdt, dlen, kbd_hid, sizeof(kbd_hid)) != NULL);
+		CHECK(memmem(dsdt, dlen, kbd_crs, sizeof(kbd_crs)) != NULL);
+		CHECK(memmem(dsdt, dlen, mouse_hid, sizeof(mouse_hid)) == NULL);
 		const uint8_t *p = memmem(dsdt, dlen, prt, sizeof(prt));
 		CHECK(p != NULL);
 		if (p)

@@ -1,4 +1,5 @@
 /* Guest RAM layout around the 3-4 GiB hole and gpa_to_hva bounds. */
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "mem.h"
@@ -33,6 +34,41 @@ TEST(mem_small_is_one_region)
 	CHECK(mem_read(&m, ~0ull - 1, back, 4) < 0);
 	mem_destroy(&m);
 	CHECK_EQ(m.fd, -1);
+}
+
+/* Pages of [off, off + len) resident in the memfd mapping. */
+static unsigned resident(const struct guest_mem *m, uint64_t off, uint64_t len)
+{
+	unsigned char vec[512];
+	unsigned n = 0;
+
+	if (len / 4096 > sizeof(vec) || mincore(m->base + off, len, vec) < 0)
+		return ~0u;
+	for (uint64_t i = 0; i < len / 4096; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+TEST(mem_populates_whole_chunks_on_first_use)
+{
+	struct guest_mem m;
+	uint64_t chunk = 1ull << MEM_CHUNK_SHIFT;
+
+	/* Not a whole number of chunks: the last one is shorter. */
+	CHECK(mem_init(&m, 3 * chunk + (1ull << 20)) == 0);
+	CHECK_EQ(resident(&m, 0, chunk), 0);
+	/* Two bytes across the first chunk boundary bring in both chunks, nothing more. */
+	uint8_t buf[2] = { 5, 6 };
+	CHECK(mem_write(&m, chunk - 1, buf, 2) == 0);
+	CHECK_EQ(resident(&m, 0, chunk), chunk / 4096);
+	CHECK_EQ(resident(&m, chunk, chunk), chunk / 4096);
+	CHECK_EQ(resident(&m, 2 * chunk, chunk), 0);
+	mem_populate(&m, m.base + 3 * chunk + 4096);
+	CHECK_EQ(resident(&m, 3 * chunk, 1ull << 20), (1ull << 20) / 4096);
+	CHECK_EQ(resident(&m, 2 * chunk, chunk), 0);
+	uint8_t back[2];
+	CHECK(mem_read(&m, chunk - 1, back, 2) == 0 && back[0] == 5 && back[1] == 6);
+	mem_destroy(&m);
 }
 
 TEST(mem_exactly_below_hole)

@@ -379,6 +379,7 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 		cache_clear(cpu, bc);
 		return NULL;
 	}
+	bt_tcache_reserve(&bc->tc, bt_translate_max_size(b->n));
 	uint8_t *start = bc->tc.cur;
 	b->tb = bt_translate_block(cpu, &bc->tc, b->insns, b->n, tlb, b->key);
 	if (!b->tb)

@@ -235,6 +235,8 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 
 	uint8_t *hva = gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
 	uint64_t slow = hva ? 0 : TLB_SLOW;
+	if (hva)
+		mem_populate(&cpu->vm->mem, hva);
 	if (!(e->flags & TLBF_LISTED))
 		cpu->tlb_used[cpu->tlb_nr_used++] = (uint16_t)(tlb << BT_TLB_BITS | bt_tlb_index(lin));
 	e->gpa_page = w.gpa;

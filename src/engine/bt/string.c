@@ -90,6 +90,20 @@ static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	return k;
 }
 
+/* len bytes of the size-byte little-endian element v, repeated (len a multiple of size). */
+static void fill(uint8_t *dst, uint64_t v, unsigned size, uint64_t len)
+{
+	uint64_t bytes = 0x0101010101010101ull & sz_mask(size);
+
+	if ((v & sz_mask(size)) == (v & 0xff) * bytes) {
+		memset(dst, (int)(v & 0xff), len);	/* zeroing pages, mostly */
+		return;
+	}
+	memcpy(dst, &v, size);
+	for (uint64_t done = size; done < len; done *= 2)
+		memcpy(dst + done, dst, done < len - done ? done : len - done);
+}
+
 static uint64_t stos_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t n)
 {
 	unsigned size = i->opsize, as = i->addrsize;
@@ -104,11 +118,7 @@ static uint64_t stos_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	uint8_t *dst = bt_bulk_write_ptr(cpu, dl, &gpa);
 	if (!k || !dst)
 		return 0;
-	if (size == 1)
-		memset(dst, (int)(v & 0xff), k);
-	else
-		for (uint64_t j = 0; j < k; j++)
-			memcpy(dst + j * size, &v, size);
+	fill(dst, v, size, k * size);
 	bt_page_stored(cpu, gpa, (unsigned)(k * size));
 	return k;
 }

@@ -10,7 +10,7 @@
  * its rip, next_rip = its fall-through rip, then fn(cpu, insn); if the handler ended the block
  * or jumped, the block is left with s.rip = next_rip.
  *
- * Inline forms (MOV, LEA, MOVZX/MOVSX, ALU ops with ADC/SBB, TEST, INC/DEC, IMUL, shifts by an
+ * Inline forms (MOV, LEA, MOVZX/MOVSX, ALU ops with ADC/SBB, TEST, INC/DEC, MUL/IMUL, shifts by an
  * immediate, PUSH/POP, SETcc/CMOVcc, Jcc/JMP/CALL/RET) compute what their handlers compute,
  * including the lazy-flag state (cc_op, cc_dst, cc_src, cc_src2), so handler calls and inline
  * code mix freely; only flag stores that a later flag writer overwrites before anything can see
@@ -576,6 +576,8 @@ static bool flag_writer_reg_insn(const struct bt_insn *i)
 		unsigned sh = i->reg & 7, c = (unsigned)i->imm & (i->opsize == 8 ? 63 : 31);
 		return i->opsize >= 4 && c && (sh == SH_SHL || sh == SH_SHR || sh == SH_SAR);
 	}
+	if (o == 0xf7)					/* one-operand MUL, IMUL */
+		return i->opsize >= 4 && ((i->reg & 7) == 4 || (i->reg & 7) == 5);
 	return (o == 0x1af || o == 0x69 || o == 0x6b) && i->opsize >= 4;
 }
 
@@ -806,6 +808,30 @@ static bool inline_imul(struct tctx *t, const struct bt_insn *i)
 	return true;
 }
 
+/* One-operand MUL and IMUL r/m (32/64-bit): rDX:rAX = rAX * r/m, CF = OF = the high half is
+ * significant (bt_h_mul, bt_h_imul1). */
+static bool inline_mul1(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, op = i->reg & 7;
+	bool mem = i->flags & BI_MEM;
+
+	if (i->op != 0xf7 || (op != 4 && op != 5) || size < 4 || (mem && !mem_inline(t, i)))
+		return false;
+	load_rm(t, i, H_RCX, size, false, false);
+	load(e, H_RAX, greg(i, R_RAX, size), size, false);
+	em_op(e, size, 0xf7, (int)op, em_r(H_RCX));		/* mul/imul ecx: edx:eax */
+	em_setcc(e, CC_B, H_RCX);
+	em_op(e, 4, 0x0fb6, H_RCX, em_r(H_RCX));
+	store_reg(t, i, H_RAX, R_RAX, size);
+	store_reg(t, i, H_RDX, R_RDX, size);
+	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));			/* the flags' result: the low half */
+	em_mov_imm(e, H_RAX, 0);
+	store_flags(t, CC_MUL, size, true);			/* src = CF = OF, src2 = 0 */
+	t->flags_live = false;	/* the host's SF/ZF/PF are undefined after MUL */
+	return true;
+}
+
 /* ROL/ROR by an immediate whose flags are dead: just the value (the handler would materialize
  * all the flags to change CF and OF). */
 static bool inline_rotate(struct tctx *t, const struct bt_insn *i)
@@ -996,7 +1022,7 @@ static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
 	bool live = t->flags_live;
 
 	if (inline_alu(t, i) || inline_incdec(t, i) || inline_shift(t, i) || inline_imul(t, i) ||
-	    inline_rotate(t, i) ||
+	    inline_mul1(t, i) || inline_rotate(t, i) ||
 	    inline_cond_move(t, i) || inline_branch(t, i, left))
 		return true;
 	if (inline_mov(t, i) || inline_stack(t, i)) {

@@ -43,6 +43,7 @@ struct bt_ibtc_entry {
  * translation) or a second mapping would cost more than it protects here. */
 struct bt_tcache {
 	uint8_t *base, *cur, *end;
+	uint8_t *populated;		/* [base, populated) has host pages */
 	uint8_t *ibtc_stub;		/* shared lookup code, emitted with the first translation */
 	struct bt_ibtc_entry ibtc[1u << BT_IBTC_BITS];
 };
@@ -52,6 +53,8 @@ struct bt_tcache {
 int bt_tcache_init(struct bt_tcache *tc, size_t size);
 void bt_tcache_free(struct bt_tcache *tc);
 void bt_tcache_reset(struct bt_tcache *tc);
+/* Allocates host pages ahead for len bytes of code at cur (len <= end - cur). */
+void bt_tcache_reserve(struct bt_tcache *tc, size_t len);
 
 /* Longest block bt_translate takes. */
 #define BT_TB_MAX_INSNS	64
