@@ -19,19 +19,23 @@
 # tree), bash, the shared libraries and the modules; the modules are cached under build/kvm-nested/.
 #
 # Environment: KVM_NESTED_CPU (QEMU -cpu model, default max), KVM_NESTED_TIMEOUT (whole run,
-# default 900 s), LINUX_KVM_TIMEOUT (the L2 Linux, default 180 s), KVM_NESTED_BENCH_RUNS (3).
+# default 900 s), LINUX_KVM_TIMEOUT (the L2 Linux, default 180 s), KVM_NESTED_BENCH_RUNS (3),
+# KVM_NESTED_STEPS (what L1 runs, comma-separated: default guests,bench,linux).
 #
 # `tests/slow/kvm_nested.sh --l1 CPU L2_TIMEOUT BENCH_RUNS` is the part that runs inside L1.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
 if [ "${1:-}" = --l1 ]; then
-	cpu=$2 l2_timeout=$3 bench_runs=$4
+	cpu=$2 l2_timeout=$3 bench_runs=$4 steps=$5
 else
 	cpu=${KVM_NESTED_CPU:-max}
 	l2_timeout=${LINUX_KVM_TIMEOUT:-180}
 	bench_runs=${KVM_NESTED_BENCH_RUNS:-3}
+	steps=${KVM_NESTED_STEPS:-guests,bench,linux}
 fi
+# Whether the comma-separated $steps names $1.
+step() { [[ ,$steps, == *,$1,* ]]; }
 modules=(irqbypass kvm kvm-amd)	# load order: each needs the ones before it
 declare -A tcg_deviant=(
 	[archfaults]="QEMU TCG runs L2's code: it raises #GP, not #SS, for a non-canonical stack access (tests/guests/README.md)"
@@ -101,22 +105,29 @@ l1_main() {
 	echo "ok   kvm-nested/modules: $(dmesg | sed -n 's/^\[[^]]*\] \(\(kvm\|SVM\): \)/\1/p' |
 		awk '{ printf "%s%s", sep, $0; sep = "; " }')"
 
-	# run.sh's own summary line would be taken for ours.
-	for m in "${!tcg_deviant[@]}"; do
-		echo "SKIP $m/kvm: ${tcg_deviant[$m]}"
-	done
-	VMON_SAN=build/vmon-san tests/run.sh --guests kvm | grep -v ' passed, '
-	VMON_SAN=build/vmon-san tests/run.sh --guests kvm smp --cpus 4 | grep -v ' passed, '
-	l1_engine_auto
-
-	if bench/kvm.sh --no-build "$bench_runs"; then
-		echo "ok   bench/kvm"
-	else
-		echo "FAIL bench/kvm: exit status $?"
+	if step guests; then
+		# run.sh's own summary line would be taken for ours.
+		for m in "${!tcg_deviant[@]}"; do
+			echo "SKIP $m/kvm: ${tcg_deviant[$m]}"
+		done
+		VMON_SAN=build/vmon-san tests/run.sh --guests kvm | grep -v ' passed, '
+		VMON_SAN=build/vmon-san tests/run.sh --guests kvm smp --cpus 4 | grep -v ' passed, '
+		l1_engine_auto
 	fi
 
-	LINUX_KVM_TIMEOUT=$l2_timeout tests/slow/linux_kvm.sh
-	l1_linux_boot
+	# A hang here must not eat the whole run's time limit.
+	if step bench; then
+		if timeout -k 5 600 bench/kvm.sh --no-build "$bench_runs"; then
+			echo "ok   bench/kvm"
+		else
+			echo "FAIL bench/kvm: exit status $? (124: timed out after 600 s)"
+		fi
+	fi
+
+	if step linux; then
+		LINUX_KVM_TIMEOUT=$l2_timeout tests/slow/linux_kvm.sh
+		l1_linux_boot
+	fi
 	echo "$done_marker"
 }
 
@@ -233,7 +244,7 @@ t0=$SECONDS
 timeout "${KVM_NESTED_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 2 -m 2G \
 	-display none -monitor none -serial stdio -no-reboot -net none \
 	-kernel build/guest/vmlinuz -initrd "$out/initramfs.cpio" \
-	-append "console=ttyS0 quiet vmon.run=\"/nested/vmon/tests/slow/kvm_nested.sh --l1 $cpu $l2_timeout $bench_runs\"" \
+	-append "console=ttyS0 quiet vmon.run=\"/nested/vmon/tests/slow/kvm_nested.sh --l1 $cpu $l2_timeout $bench_runs $steps\"" \
 	</dev/null 2>&1 | tr -d '\r' | tee "$log" | {
 	passed=0 failed=0 skipped=0 started=no finished=no
 	while IFS= read -r line; do
