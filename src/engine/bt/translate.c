@@ -521,6 +521,17 @@ static void load_rm(struct tctx *t, const struct bt_insn *i, int h, unsigned siz
 	}
 }
 
+/* Host register h (size bytes) into the r/m operand: the write's own access check for memory. */
+static void store_rm(struct tctx *t, const struct bt_insn *i, int h, unsigned size)
+{
+	if (i->flags & BI_MEM) {
+		mem_access(t, i, size, true);
+		store(&t->e, h, em_m(H_RSI, 0), size);
+	} else {
+		store_reg(t, i, h, i->rm, size);
+	}
+}
+
 /* ---- Inline forms ---------------------------------------------------------------------------- */
 
 enum alu_form { AF_NONE, AF_EG, AF_GE, AF_EI, AF_TEST_EG, AF_TEST_EI };
@@ -859,12 +870,7 @@ static bool inline_mov(struct tctx *t, const struct bt_insn *i)
 	switch (o) {
 	case 0x88: case 0x89:				/* mov r/m, reg */
 		load(e, H_RCX, greg(i, i->reg, size), size, false);
-		if (mem) {
-			mem_access(t, i, size, true);
-			store(e, H_RCX, em_m(H_RSI, 0), size);
-		} else {
-			store_reg(t, i, H_RCX, i->rm, size);
-		}
+		store_rm(t, i, H_RCX, size);
 		return true;
 	case 0x8a: case 0x8b:				/* mov reg, r/m */
 		load_rm(t, i, H_RCX, size, false, false);
@@ -877,12 +883,7 @@ static bool inline_mov(struct tctx *t, const struct bt_insn *i)
 	case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
 	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
 		em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
-		if (mem) {
-			mem_access(t, i, size, true);
-			store(e, H_RCX, em_m(H_RSI, 0), size);
-		} else {
-			store_reg(t, i, H_RCX, i->rm, size);
-		}
+		store_rm(t, i, H_RCX, size);
 		return true;
 	case 0x8d:					/* lea */
 		emit_ea(t, i);
