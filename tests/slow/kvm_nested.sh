@@ -239,13 +239,13 @@ gz_size=$(stat -c %s build/guest/initramfs.cpio.gz)
 rm -f "$out/extra.cpio"
 
 echo "kvm-nested: L1 = QEMU TCG -cpu $cpu, ${kernel_spec%%=*}, $(du -m "$out/initramfs.cpio" | cut -f1) MiB initramfs"
-log=$out/console.log
+log=$out/console.log	# line-buffered, so it shows how far L1 got while it runs
 t0=$SECONDS
 timeout "${KVM_NESTED_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 2 -m 2G \
 	-display none -monitor none -serial stdio -no-reboot -net none \
 	-kernel build/guest/vmlinuz -initrd "$out/initramfs.cpio" \
 	-append "console=ttyS0 quiet vmon.run=\"/nested/vmon/tests/slow/kvm_nested.sh --l1 $cpu $l2_timeout $bench_runs $steps\"" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log" | {
+	</dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log" | {
 	passed=0 failed=0 skipped=0 started=no finished=no
 	while IFS= read -r line; do
 		case $line in
