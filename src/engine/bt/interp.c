@@ -17,6 +17,7 @@
  * the block (its page was written) drops it, and the translation cache is emptied together with
  * the block cache, so no translation outlives the decoded insns it was made from.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +133,7 @@ static void cache_clear(struct bt_cpu *cpu, struct block_cache *bc)
 	bc->nr_blocks = 0;
 	bc->nr_insns = 0;
 	cpu->tb_exit = NULL;
-	if (bc->tc.cur != bc->tc.base) {
+	if (bc->tc.cur != bc->tc.start) {
 		bt_tcache_reset(&bc->tc);
 		cpu->stats.tb_flushes++;
 	}
@@ -363,6 +364,20 @@ static unsigned run_block(struct bt_cpu *cpu, const struct block *b, unsigned ma
 	return (unsigned)(i - b->insns);
 }
 
+/* For perf: the code from start on is rip's translation, after the shared indirect-jump lookup
+ * if this translation came with it. */
+static void name_translation(struct bt_tcache *tc, const uint8_t *start, const uint8_t *entry,
+			     uint64_t rip)
+{
+	char name[32];
+
+	if (tc->perf_map_fd < 0)
+		return;
+	bt_tcache_name(tc, start, entry, "vmon_ibtc_lookup");
+	snprintf(name, sizeof(name), "guest_%" PRIx64, rip);
+	bt_tcache_name(tc, entry, tc->cur, name);
+}
+
 /* The translation of b if it may run now; translates b when it has become hot. */
 static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 {
@@ -385,6 +400,7 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 	if (!b->tb)
 		return NULL;	/* out of host memory: interpreted, tried again next run */
 	b->tb_tlb = (uint8_t)tlb;
+	name_translation(&bc->tc, start, (const uint8_t *)(uintptr_t)b->tb, cpu->s.rip);
 	cpu->stats.tb_blocks++;
 	cpu->stats.tb_insns += b->n;
 	cpu->stats.tb_bytes += (uint64_t)(bc->tc.cur - start);

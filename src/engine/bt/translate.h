@@ -42,10 +42,12 @@ struct bt_ibtc_entry {
  * read-write-execute: only its own vCPU thread writes it, and RW/RX switching (mprotect per
  * translation) or a second mapping would cost more than it protects here. */
 struct bt_tcache {
-	uint8_t *base, *cur, *end;
+	uint8_t *base, *end;		/* the mapping */
+	uint8_t *start, *cur;		/* code since the last reset; cur: next free byte */
 	uint8_t *populated;		/* [base, populated) has host pages */
 	uint8_t *ibtc_stub;		/* shared lookup code, emitted with the first translation */
 	struct bt_ibtc_entry ibtc[1u << BT_IBTC_BITS];
+	int perf_map_fd;		/* VMON_PERF_MAP: /tmp/perf-PID.map, else -1 */
 };
 
 #define BT_TCACHE_SIZE	(32u << 20)
@@ -55,6 +57,10 @@ void bt_tcache_free(struct bt_tcache *tc);
 void bt_tcache_reset(struct bt_tcache *tc);
 /* Allocates host pages ahead for len bytes of code at cur (len <= end - cur). */
 void bt_tcache_reserve(struct bt_tcache *tc, size_t len);
+/* Names host code [code, end) for perf, e.g. after the guest rip a translation starts at
+ * (no-op unless VMON_PERF_MAP is set). */
+void bt_tcache_name(struct bt_tcache *tc, const uint8_t *code, const uint8_t *end,
+		    const char *name);
 
 /* Longest block bt_translate takes. */
 #define BT_TB_MAX_INSNS	64
