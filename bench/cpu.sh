@@ -7,8 +7,9 @@
 # commands with the busybox-static binary taken from the initramfs, over the same files, timed
 # with bash's EPOCHREALTIME. Every command's output must equal the host's, so a wrong run never
 # counts as a fast one. Medians of BENCH_RUNS boots per engine (default 3); "spread" is the
-# slowest minus the fastest run. VMON=path measures another vmon build. Never fails because a
-# figure is slow or missing.
+# slowest minus the fastest run. VMON=path measures another vmon build; BENCH_BASE=path adds the
+# runs of a second vmon build (alternating with the first: A/B on a noisy machine) and
+# BENCH_QEMU=0 leaves QEMU out. Never fails because a figure is slow or missing.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 export LC_ALL=C
@@ -112,7 +113,9 @@ run_guest() {
 }
 
 engines=()
-if command -v qemu-system-x86_64 >/dev/null; then
+if [ "${BENCH_QEMU:-1}" = 0 ]; then
+	fail[qemu]="left out (BENCH_QEMU=0)"
+elif command -v qemu-system-x86_64 >/dev/null; then
 	engines+=(qemu)
 else
 	fail[qemu]="qemu-system-x86_64 not installed"
@@ -122,6 +125,8 @@ if [ -x "$vmon" ]; then
 else
 	fail[vmon]="$vmon not built"
 fi
+base=${BENCH_BASE:-}
+[ -z "$base" ] || engines+=(base)
 for ((r = 1; r <= runs; r++)); do		# interleaved: the machine is shared and noisy
 	for name in "${engines[@]}"; do
 		[ -z "${fail[$name]:-}" ] || continue
@@ -129,6 +134,8 @@ for ((r = 1; r <= runs; r++)); do		# interleaved: the machine is shared and nois
 		qemu) run_guest qemu "$out/qemu.$r.log" qemu-system-x86_64 -accel tcg -m 256M \
 			-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" -append "$cmdline" ;;
 		vmon) run_guest vmon "$out/vmon.$r.log" "$vmon" run --engine bt --mem 256M \
+			--console stdio --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" ;;
+		base) run_guest base "$out/base.$r.log" "$base" run --engine bt --mem 256M \
 			--console stdio --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" ;;
 		esac
 	done
@@ -159,7 +166,17 @@ for w in "${!names[@]}"; do
 		"$q${qs:++$qs}" "$v${vs:++$vs}" "$(ratio "$q" "${nat[$w]}")" \
 		"$(ratio "$v" "${nat[$w]}")" "$(ratio "$v" "$q")"
 done
-for name in qemu vmon; do
+if [ -n "$base" ]; then
+	echo "A/B: vmon = $vmon, base = $base"
+	printf '%-10s %14s %14s %10s\n' command base vmon vmon/base
+	for w in "${!names[@]}"; do
+		read -r b bs <<<"$(med base "$w")"
+		read -r v vs <<<"$(med vmon "$w")"
+		printf '%-10s %14s %14s %10s\n' "${names[$w]}" "$b${bs:++$bs}" "$v${vs:++$vs}" \
+			"$(ratio "$v" "$b")"
+	done
+fi
+for name in qemu vmon ${base:+base}; do
 	[ -z "${fail[$name]:-}" ] || echo "$name: ${fail[$name]}"
 done
 exit 0

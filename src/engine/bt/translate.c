@@ -569,6 +569,7 @@ static bool flagless_reg_insn(const struct bt_insn *i)
 	if (i->flags & BI_MEM)
 		return false;
 	return (o >= 0x88 && o <= 0x8b) || (o >= 0xb0 && o <= 0xbf) ||
+	       ((o == 0xf6 || o == 0xf7) && (i->reg & 7) == 2) ||
 	       ((o == 0xc6 || o == 0xc7) && (i->reg & 7) == 0) ||
 	       o == 0x1b6 || o == 0x1b7 || o == 0x1be || o == 0x1bf || o == 0x63;
 }
@@ -739,6 +740,14 @@ static bool inline_incdec(struct tctx *t, const struct bt_insn *i)
 
 	if ((i->op != 0xfe && i->op != 0xff) || dec > 1 || (mem && !mem_inline(t, i)))
 		return false;
+	if (!mem && flags_dead_after(t, t->k)) {
+		/* nothing reads the kept CF nor the new flags: just the value */
+		load(e, H_RDX, greg(i, i->rm, size), size, false);
+		em_op(e, size, size == 1 ? 0xfe : 0xff, (int)dec, em_r(H_RDX));
+		store_reg(t, i, H_RDX, i->rm, size);
+		t->flags_live = false;
+		return true;
+	}
 	cf_to_r13(t);
 	load_rm(t, i, H_RDX, size, false, true);
 	em_op(e, 4, 0x8b, H_RAX, em_r(NEXT));
@@ -757,6 +766,45 @@ static bool inline_incdec(struct tctx *t, const struct bt_insn *i)
 	t->cc_kind = dec ? CC_DEC : CC_INC;
 	t->cc_size = size;
 	t->flags_live = !mem;	/* a slow path would leave other host flags */
+	return true;
+}
+
+/* NOT r/m (no flags) and NEG r/m (the flags of 0 - r/m, as SUB). */
+static bool inline_notneg(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, op = i->reg & 7;
+	bool mem = i->flags & BI_MEM;
+
+	if ((i->op != 0xf6 && i->op != 0xf7) || (op != 2 && op != 3) || (mem && !mem_inline(t, i)))
+		return false;
+	if (op == 2) {
+		load_rm(t, i, H_RDX, size, false, true);
+		em_op(e, size, size == 1 ? 0xf6 : 0xf7, 2, em_r(H_RDX));	/* not: flags kept */
+	} else {
+		load_rm(t, i, H_RCX, size, false, true);
+		em_op(e, 4, 0x31, H_RAX, em_r(H_RAX));			/* a = 0 */
+		em_op(e, 4, 0x8b, H_RDX, em_r(H_RAX));
+		em_op(e, size, size == 1 ? 0x28 : 0x29, H_RCX, em_r(H_RDX));	/* sub edx, ecx */
+		if (size < 4)
+			load(e, H_RDX, em_r(H_RDX), size, false);		/* movzx: flags kept */
+	}
+	if (mem)
+		store(e, H_RDX, em_m(H_RSI, 0), size);
+	else
+		store_reg(t, i, H_RDX, i->rm, size);
+	if (op == 2) {
+		/* a slow path's handler call leaves other host flags */
+		t->flags_live = t->flags_live && !mem;
+		return true;
+	}
+	store_flags(t, CC_SUB, size, true);
+	t->flags_live = true;
+	if (mem) {
+		struct tail *tl = slow_tail(t);
+		tl->regen_kind = CC_SUB;
+		tl->regen_size = (uint8_t)size;
+	}
 	return true;
 }
 
@@ -1022,7 +1070,8 @@ static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
 {
 	bool live = t->flags_live;
 
-	if (inline_alu(t, i) || inline_incdec(t, i) || inline_shift(t, i) || inline_imul(t, i) ||
+	if (inline_alu(t, i) || inline_incdec(t, i) || inline_notneg(t, i) || inline_shift(t, i) ||
+	    inline_imul(t, i) ||
 	    inline_mul1(t, i) || inline_rotate(t, i) ||
 	    inline_cond_move(t, i) || inline_branch(t, i, left))
 		return true;
