@@ -52,6 +52,7 @@ for w in "${!names[@]}"; do
 	script+="; echo CPU-BENCH ${names[$w]}; time -p sh -c '$q'"
 done
 cmdline="console=ttyS0 vmon.run=\"$script\""
+prep_cmdline="console=ttyS0 vmon.run=\"cd /tmp && $prepare\""
 
 # ---- native: the same busybox on the host --------------------------------------------------
 bb=$PWD/$out/root/bin/busybox
@@ -84,13 +85,35 @@ for w in "${!names[@]}"; do
 done
 
 # ---- guests ----------------------------------------------------------------------------------
-# run_guest NAME LOG CMD...: boots once; appends each workload's seconds to times_NAME_<w>, or
-# records why it did not count in fail_NAME.
+# engine NAME CMDLINE: sets argv to the command that boots the guest under engine NAME.
+engine() {
+	case $1 in
+	qemu) argv=(qemu-system-x86_64 -accel tcg -m 256M -nographic -no-reboot) ;;
+	vmon) argv=("$vmon" run --engine bt --mem 256M --console stdio) ;;
+	base) argv=("$base" run --engine bt --mem 256M --console stdio) ;;
+	esac
+	if [ "$1" = qemu ]; then
+		argv+=(-kernel "$kernel" -initrd "$initrd" -append "$2")
+	else
+		argv+=(--kernel "$kernel" --initrd "$initrd" --cmdline "$2")
+	fi
+}
+# cpu_secs LOG CMD...: runs CMD (output to LOG) under the time limit; prints the host CPU
+# seconds (user + sys) it took.
+cpu_secs() {
+	local TIMEFORMAT='%U %S' t log=$1
+	shift
+	t=$( { time timeout -k 5 "$limit" "$@" </dev/null >"$log" 2>&1; } 2>&1)
+	awk -v u="${t% *}" -v s="${t#* }" 'BEGIN { printf "%.2f", u + s }'
+}
+# run_guest NAME LOG: boots once; appends each workload's seconds to times[NAME.<w>], and the
+# host CPU seconds of the commands (the whole run's minus those of a run that only prepares
+# the inputs) to times[NAME.cpu], or records why it did not count in fail[NAME].
 declare -A times fail
 run_guest() {
-	local name=$1 log=$2 w cur='' line got=''
-	shift 2
-	timeout -k 5 "$limit" "$@" </dev/null >"$log" 2>&1
+	local name=$1 log=$2 w cur='' line got='' all prep argv
+	engine "$name" "$cmdline"
+	all=$(cpu_secs "$log" "${argv[@]}")
 	tr -d '\r' <"$log" >"$log.txt"
 	grep -q '^VMON-RUN-EXIT=0' "$log.txt" || { fail[$name]="run failed (log $log)"; return; }
 	declare -A secs=() outs=()
@@ -110,6 +133,9 @@ run_guest() {
 		fi
 		times[$name.$w]+=" ${secs[${names[$w]}]}"
 	done
+	engine "$name" "$prep_cmdline"
+	prep=$(cpu_secs "$log.prep" "${argv[@]}")
+	times[$name.cpu]+=" $(awk -v a="$all" -v p="$prep" 'BEGIN { printf "%.2f", a - p }')"
 }
 
 engines=()
@@ -130,14 +156,7 @@ base=${BENCH_BASE:-}
 for ((r = 1; r <= runs; r++)); do		# interleaved: the machine is shared and noisy
 	for name in "${engines[@]}"; do
 		[ -z "${fail[$name]:-}" ] || continue
-		case $name in
-		qemu) run_guest qemu "$out/qemu.$r.log" qemu-system-x86_64 -accel tcg -m 256M \
-			-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" -append "$cmdline" ;;
-		vmon) run_guest vmon "$out/vmon.$r.log" "$vmon" run --engine bt --mem 256M \
-			--console stdio --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" ;;
-		base) run_guest base "$out/base.$r.log" "$base" run --engine bt --mem 256M \
-			--console stdio --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" ;;
-		esac
+		run_guest "$name" "$out/$name.$r.log"
 	done
 done
 
@@ -155,24 +174,32 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'
 }
 
-echo "CPU-bound busybox commands in the Linux guest (seconds, timed in the guest; median of $runs"
-echo "boots, +spread = slowest - fastest); native = the same busybox binary on the host"
+# Row labels: the commands, then "cpu" for the host CPU seconds of all of them.
+label() {
+	if [ "$1" = cpu ]; then echo "all (cpu)"; else echo "${names[$1]}"; fi
+}
+nat[cpu]=$(printf '%s\n' "${nat[@]}" | awk '{ s += $1 } END { printf "%.3f", s }')
+
+echo "CPU-bound busybox commands in the Linux guest: seconds timed in the guest, median of $runs"
+echo "boots (+spread = slowest - fastest); native = the same busybox binary on the host. Last row:"
+echo "host CPU seconds of all the commands (a run's minus a run's that only prepares the inputs),"
+echo "the figure to trust on a loaded machine (guest time counts time the VMM was descheduled)."
 printf '%-10s %8s %14s %14s %10s %10s %10s\n' command native "qemu tcg" "vmon bt" "tcg/nat" \
 	"vmon/nat" "vmon/tcg"
-for w in "${!names[@]}"; do
+for w in "${!names[@]}" cpu; do
 	read -r q qs <<<"$(med qemu "$w")"
 	read -r v vs <<<"$(med vmon "$w")"
-	printf '%-10s %8s %14s %14s %10s %10s %10s\n' "${names[$w]}" "${nat[$w]}" \
+	printf '%-10s %8s %14s %14s %10s %10s %10s\n' "$(label "$w")" "${nat[$w]}" \
 		"$q${qs:++$qs}" "$v${vs:++$vs}" "$(ratio "$q" "${nat[$w]}")" \
 		"$(ratio "$v" "${nat[$w]}")" "$(ratio "$v" "$q")"
 done
 if [ -n "$base" ]; then
 	echo "A/B: vmon = $vmon, base = $base"
 	printf '%-10s %14s %14s %10s\n' command base vmon vmon/base
-	for w in "${!names[@]}"; do
+	for w in "${!names[@]}" cpu; do
 		read -r b bs <<<"$(med base "$w")"
 		read -r v vs <<<"$(med vmon "$w")"
-		printf '%-10s %14s %14s %10s\n' "${names[$w]}" "$b${bs:++$bs}" "$v${vs:++$vs}" \
+		printf '%-10s %14s %14s %10s\n' "$(label "$w")" "$b${bs:++$bs}" "$v${vs:++$vs}" \
 			"$(ratio "$v" "$b")"
 	done
 fi
