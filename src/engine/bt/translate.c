@@ -4,11 +4,11 @@
  * code does not depend on where the block is mapped linearly), r13 = fall-through rip of the
  * instruction whose handler is being called, r14 = instructions run by the blocks before this
  * one in a chain (for the budget), r15 = the chain limit. Guest registers live in cpu->s.gpr;
- * within a block, the (up to) three most used ones are cached in rbp, r10 and r11: loaded at
+ * within a block, the (up to) four most used ones are cached in rbp, r10, r11 and r9: loaded at
  * first use, written back when dirty before anything else can look at cpu->s.gpr (a handler
- * call, a slow path, a block exit), and given up around calls to C helpers that clobber r10/r11
- * (see "Cached guest registers"). rax, rcx, rdx, rsi, rdi, r8 and r9 are scratch within one
- * instruction.
+ * call, a slow path, a block exit), and given up around calls to C helpers that clobber
+ * r9-r11 (see "Cached guest registers"). rax, rcx, rdx, rsi, rdi and r8 are scratch within one
+ * instruction (r9 too in the shared IBTC lookup, which runs after a block's write-backs).
  *
  * An instruction without an inline form calls its handler exactly as run_block does: s.rip =
  * its rip, next_rip = its fall-through rip, then fn(cpu, insn); if the handler ended the block
@@ -386,9 +386,9 @@ static void store(struct emit *e, int h, struct em_rm m, unsigned size)
 /* ---- Cached guest registers ------------------------------------------------------------------ */
 
 /* Host registers that cache guest registers, most used guest register first: rbp survives calls
- * to C helpers, r10 and r11 do not. */
-static const int cache_hosts[] = { H_RBP, H_R10, H_R11 };
-#define CALLER_SAVED_CACHE(t)	(cache_mask(t, H_R10) | cache_mask(t, H_R11))
+ * to C helpers, r10, r11 and r9 do not. */
+static const int cache_hosts[] = { H_RBP, H_R10, H_R11, H_R9 };
+#define CALLER_SAVED_CACHE(t)	(cache_mask(t, H_R10) | cache_mask(t, H_R11) | cache_mask(t, H_R9))
 
 static uint16_t greg_bit(unsigned r) { return (uint16_t)(1u << r); }
 
@@ -401,7 +401,7 @@ static uint16_t cache_mask(const struct tctx *t, int h)
 	return 0;
 }
 
-/* Pick the block's cached registers: the three guest registers its instructions name most
+/* Pick the block's cached registers: the four guest registers its instructions name most
  * often (as operands, addresses or the stack pointer), if named at least twice. */
 static void choose_cached(struct tctx *t)
 {
@@ -467,7 +467,7 @@ static void flush_and_forget(struct tctx *t)
 	t->loaded = 0;
 }
 
-/* Before a call to a C helper that reads no guest register but clobbers r10 and r11. */
+/* Before a call to a C helper that reads no guest register but clobbers r9-r11. */
 static void spill_caller_saved(struct tctx *t)
 {
 	uint16_t m = CALLER_SAVED_CACHE(t);
@@ -1161,18 +1161,18 @@ static bool inline_stack(struct tctx *t, const struct bt_insn *i)
 			em_mov_imm(e, H_RCX, i->imm);
 		load_greg(t, i, H_RSI, R_RSP, 8, false);
 		em_alu_imm(e, 8, ALU_SUB, em_r(H_RSI), 8);
-		em_op(e, 8, 0x8b, H_R9, em_r(H_RSI));
+		em_op(e, 8, 0x8b, H_RAX, em_r(H_RSI));
 		tlb_access(t, 8, true);
 		store(e, H_RCX, em_m(H_RSI, 0), 8);
-		store_reg(t, i, H_R9, R_RSP, 8);
+		store_reg(t, i, H_RAX, R_RSP, 8);
 		return true;
 	}
 	if (o >= 0x58 && o < 0x60) {
 		load_greg(t, i, H_RSI, R_RSP, 8, false);
-		em_op(e, 8, 0x8d, H_R9, em_m(H_RSI, 8));
+		em_op(e, 8, 0x8d, H_RAX, em_m(H_RSI, 8));
 		tlb_access(t, 8, false);
 		load(e, H_RCX, em_m(H_RSI, 0), 8, false);
-		store_reg(t, i, H_R9, R_RSP, 8);
+		store_reg(t, i, H_RAX, R_RSP, 8);
 		store_reg(t, i, H_RCX, i->rm, 8);
 		return true;
 	}
@@ -1214,10 +1214,10 @@ static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
 			rip_to(t, H_RCX, t->off + i->len);
 			load_greg(t, i, H_RSI, R_RSP, 8, false);
 			em_alu_imm(e, 8, ALU_SUB, em_r(H_RSI), 8);
-			em_op(e, 8, 0x8b, H_R9, em_r(H_RSI));
+			em_op(e, 8, 0x8b, H_RDX, em_r(H_RSI));	/* rax: the target */
 			tlb_access(t, 8, true);
 			store(e, H_RCX, em_m(H_RSI, 0), 8);
-			store_reg(t, i, H_R9, R_RSP, 8);
+			store_reg(t, i, H_RDX, R_RSP, 8);
 		}
 		flush_regs(t);
 		exit_static(t, done, target);
@@ -1226,11 +1226,11 @@ static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
 	}
 	if (o == 0xc3 && i->opsize == 8) {
 		load_greg(t, i, H_RSI, R_RSP, 8, false);
-		em_op(e, 8, 0x8d, H_R9, em_m(H_RSI, 8));
+		em_op(e, 8, 0x8d, H_RCX, em_m(H_RSI, 8));
 		tlb_access(t, 8, false);
 		load(e, H_RAX, em_m(H_RSI, 0), 8, false);
-		check_canonical(t, H_RAX);
-		store_reg(t, i, H_R9, R_RSP, 8);
+		check_canonical(t, H_RAX);		/* uses rdx */
+		store_reg(t, i, H_RCX, R_RSP, 8);
 		flush_regs(t);
 		exit_dynamic(t, done);
 		*left = true;
