@@ -1065,18 +1065,45 @@ static bool inline_mul1(struct tctx *t, const struct bt_insn *i)
 	return true;
 }
 
-/* ROL/ROR by an immediate whose flags are dead: just the value (the handler would materialize
- * all the flags to change CF and OF). */
+/* ROL/ROR of a register by an immediate. With its flags dead: just the value (the handler would
+ * materialize all the flags to change CF and OF). Otherwise, when the host flags are (or can be
+ * made) the guest's, the host's rotate sets CF and OF and keeps the rest, as the guest's does:
+ * those flags become the explicit flags (cc_op = CC_EFLAGS, s.rflags), as cc_eflags makes them,
+ * and stay live in the host. */
 static bool inline_rotate(struct tctx *t, const struct bt_insn *i)
 {
+	struct emit *e = &t->e;
 	unsigned size = i->opsize, c = (unsigned)i->imm & (size == 8 ? 63 : 31);
+	bool dead;
 
-	if (!rotate_reg_insn(i) || !flags_dead_after(t, t->k))
+	if (!rotate_reg_insn(i))
+		return false;
+	dead = flags_dead_after(t, t->k);
+	if (!dead && !t->flags_live && !regen_flags(e, t->cc_kind, t->cc_size))
 		return false;
 	load_greg(t, i, H_RDX, i->rm, size, false);
-	em_shift_imm(&t->e, size, i->reg & 7, em_r(H_RDX), (uint8_t)c);
+	em_shift_imm(e, size, i->reg & 7, em_r(H_RDX), (uint8_t)c);
 	store_reg(t, i, H_RDX, i->rm, size);
-	t->flags_live = false;
+	if (dead) {
+		t->flags_live = false;
+		return true;
+	}
+	em_byte(e, 0x9c);						/* pushfq */
+	em_op(e, 8, 0x8b, H_RAX, em_m(H_RSP, 0));
+	em_alu_imm(e, 4, ALU_AND, em_r(H_RAX), (int32_t)RFLAGS_ARITH);
+	em_op(e, 8, 0x8b, H_RCX, F(s.rflags));
+	em_alu_imm(e, 8, ALU_AND, em_r(H_RCX), ~(int32_t)(RFLAGS_ARITH | RFLAGS_FIXED));
+	em_op(e, 8, 0x0b, H_RCX, em_r(H_RAX));				/* or rcx, rax */
+	em_alu_imm(e, 8, ALU_OR, em_r(H_RCX), (int32_t)RFLAGS_FIXED);
+	em_op(e, 8, 0x89, H_RCX, F(s.rflags));
+	em_op(e, 8, 0x89, H_RCX, F(cc_dst));
+	em_store_imm(e, 4, F(cc_op), (int32_t)cc_op_of(CC_EFLAGS, 1));
+	em_store_imm(e, 8, F(cc_src), 0);
+	em_store_imm(e, 8, F(cc_src2), 0);
+	em_byte(e, 0x9d);						/* popfq */
+	t->cc_kind = CC_EFLAGS;
+	t->cc_size = size;
+	t->flags_live = true;
 	return true;
 }
 
