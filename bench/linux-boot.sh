@@ -5,7 +5,7 @@
 # Per engine: seconds from process start to the guest's VMON-INIT-START line (scripts/guest-init)
 # and to process exit after the guest's poweroff; the median of BENCH_RUNS runs (default 3).  The
 # guest runs `sha256sum /data/blob` and the checksum is verified, so a wrong run never counts as a
-# fast one.  Never fails because a figure is slow or missing.
+# fast one.  VMON=path measures another vmon build.  Never fails because a figure is slow or missing.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 export LC_ALL=C	# EPOCHREALTIME with a '.' separator
@@ -18,6 +18,7 @@ generic) kernel=build/guest/vmlinuz-generic initrd=build/guest/initramfs-generic
 *) echo "usage: $0 [--flavor cloud|generic]" >&2; exit 2 ;;
 esac
 runs=${BENCH_RUNS:-3}
+vmon=${VMON:-build/vmon}
 qemu_limit=60
 vmon_limit=120
 cmdline='console=ttyS0 vmon.run="sha256sum /data/blob"'
@@ -116,8 +117,8 @@ else
 	row "qemu tcg" - - "qemu-system-x86_64 not installed"
 fi
 
-if [ -x build/vmon ]; then
-	measure vmon-bt $vmon_limit build/vmon run --engine bt --mem 256M --console stdio \
+if [ -x "$vmon" ]; then
+	measure vmon-bt $vmon_limit "$vmon" run --engine bt --mem 256M --console stdio \
 		--kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline"
 	if [ -n "$med_init" ]; then
 		row "vmon bt" "$(secs "$med_init")" "$(secs "$med_exit")" "$note"
@@ -126,6 +127,6 @@ if [ -x build/vmon ]; then
 		echo "vmon bt: $note"
 	fi
 else
-	echo "vmon bt: build/vmon not built"
+	echo "vmon bt: $vmon not built"
 fi
 exit 0

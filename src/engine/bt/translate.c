@@ -3,8 +3,12 @@
  * Register use in generated code: rbx = struct bt_cpu *, r12 = guest rip at block entry (so the
  * code does not depend on where the block is mapped linearly), r13 = fall-through rip of the
  * instruction whose handler is being called, r14 = instructions run by the blocks before this
- * one in a chain (for the budget), r15 = the chain limit. Guest registers stay in cpu->s.gpr; rax, rcx, rdx,
- * rsi, rdi and r8-r11 are scratch within one instruction.
+ * one in a chain (for the budget), r15 = the chain limit. Guest registers live in cpu->s.gpr;
+ * within a block, the (up to) four most used ones are cached in rbp, r10, r11 and r9: loaded at
+ * first use, written back when dirty before anything else can look at cpu->s.gpr (a handler
+ * call, a slow path, a block exit), and given up around calls to C helpers that clobber
+ * r9-r11 (see "Cached guest registers"). rax, rcx, rdx, rsi, rdi and r8 are scratch within one
+ * instruction (r9 too in the shared IBTC lookup, which runs after a block's write-backs).
  *
  * An instruction without an inline form calls its handler exactly as run_block does: s.rip =
  * its rip, next_rip = its fall-through rip, then fn(cpu, insn); if the handler ended the block
@@ -40,7 +44,7 @@
 #define CHAIN_LIMIT	H_R15
 
 /* Bytes from a translation's entry to its chain entry (after the register saves). */
-#define PROLOGUE_LEN	18
+#define PROLOGUE_LEN	20
 
 #define OFF(field)	((int32_t)offsetof(struct bt_cpu, field))
 #define F(field)	em_m(CPU, OFF(field))
@@ -70,6 +74,8 @@ struct tail {
 	int32_t target;		/* TAKEN: jump target - entry rip */
 	uint8_t *sites[4];	/* rel32s jumping here */
 	uint8_t *resume;
+	uint16_t dirty;		/* cached guest registers to write back first (as at the sites) */
+	uint16_t reload;	/* SLOW: cached guest registers the code at resume expects loaded */
 };
 
 /* A chainable exit, kept in the translation cache after the block's code. */
@@ -94,6 +100,10 @@ struct tctx {
 	int cc_kind;			/* enum cc_kind of cpu->cc_op, -1 if unknown */
 	unsigned cc_size;
 	bool flags_live;		/* the host flags are the guest's arithmetic flags */
+	/* Cached guest registers: host register of each (H_NONE if not cached), and which ones
+	 * hold the guest value now (loaded) and differ from cpu->s.gpr (dirty). */
+	int8_t host_of[16];
+	uint16_t loaded, dirty;
 	unsigned nr_exits, nr_tails, nr_chain;
 	struct {
 		uint8_t *imm;		/* the imm64 that gets the descriptor's address */
@@ -114,15 +124,23 @@ size_t bt_translate_max_size(unsigned n)
 
 /* ---- Exits ----------------------------------------------------------------------------------- */
 
-static void epilogue(struct emit *e, unsigned done)
+/* Undo the prologue's pushes and return (rax is the return value). */
+static void pop_and_return(struct emit *e)
 {
-	em_mov_imm(e, H_RAX, done);
+	em_pop(e, H_RDX);		/* the alignment slot */
 	em_pop(e, H_R15);
 	em_pop(e, H_R14);
 	em_pop(e, H_R13);
 	em_pop(e, H_R12);
+	em_pop(e, H_RBP);
 	em_pop(e, H_RBX);
 	em_ret(e);
+}
+
+static void epilogue(struct emit *e, unsigned done)
+{
+	em_mov_imm(e, H_RAX, done);
+	pop_and_return(e);
 }
 
 /* Leave with s.rip = next_rip (what a handler decided). */
@@ -254,12 +272,7 @@ static void emit_ibtc_stub(struct tctx *t)
 	for (unsigned f = 0; f < nf; f++)
 		em_patch(fail[f], e->p);
 	em_op(e, 4, 0x8b, H_RAX, em_r(H_RCX));
-	em_pop(e, H_R15);
-	em_pop(e, H_R14);
-	em_pop(e, H_R13);
-	em_pop(e, H_R12);
-	em_pop(e, H_RBX);
-	em_ret(e);
+	pop_and_return(e);
 }
 
 static void add_exit(struct tctx *t, uint8_t *at, unsigned done)
@@ -311,7 +324,8 @@ static struct tail *new_tail(struct tctx *t, enum tail_kind kind)
 {
 	struct tail *tl = &t->tails[t->nr_tails++];
 
-	*tl = (struct tail){ .kind = (uint8_t)kind, .regen_kind = -1, .k = t->k, .off = t->off };
+	*tl = (struct tail){ .kind = (uint8_t)kind, .regen_kind = -1, .k = t->k, .off = t->off,
+			     .dirty = t->dirty };
 	return tl;
 }
 
@@ -329,6 +343,10 @@ static void slow_if(struct tctx *t, unsigned cc)
 {
 	struct tail *tl = slow_tail(t);
 
+	/* Guest registers are only written after the last check, so all the sites of one insn
+	 * have the same dirty registers to write back. */
+	if (tl->dirty != t->dirty)
+		abort();
 	tl->sites[tl->nsites++] = em_jcc(&t->e, cc);
 }
 
@@ -348,14 +366,6 @@ static void check_canonical(struct tctx *t, int reg)
 
 static bool rex(const struct bt_insn *i) { return i->flags & BI_REX; }
 
-/* Guest register r as a memory operand of size bytes: AH..BH are byte 1 of RAX..RBX. */
-static struct em_rm greg(const struct bt_insn *i, unsigned r, unsigned size)
-{
-	if (size == 1 && !rex(i) && r >= 4 && r < 8)
-		return em_m(CPU, GPR(r - 4) + 1);
-	return em_m(CPU, GPR(r));
-}
-
 /* Zero- (or sign-) extending load of size bytes from m into host register h. */
 static void load(struct emit *e, int h, struct em_rm m, unsigned size, bool sign)
 {
@@ -373,14 +383,174 @@ static void store(struct emit *e, int h, struct em_rm m, unsigned size)
 	em_op(e, size, size == 1 ? 0x88 : 0x89, h, m);
 }
 
+/* ---- Cached guest registers ------------------------------------------------------------------ */
+
+/* Host registers that cache guest registers, most used guest register first: rbp survives calls
+ * to C helpers, r10, r11 and r9 do not. */
+static const int cache_hosts[] = { H_RBP, H_R10, H_R11, H_R9 };
+#define CALLER_SAVED_CACHE(t)	(cache_mask(t, H_R10) | cache_mask(t, H_R11) | cache_mask(t, H_R9))
+
+static uint16_t greg_bit(unsigned r) { return (uint16_t)(1u << r); }
+
+/* The guest register cached in host register h, as a mask (0 if none). */
+static uint16_t cache_mask(const struct tctx *t, int h)
+{
+	for (unsigned r = 0; r < 16; r++)
+		if (t->host_of[r] == h)
+			return greg_bit(r);
+	return 0;
+}
+
+/* Pick the block's cached registers: the four guest registers its instructions name most
+ * often (as operands, addresses or the stack pointer), if named at least twice. */
+static void choose_cached(struct tctx *t)
+{
+	unsigned uses[16] = { 0 };
+
+	for (unsigned k = 0; k < t->n; k++) {
+		const struct bt_insn *i = &t->insns[k];
+		unsigned o = i->op;
+		if (i->flags & BI_MEM) {
+			if (i->base < 16)
+				uses[i->base]++;
+			if (i->index < 16)
+				uses[i->index]++;
+		} else if (i->rm < 16) {
+			uses[i->rm]++;
+		}
+		if (i->reg < 16)
+			uses[i->reg]++;
+		if ((o >= 0x50 && o < 0x60) || o == 0x68 || o == 0x6a || o == 0xe8 || o == 0xc3)
+			uses[R_RSP]++;
+	}
+	for (unsigned r = 0; r < 16; r++)
+		t->host_of[r] = H_NONE;
+	for (unsigned h = 0; h < sizeof(cache_hosts) / sizeof(cache_hosts[0]); h++) {
+		unsigned best = 0;
+		for (unsigned r = 1; r < 16; r++)
+			if (uses[r] > uses[best])
+				best = r;
+		if (uses[best] < 2)
+			break;
+		t->host_of[best] = (int8_t)cache_hosts[h];
+		uses[best] = 0;
+	}
+}
+
+/* Store the cached registers of mask to cpu->s.gpr (plain moves: the host flags stay). */
+static void write_back(struct tctx *t, uint16_t mask)
+{
+	for (unsigned r = 0; r < 16; r++)
+		if (mask & greg_bit(r))
+			em_op(&t->e, 8, 0x89, t->host_of[r], em_m(CPU, GPR(r)));
+}
+
+/* Load the cached registers of mask from cpu->s.gpr. */
+static void reload(struct tctx *t, uint16_t mask)
+{
+	for (unsigned r = 0; r < 16; r++)
+		if (mask & greg_bit(r))
+			em_op(&t->e, 8, 0x8b, t->host_of[r], em_m(CPU, GPR(r)));
+}
+
+/* Make cpu->s.gpr current (before a block exit). */
+static void flush_regs(struct tctx *t)
+{
+	write_back(t, t->dirty);
+	t->dirty = 0;
+}
+
+/* Before a handler call: cpu->s.gpr current, and nothing cached trusted after it. */
+static void flush_and_forget(struct tctx *t)
+{
+	flush_regs(t);
+	t->loaded = 0;
+}
+
+/* Before a call to a C helper that reads no guest register but clobbers r9-r11. */
+static void spill_caller_saved(struct tctx *t)
+{
+	uint16_t m = CALLER_SAVED_CACHE(t);
+
+	write_back(t, t->dirty & m);
+	t->dirty &= (uint16_t)~m;
+	t->loaded &= (uint16_t)~m;
+}
+
+/* Stop caching guest register r (its byte 1, AH..BH, is accessed in memory). */
+static void uncache(struct tctx *t, unsigned r, bool drop)
+{
+	write_back(t, t->dirty & greg_bit(r));
+	t->dirty &= (uint16_t)~greg_bit(r);
+	if (drop)
+		t->loaded &= (uint16_t)~greg_bit(r);
+}
+
+/* The host register holding guest register r, loading it first if needed; H_NONE when r is
+ * not cached. */
+static int use_greg(struct tctx *t, unsigned r)
+{
+	int h = t->host_of[r];
+
+	if (h != H_NONE && !(t->loaded & greg_bit(r))) {
+		em_op(&t->e, 8, 0x8b, h, em_m(CPU, GPR(r)));
+		t->loaded |= greg_bit(r);
+	}
+	return h;
+}
+
+/* Is (r, size) one of AH..BH, byte 1 of RAX..RBX? */
+static bool high_byte(const struct bt_insn *i, unsigned r, unsigned size)
+{
+	return size == 1 && !rex(i) && r >= 4 && r < 8;
+}
+
+/* Guest register r (size bytes, zero- or sign-extended) into host register h. */
+static void load_greg(struct tctx *t, const struct bt_insn *i, int h, unsigned r, unsigned size,
+		      bool sign)
+{
+	int c;
+
+	if (high_byte(i, r, size)) {
+		uncache(t, r - 4, false);
+		load(&t->e, h, em_m(CPU, GPR(r - 4) + 1), 1, sign);
+		return;
+	}
+	c = use_greg(t, r);
+	if (c == H_NONE)
+		load(&t->e, h, em_m(CPU, GPR(r)), size, sign);
+	else if (size == 1)	/* REX.W: rbp's low byte is BPL, not CH */
+		em_op(&t->e, 8, sign ? 0x0fbe : 0x0fb6, h, em_r(c));
+	else
+		load(&t->e, h, em_r(c), size, sign);
+}
+
 /* Write host register h to guest register r as reg_set does (32-bit writes zero-extend). */
 static void store_reg(struct tctx *t, const struct bt_insn *i, int h, unsigned r, unsigned size)
 {
+	int c;
+
+	if (high_byte(i, r, size)) {
+		uncache(t, r - 4, true);
+		store(&t->e, h, em_m(CPU, GPR(r - 4) + 1), 1);
+		return;
+	}
+	/* 8/16-bit writes keep the rest of the register: the cached copy must hold it */
+	c = size >= 4 ? t->host_of[r] : use_greg(t, r);
+	if (c != H_NONE) {
+		if (size >= 4)
+			em_op(&t->e, size, 0x8b, c, em_r(h));
+		else
+			store(&t->e, h, em_r(c), size);
+		t->loaded |= greg_bit(r);
+		t->dirty |= greg_bit(r);
+		return;
+	}
 	if (size == 4) {
 		em_op(&t->e, 4, 0x8b, h, em_r(h));
 		size = 8;
 	}
-	store(&t->e, h, greg(i, r, size), size);
+	store(&t->e, h, em_m(CPU, GPR(r)), size);
 }
 
 static uint32_t cc_op_of(int kind, unsigned size)
@@ -424,6 +594,7 @@ static unsigned cond_to_host(struct tctx *t, unsigned cc)
 		return cc;
 	}
 	t->flags_live = false;
+	spill_caller_saved(t);
 	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
 	em_mov_imm(e, H_RSI, cc);
 	em_call(e, (const void *)(uintptr_t)bt_cond);
@@ -452,17 +623,19 @@ static void emit_ea(struct tctx *t, const struct bt_insn *i)
 
 	if (i->flags & BI_RIPREL) {
 		rip_to(t, H_RSI, t->off + i->len + i->disp);
-	} else if (i->base != BT_NOREG) {
-		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, GPR(i->base)));
-		if (i->index != BT_NOREG) {
-			em_op(e, 8, 0x8b, H_RDI, em_m(CPU, GPR(i->index)));
-			em_op(e, 8, 0x8d, H_RSI, em_mx(H_RSI, H_RDI, i->scale, i->disp));
-		} else if (i->disp) {
-			em_op(e, 8, 0x8d, H_RSI, em_m(H_RSI, i->disp));
+	} else if (i->base != BT_NOREG || i->index != BT_NOREG) {
+		/* base and index straight from their cached host registers, else via rsi / rdi */
+		int base = H_NONE, index = H_NONE;
+		if (i->base != BT_NOREG && (base = use_greg(t, i->base)) == H_NONE) {
+			em_op(e, 8, 0x8b, H_RSI, em_m(CPU, GPR(i->base)));
+			base = H_RSI;
 		}
-	} else if (i->index != BT_NOREG) {
-		em_op(e, 8, 0x8b, H_RDI, em_m(CPU, GPR(i->index)));
-		em_op(e, 8, 0x8d, H_RSI, em_mx(H_NONE, H_RDI, i->scale, i->disp));
+		if (i->index != BT_NOREG && (index = use_greg(t, i->index)) == H_NONE) {
+			em_op(e, 8, 0x8b, H_RDI, em_m(CPU, GPR(i->index)));
+			index = H_RDI;
+		}
+		if (index != H_NONE || i->disp || base != H_RSI)
+			em_op(e, 8, 0x8d, H_RSI, em_mx(base, index, i->scale, i->disp));
 	} else {
 		em_mov_imm(e, H_RSI, (uint64_t)(int64_t)i->disp);
 	}
@@ -517,7 +690,7 @@ static void load_rm(struct tctx *t, const struct bt_insn *i, int h, unsigned siz
 		mem_access(t, i, size, write);
 		load(&t->e, h, em_m(H_RSI, 0), size, sign);
 	} else {
-		load(&t->e, h, greg(i, i->rm, size), size, sign);
+		load_greg(t, i, h, i->rm, size, sign);
 	}
 }
 
@@ -569,6 +742,7 @@ static bool flagless_reg_insn(const struct bt_insn *i)
 	if (i->flags & BI_MEM)
 		return false;
 	return (o >= 0x88 && o <= 0x8b) || (o >= 0xb0 && o <= 0xbf) ||
+	       ((o == 0xf6 || o == 0xf7) && (i->reg & 7) == 2) ||
 	       ((o == 0xc6 || o == 0xc7) && (i->reg & 7) == 0) ||
 	       o == 0x1b6 || o == 0x1b7 || o == 0x1be || o == 0x1bf || o == 0x63;
 }
@@ -657,12 +831,12 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 		cf_to_r13(t);	/* first: it may call out */
 	/* rax = a (the destination operand), rcx = b */
 	if (form == AF_GE) {
-		load(e, H_RAX, greg(i, i->reg, size), size, false);
+		load_greg(t, i, H_RAX, i->reg, size, false);
 		load_rm(t, i, H_RCX, size, false, false);
 	} else {
 		load_rm(t, i, H_RAX, size, false, writes);
 		if (form == AF_EG || form == AF_TEST_EG)
-			load(e, H_RCX, greg(i, i->reg, size), size, false);
+			load_greg(t, i, H_RCX, i->reg, size, false);
 		else
 			em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
 	}
@@ -717,6 +891,7 @@ static void cf_to_r13(struct tctx *t)
 	}
 	/* Unknown here (e.g. at the block's start): the kinds that keep CF in cc_src inline,
 	 * bt_cf for the others. */
+	spill_caller_saved(t);
 	em_op(e, 4, 0x8b, H_RAX, F(cc_op));
 	em_alu_imm(e, 4, ALU_CMP, em_r(H_RAX), CC_INC << 2);
 	uint8_t *other = em_jcc(e, CC_B);
@@ -739,6 +914,14 @@ static bool inline_incdec(struct tctx *t, const struct bt_insn *i)
 
 	if ((i->op != 0xfe && i->op != 0xff) || dec > 1 || (mem && !mem_inline(t, i)))
 		return false;
+	if (!mem && flags_dead_after(t, t->k)) {
+		/* nothing reads the kept CF nor the new flags: just the value */
+		load_greg(t, i, H_RDX, i->rm, size, false);
+		em_op(e, size, size == 1 ? 0xfe : 0xff, (int)dec, em_r(H_RDX));
+		store_reg(t, i, H_RDX, i->rm, size);
+		t->flags_live = false;
+		return true;
+	}
 	cf_to_r13(t);
 	load_rm(t, i, H_RDX, size, false, true);
 	em_op(e, 4, 0x8b, H_RAX, em_r(NEXT));
@@ -760,6 +943,45 @@ static bool inline_incdec(struct tctx *t, const struct bt_insn *i)
 	return true;
 }
 
+/* NOT r/m (no flags) and NEG r/m (the flags of 0 - r/m, as SUB). */
+static bool inline_notneg(struct tctx *t, const struct bt_insn *i)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, op = i->reg & 7;
+	bool mem = i->flags & BI_MEM;
+
+	if ((i->op != 0xf6 && i->op != 0xf7) || (op != 2 && op != 3) || (mem && !mem_inline(t, i)))
+		return false;
+	if (op == 2) {
+		load_rm(t, i, H_RDX, size, false, true);
+		em_op(e, size, size == 1 ? 0xf6 : 0xf7, 2, em_r(H_RDX));	/* not: flags kept */
+	} else {
+		load_rm(t, i, H_RCX, size, false, true);
+		em_op(e, 4, 0x31, H_RAX, em_r(H_RAX));			/* a = 0 */
+		em_op(e, 4, 0x8b, H_RDX, em_r(H_RAX));
+		em_op(e, size, size == 1 ? 0x28 : 0x29, H_RCX, em_r(H_RDX));	/* sub edx, ecx */
+		if (size < 4)
+			load(e, H_RDX, em_r(H_RDX), size, false);		/* movzx: flags kept */
+	}
+	if (mem)
+		store(e, H_RDX, em_m(H_RSI, 0), size);
+	else
+		store_reg(t, i, H_RDX, i->rm, size);
+	if (op == 2) {
+		/* a slow path's handler call leaves other host flags */
+		t->flags_live = t->flags_live && !mem;
+		return true;
+	}
+	store_flags(t, CC_SUB, size, true);
+	t->flags_live = true;
+	if (mem) {
+		struct tail *tl = slow_tail(t);
+		tl->regen_kind = CC_SUB;
+		tl->regen_size = (uint8_t)size;
+	}
+	return true;
+}
+
 /* SHL/SHR/SAR of a register by a nonzero immediate (fastpath.c's shift_reg). */
 static bool inline_shift(struct tctx *t, const struct bt_insn *i)
 {
@@ -770,7 +992,7 @@ static bool inline_shift(struct tctx *t, const struct bt_insn *i)
 	if ((i->op != 0xc1 && i->op != 0xd1) || (i->flags & BI_MEM) || size < 4 ||
 	    (op != SH_SHL && op != SH_SHR && op != SH_SAR) || c == 0)
 		return false;
-	load(e, H_RAX, greg(i, i->rm, size), size, false);
+	load_greg(t, i, H_RAX, i->rm, size, false);
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
 	em_shift_imm(e, size, op, em_r(H_RDX), (uint8_t)c);
 	em_setcc(e, CC_B, H_RCX);					/* CF = last bit out */
@@ -804,7 +1026,7 @@ static bool inline_imul(struct tctx *t, const struct bt_insn *i)
 		return false;
 	if (i->op == 0x1af) {
 		load_rm(t, i, H_RCX, size, false, false);
-		load(e, H_RDX, greg(i, i->reg, size), size, false);
+		load_greg(t, i, H_RDX, i->reg, size, false);
 	} else {
 		load_rm(t, i, H_RDX, size, false, false);
 		em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
@@ -830,7 +1052,7 @@ static bool inline_mul1(struct tctx *t, const struct bt_insn *i)
 	if (i->op != 0xf7 || (op != 4 && op != 5) || size < 4 || (mem && !mem_inline(t, i)))
 		return false;
 	load_rm(t, i, H_RCX, size, false, false);
-	load(e, H_RAX, greg(i, R_RAX, size), size, false);
+	load_greg(t, i, H_RAX, R_RAX, size, false);
 	em_op(e, size, 0xf7, (int)op, em_r(H_RCX));		/* mul/imul ecx: edx:eax */
 	em_setcc(e, CC_B, H_RCX);
 	em_op(e, 4, 0x0fb6, H_RCX, em_r(H_RCX));
@@ -843,18 +1065,45 @@ static bool inline_mul1(struct tctx *t, const struct bt_insn *i)
 	return true;
 }
 
-/* ROL/ROR by an immediate whose flags are dead: just the value (the handler would materialize
- * all the flags to change CF and OF). */
+/* ROL/ROR of a register by an immediate. With its flags dead: just the value (the handler would
+ * materialize all the flags to change CF and OF). Otherwise, when the host flags are (or can be
+ * made) the guest's, the host's rotate sets CF and OF and keeps the rest, as the guest's does:
+ * those flags become the explicit flags (cc_op = CC_EFLAGS, s.rflags), as cc_eflags makes them,
+ * and stay live in the host. */
 static bool inline_rotate(struct tctx *t, const struct bt_insn *i)
 {
+	struct emit *e = &t->e;
 	unsigned size = i->opsize, c = (unsigned)i->imm & (size == 8 ? 63 : 31);
+	bool dead;
 
-	if (!rotate_reg_insn(i) || !flags_dead_after(t, t->k))
+	if (!rotate_reg_insn(i))
 		return false;
-	load(&t->e, H_RDX, greg(i, i->rm, size), size, false);
-	em_shift_imm(&t->e, size, i->reg & 7, em_r(H_RDX), (uint8_t)c);
+	dead = flags_dead_after(t, t->k);
+	if (!dead && !t->flags_live && !regen_flags(e, t->cc_kind, t->cc_size))
+		return false;
+	load_greg(t, i, H_RDX, i->rm, size, false);
+	em_shift_imm(e, size, i->reg & 7, em_r(H_RDX), (uint8_t)c);
 	store_reg(t, i, H_RDX, i->rm, size);
-	t->flags_live = false;
+	if (dead) {
+		t->flags_live = false;
+		return true;
+	}
+	em_byte(e, 0x9c);						/* pushfq */
+	em_op(e, 8, 0x8b, H_RAX, em_m(H_RSP, 0));
+	em_alu_imm(e, 4, ALU_AND, em_r(H_RAX), (int32_t)RFLAGS_ARITH);
+	em_op(e, 8, 0x8b, H_RCX, F(s.rflags));
+	em_alu_imm(e, 8, ALU_AND, em_r(H_RCX), ~(int32_t)(RFLAGS_ARITH | RFLAGS_FIXED));
+	em_op(e, 8, 0x0b, H_RCX, em_r(H_RAX));				/* or rcx, rax */
+	em_alu_imm(e, 8, ALU_OR, em_r(H_RCX), (int32_t)RFLAGS_FIXED);
+	em_op(e, 8, 0x89, H_RCX, F(s.rflags));
+	em_op(e, 8, 0x89, H_RCX, F(cc_dst));
+	em_store_imm(e, 4, F(cc_op), (int32_t)cc_op_of(CC_EFLAGS, 1));
+	em_store_imm(e, 8, F(cc_src), 0);
+	em_store_imm(e, 8, F(cc_src2), 0);
+	em_byte(e, 0x9d);						/* popfq */
+	t->cc_kind = CC_EFLAGS;
+	t->cc_size = size;
+	t->flags_live = true;
 	return true;
 }
 
@@ -869,7 +1118,7 @@ static bool inline_mov(struct tctx *t, const struct bt_insn *i)
 		return false;
 	switch (o) {
 	case 0x88: case 0x89:				/* mov r/m, reg */
-		load(e, H_RCX, greg(i, i->reg, size), size, false);
+		load_greg(t, i, H_RCX, i->reg, size, false);
 		store_rm(t, i, H_RCX, size);
 		return true;
 	case 0x8a: case 0x8b:				/* mov reg, r/m */
@@ -917,8 +1166,8 @@ static bool inline_cond_move(struct tctx *t, const struct bt_insn *i)
 	if ((i->op & 0xff0) != 0x140 || size < 4)
 		return false;
 	hcc = cond_to_host(t, cc);
-	load(e, H_RAX, greg(i, i->reg, size), size, false);
-	load(e, H_RCX, greg(i, i->rm, size), size, false);
+	load_greg(t, i, H_RAX, i->reg, size, false);
+	load_greg(t, i, H_RCX, i->rm, size, false);
 	em_op(e, size, 0x0f40 | hcc, H_RAX, em_r(H_RCX));
 	store_reg(t, i, H_RAX, i->reg, size);
 	return true;
@@ -929,30 +1178,29 @@ static bool inline_stack(struct tctx *t, const struct bt_insn *i)
 {
 	struct emit *e = &t->e;
 	unsigned o = i->op;
-	int32_t rsp = GPR(R_RSP);
 
 	if (i->opsize != 8)
 		return false;
 	if ((o >= 0x50 && o < 0x58) || o == 0x68 || o == 0x6a) {
 		if (o < 0x58)
-			em_op(e, 8, 0x8b, H_RCX, em_m(CPU, GPR(i->rm)));
+			load_greg(t, i, H_RCX, i->rm, 8, false);
 		else
 			em_mov_imm(e, H_RCX, i->imm);
-		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
+		load_greg(t, i, H_RSI, R_RSP, 8, false);
 		em_alu_imm(e, 8, ALU_SUB, em_r(H_RSI), 8);
-		em_op(e, 8, 0x8b, H_R9, em_r(H_RSI));
+		em_op(e, 8, 0x8b, H_RAX, em_r(H_RSI));
 		tlb_access(t, 8, true);
 		store(e, H_RCX, em_m(H_RSI, 0), 8);
-		em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
+		store_reg(t, i, H_RAX, R_RSP, 8);
 		return true;
 	}
 	if (o >= 0x58 && o < 0x60) {
-		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
-		em_op(e, 8, 0x8d, H_R9, em_m(H_RSI, 8));
+		load_greg(t, i, H_RSI, R_RSP, 8, false);
+		em_op(e, 8, 0x8d, H_RAX, em_m(H_RSI, 8));
 		tlb_access(t, 8, false);
 		load(e, H_RCX, em_m(H_RSI, 0), 8, false);
-		em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
-		em_op(e, 8, 0x89, H_RCX, em_m(CPU, GPR(i->rm)));
+		store_reg(t, i, H_RAX, R_RSP, 8);
+		store_reg(t, i, H_RCX, i->rm, 8);
 		return true;
 	}
 	return false;
@@ -972,7 +1220,7 @@ static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
 {
 	struct emit *e = &t->e;
 	unsigned o = i->op, done = t->k + 1;
-	int32_t target, rsp = GPR(R_RSP);
+	int32_t target;
 
 	if ((o & 0xff0) == 0x70 || (o & 0xff0) == 0x180) {
 		if (!rel_target(t, i, &target))
@@ -991,24 +1239,26 @@ static bool inline_branch(struct tctx *t, const struct bt_insn *i, bool *left)
 			check_canonical(t, H_RAX);
 		if (o == 0xe8) {
 			rip_to(t, H_RCX, t->off + i->len);
-			em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
+			load_greg(t, i, H_RSI, R_RSP, 8, false);
 			em_alu_imm(e, 8, ALU_SUB, em_r(H_RSI), 8);
-			em_op(e, 8, 0x8b, H_R9, em_r(H_RSI));
+			em_op(e, 8, 0x8b, H_RDX, em_r(H_RSI));	/* rax: the target */
 			tlb_access(t, 8, true);
 			store(e, H_RCX, em_m(H_RSI, 0), 8);
-			em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
+			store_reg(t, i, H_RDX, R_RSP, 8);
 		}
+		flush_regs(t);
 		exit_static(t, done, target);
 		*left = true;
 		return true;
 	}
 	if (o == 0xc3 && i->opsize == 8) {
-		em_op(e, 8, 0x8b, H_RSI, em_m(CPU, rsp));
-		em_op(e, 8, 0x8d, H_R9, em_m(H_RSI, 8));
+		load_greg(t, i, H_RSI, R_RSP, 8, false);
+		em_op(e, 8, 0x8d, H_RCX, em_m(H_RSI, 8));
 		tlb_access(t, 8, false);
 		load(e, H_RAX, em_m(H_RSI, 0), 8, false);
-		check_canonical(t, H_RAX);
-		em_op(e, 8, 0x89, H_R9, em_m(CPU, rsp));
+		check_canonical(t, H_RAX);		/* uses rdx */
+		store_reg(t, i, H_RCX, R_RSP, 8);
+		flush_regs(t);
 		exit_dynamic(t, done);
 		*left = true;
 		return true;
@@ -1022,7 +1272,8 @@ static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
 {
 	bool live = t->flags_live;
 
-	if (inline_alu(t, i) || inline_incdec(t, i) || inline_shift(t, i) || inline_imul(t, i) ||
+	if (inline_alu(t, i) || inline_incdec(t, i) || inline_notneg(t, i) || inline_shift(t, i) ||
+	    inline_imul(t, i) ||
 	    inline_mul1(t, i) || inline_rotate(t, i) ||
 	    inline_cond_move(t, i) || inline_branch(t, i, left))
 		return true;
@@ -1043,6 +1294,7 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 
 	for (unsigned s = 0; s < tl->nsites; s++)
 		em_patch(tl->sites[s], e->p);
+	write_back(t, tl->dirty);
 	if (tl->kind == TAIL_TAKEN) {
 		/* Jcc taken: the target must be canonical, else the handler raises #GP. */
 		t->k = tl->k;
@@ -1063,6 +1315,7 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 	if (tl->k + 1 == t->n)
 		return;
 	regen_flags(e, tl->regen_kind, tl->regen_size);
+	reload(t, tl->reload);
 	em_jmp_to(e, tl->resume);
 }
 
@@ -1079,14 +1332,17 @@ bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const stru
 	*t = (struct tctx){ .e = { tc->cur, tc->end }, .insns = insns, .n = n, .tlb = tlb,
 			    .cc_kind = -1, .key = key, .cpu = cpu, .tc = tc };
 	e = &t->e;
+	choose_cached(t);
 	if (!tc->ibtc_stub)
 		emit_ibtc_stub(t);
 	entry = e->p;
-	em_push(e, H_RBX);		/* five pushes: calls see a 16-byte aligned stack */
+	em_push(e, H_RBX);		/* seven pushes: calls see a 16-byte aligned stack */
+	em_push(e, H_RBP);
 	em_push(e, H_R12);
 	em_push(e, H_R13);
 	em_push(e, H_R14);
 	em_push(e, H_R15);
+	em_push(e, H_RAX);		/* alignment slot */
 	em_op(e, 8, 0x8b, CPU, em_r(H_RDI));
 	em_op(e, 4, 0x31, CHAIN_DONE, em_r(CHAIN_DONE));		/* xor r14d, r14d */
 	em_op(e, 8, 0x8b, CHAIN_LIMIT, em_r(H_RSI));
@@ -1100,16 +1356,20 @@ bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const stru
 
 		t->k = k;
 		if (!inline_insn(t, i, &left)) {
+			flush_and_forget(t);
 			call_handler(t, k, t->off);
 			t->cc_kind = -1;
 			t->flags_live = false;
 			left = k + 1 == n;
 		}
-		for (unsigned x = first_tail; x < t->nr_tails; x++)
+		for (unsigned x = first_tail; x < t->nr_tails; x++) {
 			t->tails[x].resume = e->p;
+			t->tails[x].reload = t->loaded;
+		}
 		t->off += i->len;
 	}
 	if (!left) {
+		flush_regs(t);
 		rip_to(t, H_RAX, t->off);
 		exit_static(t, n, t->off);
 	}
