@@ -271,11 +271,13 @@ static inline void bt_write(struct bt_cpu *cpu, int seg, uint64_t off, unsigned 
  * (the caller then emulates under bt_vm's global atomic lock). May raise #PF/#GP. */
 void *bt_rmw_ptr(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size);
 
-/* Bulk stores (REP MOVS / STOS) within the page of lin: host pointer if the soft TLB maps it
- * as RAM for writing at the current privilege, even where stores to it must be reported
- * (code, page tables); then *gpa_page receives its page and the caller reports the store with
- * bt_page_stored() after it. NULL: store element by element. */
-uint8_t *bt_bulk_write_ptr(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_page);
+/* Bulk accesses (REP MOVS / STOS) within the page of lin: translates lin for acc as an access
+ * would (filling the soft TLB, raising #PF) and returns its host pointer if it is RAM, even
+ * where stores to it must be reported (code, page tables); *gpa_page receives its page, and
+ * a caller that stores reports it with bt_page_stored() after. NULL (MMIO): access element by
+ * element. The pointer stays valid while the caller translates another address, which may
+ * evict this one's TLB entry. */
+uint8_t *bt_bulk_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, uint64_t *gpa_page);
 void bt_page_stored(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len);
 
 /* Code fetch: host pointer to the page containing lin (exec permission checked, may raise

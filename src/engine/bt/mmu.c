@@ -309,11 +309,11 @@ void bt_page_stored(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len)
 		bt_shadow_write_trap(cpu, gpa_page, len);
 }
 
-uint8_t *bt_bulk_write_ptr(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_page)
+uint8_t *bt_bulk_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, uint64_t *gpa_page)
 {
-	const struct bt_tlb_entry *e = &cpu->tlb[bt_cur_tlb(cpu)][bt_tlb_index(lin)];
+	const struct bt_tlb_entry *e = bt_translate(cpu, lin, acc, bt_cur_tlb(cpu));
 
-	if ((e->tag_write & ~TLB_SLOW) != (lin & BT_PAGE_MASK) || (e->flags & TLBF_MMIO))
+	if (e->flags & TLBF_MMIO)
 		return NULL;
 	*gpa_page = e->gpa_page;
 	return (uint8_t *)(uintptr_t)(lin + e->addend);

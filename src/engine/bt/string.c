@@ -3,8 +3,9 @@
  * A REP instruction runs a bounded amount of work per execution and then re-executes itself
  * (next_rip = rip, end of block), so it stays interruptible; rSI/rDI/rCX are updated after
  * every element, which keeps a fault in the middle restartable. REP MOVS/STOS forward copies
- * go page-wise through host memory when the soft TLB already maps both sides as RAM; a chunk
- * stored into a page holding code or page tables is reported once (bt_page_stored).
+ * go page-wise through host memory when both sides are RAM (translated as one element's access
+ * would be, faults included); a chunk stored into a page holding code or page tables is
+ * reported once (bt_page_stored).
  */
 #include <string.h>
 
@@ -53,16 +54,6 @@ static uint64_t room(uint64_t lin, uint64_t off, unsigned as, unsigned size)
 	return n;
 }
 
-/* Host pointer for reads from the page of lin if the TLB maps it without the slow path. */
-static const uint8_t *read_ptr(struct bt_cpu *cpu, uint64_t lin)
-{
-	const struct bt_tlb_entry *e = &cpu->tlb[bt_cur_tlb(cpu)][bt_tlb_index(lin)];
-
-	if (e->tag_read != (lin & BT_PAGE_MASK))
-		return NULL;
-	return (const uint8_t *)(uintptr_t)(lin + e->addend);
-}
-
 /* Forward REP MOVS through host memory: elements copied (0: take the slow path). */
 static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t n)
 {
@@ -76,10 +67,13 @@ static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	uint64_t k = room(sl, so, as, size), kd = room(dl, doff, as, size);
 	k = kd < k ? kd : k;
 	k = n < k ? n : k;
-	uint64_t gpa;
-	const uint8_t *src = read_ptr(cpu, sl);
-	uint8_t *dst = bt_bulk_write_ptr(cpu, dl, &gpa);
-	if (!k || !src || !dst)
+	uint64_t gpa, src_gpa;
+	/* Both pointers are taken before the copy: a source and destination a multiple of the
+	 * TLB's reach apart share one entry, and taking turns in it element by element made a
+	 * 4 MiB-apart copy (the kernel decompressor's) miss twice per element. */
+	const uint8_t *src = k ? bt_bulk_ptr(cpu, sl, BT_READ, &src_gpa) : NULL;
+	uint8_t *dst = src ? bt_bulk_ptr(cpu, dl, BT_WRITE, &gpa) : NULL;
+	if (!dst)
 		return 0;
 	/* An overlap where the destination trails the source replicates data element by
 	 * element: leave that to the slow path. */
@@ -115,8 +109,8 @@ static uint64_t stos_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	uint64_t k = room(dl, doff, as, size);
 	k = n < k ? n : k;
 	uint64_t gpa;
-	uint8_t *dst = bt_bulk_write_ptr(cpu, dl, &gpa);
-	if (!k || !dst)
+	uint8_t *dst = k ? bt_bulk_ptr(cpu, dl, BT_WRITE, &gpa) : NULL;
+	if (!dst)
 		return 0;
 	fill(dst, v, size, k * size);
 	bt_page_stored(cpu, gpa, (unsigned)(k * size));
