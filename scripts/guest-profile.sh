@@ -57,7 +57,7 @@ perl -e '
 		if ($sym =~ /^guest_([0-9a-f]+)$/) {
 			my $rip = hex $1;
 			$key = $rip >= 0x8000000000000000 ? "guest kernel: " . lookup($rip)
-				: sprintf("guest user: page %x", $rip & ~0xfff);
+				: sprintf("guest low half (user, or boot code): page %x", $rip & ~0xfff);
 			$guest += $pct;
 		}
 		$sum{$key} += $pct;

@@ -90,6 +90,7 @@ struct bt_vcpu {
 	pthread_cond_t wake;		/* HLT / wait-for-SIPI sleep */
 	bool wait_sipi;			/* AP before its startup IPI, or after INIT */
 	atomic_bool irq_hint;		/* the irqchip kicked: an interrupt may be pending */
+	atomic_bool pv_unhalt;		/* KVM_HC_KICK_CPU came: the next (or current) HLT ends */
 	int64_t tsc_offset;		/* guest TSC = guest_tsc_from_ns(now) + tsc_offset */
 };
 
@@ -216,8 +217,14 @@ void pvclock_scale_for(uint64_t hz, uint32_t *mul, int8_t *shift);
 uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int8_t shift);
 
 /* ---- hypercall.c: KVM hypercall numbers vmon implements ---- */
+#define KVM_HC_KICK_CPU		5
 #define KVM_HC_SEND_IPI		10
 #define KVM_HC_SCHED_YIELD	11
+
+/* ---- engine.c ---- */
+/* KVM_HC_KICK_CPU's effect (PV_UNHALT): vCPU id's current HLT ends, or its next one does not
+ * wait, even with interrupts off. Unknown ids are ignored, as KVM does. */
+void bt_pv_unhalt(struct bt_vm *bvm, uint64_t id);
 
 static inline bool bt_canonical(uint64_t a)
 {

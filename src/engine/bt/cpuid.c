@@ -30,8 +30,9 @@
 #define EXT1_EDX	((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29))
 #define EXT1_ECX	(1u << 0)
 /* 0x40000001 EAX: NOP_IO_DELAY (port 0x80 delays are pointless here), CLOCKSOURCE2,
- * PV_SEND_IPI, PV_SCHED_YIELD, CLOCKSOURCE_STABLE_BIT. */
-#define KVM_FEATURES	((1u << 1) | (1u << 3) | (1u << 11) | (1u << 13) | (1u << 24))
+ * PV_UNHALT, PV_SEND_IPI, PV_SCHED_YIELD, CLOCKSOURCE_STABLE_BIT. */
+#define KVM_FEATURES	((1u << 1) | (1u << 3) | (1u << 7) | (1u << 11) | (1u << 13) | \
+			 (1u << 24))
 
 static void str4(uint32_t r[], unsigned n, const char *s)
 {

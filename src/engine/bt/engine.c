@@ -44,6 +44,15 @@ static void irqchip_kick(void *opaque, int id)
 	wake(bv);
 }
 
+void bt_pv_unhalt(struct bt_vm *bvm, uint64_t id)
+{
+	if (id >= (uint64_t)bvm->nr_cpus || !bvm->cpu[id])
+		return;
+	struct bt_vcpu *bv = bt_vcpu_of(bvm->cpu[id]);
+	atomic_store(&bv->pv_unhalt, true);
+	wake(bv);
+}
+
 void bt_irq_window_opened(struct bt_cpu *cpu)
 {
 	if (atomic_load_explicit(&bt_vcpu_of(cpu)->irq_hint, memory_order_relaxed))
@@ -311,10 +320,16 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		}
 		uint64_t deadline = irqchip_poll(chip, host_now_ns());
 
+		bool halted = cpu->s.halted;
 		delivering = BT_EXC_BENIGN;
 		bool injected = inject_irq(bv);
 		delivering = -1;
-		if (cpu->s.halted && !injected) {
+		/* Leaving HLT, for an interrupt or a kick, consumes the kick (as in KVM). */
+		if (halted && (injected || atomic_exchange(&bv->pv_unhalt, false))) {
+			atomic_store(&bv->pv_unhalt, false);
+			cpu->s.halted = false;
+		}
+		if (cpu->s.halted) {
 			sleep_until(bv, deadline);
 			continue;
 		}
@@ -342,7 +357,9 @@ static int bt_get_state(struct vcpu *v, struct cpu_state *s)
 	s->rflags = bt_get_rflags(cpu);
 	s->tsc = bt_guest_tsc(cpu);
 	s->interrupt_shadow = cpu->inhibit_irq;
-	s->halted = cpu->s.halted;
+	/* A kicked vCPU that has not run yet is as good as awake (KVM_GET_MP_STATE says
+	 * RUNNABLE too); a kick that comes before its HLT is not saved, as in KVM. */
+	s->halted = cpu->s.halted && !atomic_load(&bv->pv_unhalt);
 	if (l) {
 		s->apic_base = lapic_get_base_msr(l);
 		s->cr8 = lapic_get_tpr(l);

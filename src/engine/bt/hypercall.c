@@ -3,7 +3,10 @@
  *
  * Number in RAX, arguments in RBX, RCX, RDX, RSI, result in RAX; outside 64-bit mode only the low
  * 32 bits of each count. Ring 3 gets -KVM_EPERM, numbers vmon does not implement -KVM_ENOSYS.
- * Implemented: KVM_HC_SEND_IPI and KVM_HC_SCHED_YIELD (advertised in CPUID 0x40000001).
+ * Implemented: KVM_HC_KICK_CPU, KVM_HC_SEND_IPI and KVM_HC_SCHED_YIELD (PV_UNHALT, PV_SEND_IPI,
+ * PV_SCHED_YIELD in CPUID 0x40000001). With PV_UNHALT Linux's paravirtual spinlocks halt a
+ * waiting vCPU and kick it when the lock is its turn, instead of spinning while the holder's
+ * thread may not even be running.
  */
 #include <sched.h>
 
@@ -59,6 +62,15 @@ static int64_t sched_yield_to(struct bt_cpu *cpu, uint64_t dest)
 	return 0;
 }
 
+/* KVM_HC_KICK_CPU(flags, apic_id): wake that vCPU from its HLT and, as KVM does, give it this
+ * host CPU. APIC ID = vCPU id in vmon. Always 0, as in KVM. */
+static int64_t kick_cpu(struct bt_cpu *cpu, uint64_t apic_id)
+{
+	bt_pv_unhalt(cpu->bvm, apic_id);
+	sched_yield();
+	return 0;
+}
+
 void bt_op_vmcall(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	uint64_t *r = cpu->s.gpr;
@@ -74,6 +86,8 @@ void bt_op_vmcall(struct bt_cpu *cpu, const struct bt_insn *i)
 	cpu->stats.hypercalls[nr < BT_HC_COUNTED ? nr : BT_HC_COUNTED]++;
 	if (cpu->cpl != 0)
 		ret = -KVM_EPERM;
+	else if (nr == KVM_HC_KICK_CPU)
+		ret = kick_cpu(cpu, a1);
 	else if (nr == KVM_HC_SEND_IPI)
 		ret = send_ipi(cpu, a0, a1, (uint32_t)a2, a3, wide ? 64 : 32);
 	else if (nr == KVM_HC_SCHED_YIELD)

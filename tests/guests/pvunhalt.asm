@@ -1,0 +1,161 @@
+; KVM's PV_UNHALT (what Linux's paravirtual spinlocks wait with): CPUID 0x40000001 EAX bit 7 is
+; set; KVM_HC_KICK_CPU(0, APIC ID) ends the target's HLT even with interrupts off, and a kick that
+; arrives before the HLT makes that HLT return at once; a kick to an APIC ID nobody has returns 0.
+; The AP halts with CLI twice and reports each wake-up in memory; the BSP gives it a bounded time
+; (a spin count, no timer) and fails rather than hangs if the AP never wakes.
+; vmon-kind: kernel
+; vmon-args: --cpus 2
+; vmon-exit: 51
+; qemu: no
+%include "serial.inc"
+%include "multiboot.inc"
+
+LAPIC		equ 0xfee00000
+LAPIC_SVR	equ LAPIC + 0xf0
+LAPIC_ICR_LO	equ LAPIC + 0x300
+LAPIC_ICR_HI	equ LAPIC + 0x310
+ICR_PENDING	equ 1 << 12
+ICR_INIT	equ 5 << 8
+ICR_STARTUP	equ 6 << 8
+ICR_ASSERT	equ 1 << 14
+ICR_LEVEL	equ 1 << 15
+TRAMPOLINE	equ 0x8000		; SIPI vector 0x08
+AP_ID		equ 1
+HC_KICK_CPU	equ 5
+FEATURE_PV_UNHALT equ 1 << 7
+PATIENCE	equ 200000000		; spins before the BSP gives up on the AP
+
+%define TR(label) (TRAMPOLINE + (label) - trampoline)
+
+; KICK apic_id: KVM_HC_KICK_CPU(0, apic_id); prints "kick(N) = " and EAX.
+%macro KICK 1
+	mov eax, HC_KICK_CPU
+	xor ebx, ebx
+	mov ecx, %1
+	vmcall
+	PRINT "kick(", %1 + '0', ") = "
+	HEX eax, 8
+%endmacro
+
+; WAIT_FOR flag: spins until [flag] is non-zero or PATIENCE runs out; EAX = [flag].
+%macro WAIT_FOR 1
+	mov ecx, PATIENCE
+%%spin:	mov eax, [%1]
+	test eax, eax
+	jnz %%done
+	pause
+	dec ecx
+	jnz %%spin
+%%done:
+%endmacro
+
+	MULTIBOOT_KERNEL
+main:
+	mov eax, 0x40000001
+	cpuid
+	PRINT "pv_unhalt "
+	test eax, FEATURE_PV_UNHALT
+	setnz al
+	movzx eax, al
+	HEX eax, 1
+	PRINT 10
+	KICK 9
+	PRINT 10
+
+	mov esi, trampoline
+	mov edi, TRAMPOLINE
+	mov ecx, trampoline_end - trampoline
+	rep movsb
+	mov dword [LAPIC_SVR], 0x1ff
+	mov eax, ICR_INIT | ICR_ASSERT | ICR_LEVEL
+	call send_ipi
+	mov eax, ICR_INIT | ICR_LEVEL
+	call send_ipi
+	mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
+	call send_ipi
+	WAIT_FOR ap_up
+	test eax, eax
+	jz .fail
+
+	; 1: the AP announced its CLI; HLT. Give it time to get there, then kick it.
+	mov ecx, 1000000
+.settle:
+	pause
+	dec ecx
+	jnz .settle
+	PRINT "cli; hlt on cpu 1, then "
+	KICK AP_ID
+	WAIT_FOR woke1
+	PRINT ", woke "
+	HEX eax, 1
+	PRINT 10
+	test eax, eax
+	jz .fail
+
+	; 2: kick while the AP is still running, then let it halt: that HLT must not wait.
+	PRINT "early "
+	KICK AP_ID
+	mov dword [go_halt], 1
+	WAIT_FOR woke2
+	PRINT ", then cli; hlt on cpu 1: woke "
+	HEX eax, 1
+	PRINT 10
+	test eax, eax
+	jz .fail
+	PRINT "pvunhalt ok", 10
+	EXIT 0x19
+.fail:
+	PRINT 10, "cpu 1 did not wake", 10
+	EXIT 0x1a
+
+; EAX = ICR low word for APIC ID AP_ID; waits until the APIC accepted it.
+send_ipi:
+	mov dword [LAPIC_ICR_HI], AP_ID << 24
+	mov [LAPIC_ICR_LO], eax
+.busy:	pause
+	test dword [LAPIC_ICR_LO], ICR_PENDING
+	jnz .busy
+	ret
+
+; The AP, in protected mode with interrupts off from the trampoline on.
+ap_main:
+	mov ax, SEL_DATA
+	mov ds, ax
+	mov es, ax
+	mov ss, ax
+	mov esp, AP_STACK_TOP
+	mov dword [ap_up], 1
+	hlt				; only a kick ends it: IF = 0
+	mov dword [woke1], 1
+.wait:	pause
+	cmp dword [go_halt], 0
+	je .wait
+	hlt				; the kick came before: returns at once
+	mov dword [woke2], 1
+.idle:	hlt
+	jmp .idle
+
+ap_up:		dd 0
+woke1:		dd 0
+go_halt:	dd 0
+woke2:		dd 0
+
+; Real-mode entry of the AP (CS = 0x0800, IP = 0), copied to TRAMPOLINE.
+	bits 16
+trampoline:
+	cli
+	xor ax, ax
+	mov ds, ax
+	o32 lgdt [TR(tr_gdt_desc)]
+	mov eax, cr0
+	or al, 1
+	mov cr0, eax
+	jmp dword SEL_CODE32:ap_main
+tr_gdt_desc:
+	dw gdt_end - gdt - 1
+	dd gdt
+trampoline_end:
+	bits 32
+
+	SERIAL_LIB
+	MULTIBOOT_END
