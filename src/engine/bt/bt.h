@@ -61,7 +61,7 @@ struct bt_insn {
 
 /* ---- Soft TLB: guest linear page -> host address ---------------------------------------- */
 
-#define BT_TLB_BITS	10
+#define BT_TLB_BITS	12	/* 16 MiB reach (1024 entries missed 43 % more in a Linux boot) */
 #define BT_TLB_SIZE	(1u << BT_TLB_BITS)
 #define BT_PAGE		4096ull
 #define BT_PAGE_MASK	(~(BT_PAGE - 1))
@@ -219,6 +219,8 @@ static inline uint64_t bt_linear(struct bt_cpu *cpu, int seg, uint64_t off, unsi
 uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int tlb);
 void bt_write_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int tlb);
 
+_Static_assert(BT_TLB_NR << BT_TLB_BITS <= 1 << 16, "tlb_used holds TLB << BT_TLB_BITS | index in 16 bits");
+
 static inline int bt_tlb_index(uint64_t lin) { return (lin >> 12) & (BT_TLB_SIZE - 1); }
 static inline int bt_cur_tlb(const struct bt_cpu *cpu) { return cpu->cpl == 3 ? BT_TLB_USER : BT_TLB_SUP; }
 
@@ -284,6 +286,9 @@ void bt_page_stored(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len);
  * #PF), and its guest-physical page address in *gpa_page. */
 const uint8_t *bt_fetch_page(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_page);
 
+/* Invalidates every soft-TLB entry of a new vCPU; afterwards flushes touch only the entries
+ * filled since (cpu->tlb_used). */
+void bt_tlb_init(struct bt_cpu *cpu);
 void bt_tlb_flush(struct bt_cpu *cpu, bool include_global);
 void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin);
 

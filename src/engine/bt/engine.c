@@ -163,6 +163,7 @@ static int bt_vcpu_create(struct vcpu *v)
 	cpu->vcpu = v;
 	cpu->vm = v->vm;
 	cpu->bvm = bvm;
+	bt_tlb_init(cpu);
 	char name[VM_STATE_NAME_LEN];
 	snprintf(name, sizeof(name), "bt-cpu%u", (uint8_t)v->id);
 	if (bt_block_cache_init(cpu) < 0) {

@@ -413,26 +413,27 @@ static struct bt_tlb_entry *used_entry(struct bt_cpu *cpu, unsigned k)
 	return &cpu->tlb[u >> BT_TLB_BITS][u & (BT_TLB_SIZE - 1)];
 }
 
+void bt_tlb_init(struct bt_cpu *cpu)
+{
+	/* A zeroed entry's tags of 0 would match page 0. */
+	for (int t = 0; t < BT_TLB_NR; t++)
+		for (unsigned k = 0; k < BT_TLB_SIZE; k++) {
+			entry_invalidate(&cpu->tlb[t][k]);
+			cpu->tlb[t][k].flags = 0;
+		}
+	cpu->tlb_nr_used = 0;
+}
+
 void bt_tlb_flush(struct bt_cpu *cpu, bool include_global)
 {
 	unsigned kept = 0;
 
 	cpu->stats.tlb_flushes++;
 	cpu->tlb_gen_seen = atomic_load(&cpu->bvm->tlb_gen);
-	if (include_global) {
-		/* The whole TLB: also right for a freshly zeroed vCPU, whose tags of 0 would
-		 * match page 0. */
-		for (int t = 0; t < BT_TLB_NR; t++)
-			for (unsigned k = 0; k < BT_TLB_SIZE; k++) {
-				entry_invalidate(&cpu->tlb[t][k]);
-				cpu->tlb[t][k].flags = 0;
-			}
-		cpu->tlb_nr_used = 0;
-	}
-	/* Otherwise only entries filled since the last flush can hold a translation. */
+	/* Only entries filled since the last flush (or kept by it) can hold a translation. */
 	for (unsigned k = 0; k < cpu->tlb_nr_used; k++) {
 		struct bt_tlb_entry *e = used_entry(cpu, k);
-		if (e->flags & TLBF_GLOBAL) {
+		if ((e->flags & TLBF_GLOBAL) && !include_global) {
 			cpu->tlb_used[kept++] = cpu->tlb_used[k];
 		} else {
 			entry_invalidate(e);
