@@ -412,11 +412,16 @@ static void gen_string(struct gen *g)
 	if (op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf)
 		need_flags(g, ALL);	/* REP with RCX=0 leaves the flags as they were */
 	mark(g);
+	bool down = pick(g, 2);		/* DF=1: the copy runs towards lower addresses */
+	if (down)
+		emit(g, 0xfd);		/* std */
 	if (rep)
 		emit(g, rep == 1 ? 0xf3 : 0xf2);
 	if ((op & 1) && pick(g, 3) == 0)
 		emit(g, pick(g, 2) ? 0x66 : 0x48);
 	emit(g, op);
+	if (down)
+		emit(g, 0xfc);		/* cld: the code after the sequence expects DF=0 */
 }
 
 /* Things that must fault identically: #UD opcodes, division by zero and overflow. */

@@ -2,10 +2,10 @@
  *
  * A REP instruction runs a bounded amount of work per execution and then re-executes itself
  * (next_rip = rip, end of block), so it stays interruptible; rSI/rDI/rCX are updated after
- * every element, which keeps a fault in the middle restartable. REP MOVS/STOS forward copies
- * go page-wise through host memory when both sides are RAM (translated as one element's access
- * would be, faults included); a chunk stored into a page holding code or page tables is
- * reported once (bt_page_stored).
+ * every element, which keeps a fault in the middle restartable. REP MOVS (either direction)
+ * and forward REP STOS go page-wise through host memory when both sides are RAM (translated as
+ * one element's access would be, faults included); a chunk stored into a page holding code or
+ * page tables is reported once (bt_page_stored).
  */
 #include <string.h>
 
@@ -54,8 +54,24 @@ static uint64_t room(uint64_t lin, uint64_t off, unsigned as, unsigned size)
 	return n;
 }
 
-/* Forward REP MOVS through host memory: elements copied (0: take the slow path). */
-static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t n)
+/* Like room(), for a copy downwards (DF=1): elements from off down to the page's start or to
+ * offset 0 of the address size; 0 if the first one straddles pages. */
+static uint64_t room_down(uint64_t lin, uint64_t off, unsigned as, unsigned size)
+{
+	uint64_t in_page = lin & (BT_PAGE - 1);
+
+	if (in_page + size > BT_PAGE)
+		return 0;
+	uint64_t n = in_page / size + 1;
+	if (as < 8) {
+		uint64_t wrap = off / size + 1;
+		n = wrap < n ? wrap : n;
+	}
+	return n;
+}
+
+/* REP MOVS through host memory, up or down: elements copied (0: take the slow path). */
+static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t n, bool down)
 {
 	unsigned size = i->opsize, as = i->addrsize;
 	uint64_t so = sreg(cpu, R_RSI, as), doff = sreg(cpu, R_RDI, as);
@@ -64,7 +80,8 @@ static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 		return 0;
 	uint64_t sl = bt_linear(cpu, i->seg, so, size, BT_READ);
 	uint64_t dl = bt_linear(cpu, S_ES, doff, size, BT_WRITE);
-	uint64_t k = room(sl, so, as, size), kd = room(dl, doff, as, size);
+	uint64_t k = down ? room_down(sl, so, as, size) : room(sl, so, as, size);
+	uint64_t kd = down ? room_down(dl, doff, as, size) : room(dl, doff, as, size);
 	k = kd < k ? kd : k;
 	k = n < k ? n : k;
 	uint64_t gpa, src_gpa;
@@ -75,12 +92,17 @@ static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	uint8_t *dst = src ? bt_bulk_ptr(cpu, dl, BT_WRITE, &gpa) : NULL;
 	if (!dst)
 		return 0;
-	/* An overlap where the destination trails the source replicates data element by
-	 * element: leave that to the slow path. */
-	if (dst > src && dst < src + k * size)
+	uint64_t len = k * size;
+	if (down) {		/* [dst, src) point at the highest element: copy from the lowest */
+		src -= len - size;
+		dst -= len - size;
+	}
+	/* Element by element, a destination that overlaps the source on the side the copy moves
+	 * towards replicates data instead of moving it: leave that to the slow path. */
+	if (down ? dst < src && dst + len > src : dst > src && dst < src + len)
 		return 0;
-	memmove(dst, src, k * size);
-	bt_page_stored(cpu, gpa, (unsigned)(k * size));
+	memmove(dst, src, len);
+	bt_page_stored(cpu, gpa, (unsigned)len);
 	return k;
 }
 
@@ -125,7 +147,7 @@ void bt_h_movs(struct bt_cpu *cpu, const struct bt_insn *i)
 	unsigned work = 0;
 
 	while (n && work < REP_WORK) {
-		uint64_t k = rep(i) && d > 0 ? movs_fast(cpu, i, n) : 0;
+		uint64_t k = rep(i) ? movs_fast(cpu, i, n, d < 0) : 0;
 		if (k) {
 			work += 64;
 		} else {
