@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sandbox.h"
@@ -140,6 +141,11 @@ static void add_net(struct filter *f)
 		SCMP_SYS(getsockopt), SCMP_SYS(shutdown) };
 	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
 		allow(f, calls[i]);
+	/* Its DNS forwarder (10.0.2.3) reads /etc/resolv.conf itself, with fopen(.., "r"), and
+	 * stat()s it to see it change: plain O_RDONLY opens (vmon's own always add O_CLOEXEC,
+	 * and a file opened so cannot be written) and stat by path stay allowed with --net. */
+	allow_if(f, SCMP_SYS(openat), SCMP_A2(SCMP_CMP_EQ, O_RDONLY));
+	allow_if(f, SCMP_SYS(newfstatat), SCMP_A3(SCMP_CMP_EQ, 0));
 }
 
 #ifdef __SANITIZE_ADDRESS__
@@ -154,7 +160,7 @@ static void add_sanitizer(struct filter *f)
 	allow(f, SCMP_SYS(sigaltstack));
 	allow(f, SCMP_SYS(newfstatat));
 	static const int lsan_calls[] = { SCMP_SYS(prctl), SCMP_SYS(ptrace), SCMP_SYS(wait4),
-		SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(getppid), SCMP_SYS(kill) };
+		SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(getppid) };
 	for (size_t i = 0; i < sizeof(lsan_calls) / sizeof(lsan_calls[0]); i++)
 		allow(f, lsan_calls[i]);
 	allow_if(f, SCMP_SYS(clone), SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_VM | CLONE_UNTRACED,
@@ -177,6 +183,8 @@ int sandbox_enter(const struct sandbox_policy *p)
 		fprintf(stderr, "vmon: sandbox: cannot create the seccomp filter\n");
 		return -1;
 	}
+	/* glibc reads /etc/localtime on the first time conversion (the RTC's timegm): now. */
+	tzset();
 	add_base(&f);
 	if (p->api)
 		add_api(&f);
