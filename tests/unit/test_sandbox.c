@@ -165,6 +165,7 @@ static const struct sandbox_policy bare = { 0 };
 static const struct sandbox_policy api = { .api = true };
 static const struct sandbox_policy net = { .net = true };
 static const struct sandbox_policy kvm = { .kvm = true };
+static const struct sandbox_policy all = { .api = true, .net = true, .kvm = true };
 
 static void set_tmp_path(void)
 {
@@ -175,6 +176,7 @@ static void set_tmp_path(void)
 TEST(sandbox_allows_what_running_needs)
 {
 	CHECK(exited_ok(in_sandbox(&bare, do_write)));
+	CHECK(exited_ok(in_sandbox(&all, do_write)));	/* overlapping rules combine */
 	CHECK(exited_ok(in_sandbox(&bare, do_thread)));
 	CHECK(exited_ok(in_sandbox(&bare, do_malloc)));
 	CHECK(exited_ok(in_sandbox(&net, do_socket_inet)));
