@@ -4,7 +4,8 @@
 # shared host's load hits both alike. Two workloads: a plain boot, and a boot that reads a 32 MiB
 # virtio disk with dd (one preadv per request, the device path that makes system calls).
 # Prints every run's seconds (process start to exit) and the medians; BENCH_RUNS (default 5) runs
-# per mode. Never fails because a figure is slow.
+# per mode. Then bench/sandbox_syscall.c: the filter's cost on one system call. Never fails
+# because a figure is slow.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 export LC_ALL=C	# EPOCHREALTIME with a '.' separator
@@ -56,3 +57,10 @@ workload() {
 echo "Linux guest under bt to poweroff, seconds, $runs runs per mode interleaved"
 workload boot true
 workload disk-read "dd if=/dev/vda of=/dev/null bs=64k" --disk "$disk,ro"
+
+if gcc -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -Isrc -o "$logdir/syscall" \
+	bench/sandbox_syscall.c build/obj/src/sandbox.o -lseccomp 2>"$logdir/syscall.log"; then
+	"$logdir/syscall"
+else
+	echo "sandbox_syscall: build failed (see $logdir/syscall.log)"
+fi
