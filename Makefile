@@ -6,7 +6,7 @@ WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) -Isrc -MMD -MP -pthread
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-LDLIBS  := -pthread -lm -ljson-c -lzstd -lz -lslirp
+LDLIBS  := -pthread -lm -ljson-c -lzstd -lz -lslirp -lseccomp
 
 LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)

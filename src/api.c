@@ -28,6 +28,7 @@
 #include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "migrate.h"
+#include "sandbox.h"
 #include "snapshot/snapshot.h"
 #include "vm.h"
 
@@ -137,6 +138,7 @@ static const char *cmd_status(struct api *a, struct json_object *req, struct jso
 	uint64_t now = host_now_ns(), epoch = guest_tsc_epoch_ns();
 	add_u64(reply, "uptime_ms", (now > epoch ? now - epoch : 0) / 1000000);
 	add_u64(reply, "exits", exits);
+	json_object_object_add(reply, "sandbox", json_object_new_boolean(sandbox_active()));
 	if (vm->restore_ns)
 		add_u64(reply, "restore_us", vm->restore_ns / 1000);
 	if (vm->engine->counters) {
@@ -262,8 +264,8 @@ static const char *cmd_help(struct api *a, struct json_object *req, struct json_
 
 static const struct api_cmd commands[] = {
 	{ "status", cmd_status, { { NULL } },
-	  "running/paused, engine, cpus, mem, uptime_ms (guest time), exits, instructions; "
-	  "restore_us: how long a --restore took" },
+	  "running/paused, engine, cpus, mem, uptime_ms (guest time), exits, sandbox (seccomp "
+	  "filter on), instructions; restore_us: how long a --restore took" },
 	{ "stats", cmd_stats, { { NULL } }, "exit counters by kind and the engine's counters" },
 	{ "pause", cmd_pause, { { NULL } }, "park every vCPU; the guest clock stops" },
 	{ "resume", cmd_resume, { { NULL } }, "continue a paused VM" },

@@ -17,7 +17,7 @@ static const char usage_run[] =
 	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
-	"                [--net user] [--stats] [--api-sock PATH]\n"
+	"                [--net user] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
 	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
 	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"       vmon run --incoming URI [--disk FILE[,ro]]... [--rng] [--net user]\n"
@@ -41,6 +41,8 @@ static const char usage_run[] =
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
+	"  --sandbox on|off  seccomp allowlist once the VM is built (default on; off for\n"
+	"                    debugging: gdb, strace of what a new feature calls)\n"
 	"  --restore FILE    continue the VM saved by the API's snapshot command; give it the\n"
 	"                    devices it was taken with (disks of the same sizes, --rng, --net)\n"
 	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
@@ -165,7 +167,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
 			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
-			"--incoming",
+			"--incoming", "--sandbox",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -219,6 +221,10 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (strcmp(val, "user") != 0)
 				return fail("--net %s: only 'user' is supported", val);
 			cfg->net_user = true;
+		} else if (strcmp(name, "--sandbox") == 0) {
+			if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
+				return fail("--sandbox %s: must be on or off", val);
+			cfg->no_sandbox = strcmp(val, "off") == 0;
 		} else if (strcmp(name, "--disk") == 0) {
 			if (parse_disk(val, cfg) == CLI_ERROR)
 				return CLI_ERROR;

@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "sandbox.h"
 #include "vm.h"
 
 int main(int argc, char **argv)
@@ -28,6 +29,18 @@ int main(int argc, char **argv)
 	int status = vm_create(&cfg, &vm);
 	if (status)
 		return status;
+	/* Everything is open and loaded: from here on only what running the VM needs. */
+	if (!cfg.no_sandbox) {
+		struct sandbox_policy policy = {
+			.kvm = vm->engine == &kvm_engine,
+			.api = cfg.api_sock != NULL,
+			.net = cfg.net_user,
+		};
+		if (sandbox_enter(&policy) < 0) {
+			vm_destroy(vm);
+			return EXIT_STATUS_HOST;
+		}
+	}
 	status = vm_run(vm);
 	vm_destroy(vm);
 	return status;

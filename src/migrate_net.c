@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "migrate.h"
+#include "sandbox.h"
 
 #define CONNECT_TIMEOUT_S	5
 
@@ -62,13 +63,18 @@ bad:
 /* The first address of a tcp URI that gives a socket on which op succeeds. */
 static int tcp_socket(const struct uri *u, bool listening, char *err, size_t errlen)
 {
+	/* Sandboxed, a name lookup would read /etc/hosts and friends: addresses only. */
+	bool numeric = sandbox_active();
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = listening ? AI_PASSIVE : 0 };
+				  .ai_flags = (listening ? AI_PASSIVE : 0) |
+					      (numeric ? AI_NUMERICHOST | AI_NUMERICSERV : 0) };
 	struct addrinfo *res;
 	int e = getaddrinfo(u->host, u->port, &hints, &res);
 
 	if (e) {
-		snprintf(err, errlen, "%s: %s", u->host, gai_strerror(e));
+		snprintf(err, errlen, "%s: %s", u->host, numeric && e == EAI_NONAME ?
+			 "not a numeric address (the sandbox allows no name lookup; "
+			 "--sandbox off does)" : gai_strerror(e));
 		return -1;
 	}
 	int fd = -1, saved = 0;

@@ -24,8 +24,6 @@
 #include "virtio/devices.h"
 #include "vm.h"
 
-#define EXIT_STATUS_HOST 1	/* vmon itself failed (out of memory, threads...) */
-
 /* What struct vm does not show the engines and devices. */
 struct vm_host {
 	struct vm vm;

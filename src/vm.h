@@ -43,10 +43,12 @@ struct vm_config {
 	int nr_disks;
 	bool rng;			/* virtio-rng */
 	bool net_user;			/* virtio-net on a user-mode network (libslirp) */
+	bool no_sandbox;		/* --sandbox off: no seccomp filter (src/sandbox.h) */
 };
 
 /* Exit statuses of `vmon run` (README "Exit status"). */
 #define EXIT_STATUS_OK		0
+#define EXIT_STATUS_HOST	1	/* vmon itself failed (out of memory, threads...) */
 #define EXIT_STATUS_USAGE	2
 #define EXIT_STATUS_GUEST_FAULT	3
 

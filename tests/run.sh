@@ -161,6 +161,8 @@ run_cli_tests() {
 		--disk "$work/odd.img" --boot-sector "$boot"
 	cli_error disk-directory 2 "vmon: $work: not a regular file or block device" \
 		--disk "$work,ro" --boot-sector "$boot"
+	cli_error sandbox-bad 2 "vmon: --sandbox maybe: must be on or off" \
+		--sandbox maybe --boot-sector "$boot"
 
 	# Without /dev/kvm, asking for the kvm engine must fail and say why.
 	if ! kvm_usable; then

@@ -70,6 +70,19 @@ TEST(cli_defaults)
 	CHECK(strcmp(c.kernel, "k") == 0);
 	CHECK(c.boot_sector == NULL && c.initrd == NULL && c.cmdline == NULL);
 	CHECK(!c.stats);
+	CHECK(!c.no_sandbox);
+}
+
+TEST(cli_sandbox)
+{
+	struct vm_config c;
+
+	CHECK_EQ(PARSE(&c, "run", "--kernel", "k", "--sandbox", "off"), CLI_RUN);
+	CHECK(c.no_sandbox);
+	CHECK_EQ(PARSE(&c, "run", "--kernel", "k", "--sandbox=on"), CLI_RUN);
+	CHECK(!c.no_sandbox);
+	CHECK_EQ(PARSE(&c, "run", "--kernel", "k", "--sandbox", "maybe"), CLI_ERROR);
+	CHECK_EQ(PARSE(&c, "run", "--kernel", "k", "--sandbox"), CLI_ERROR);
 }
 
 TEST(cli_all_options)

@@ -1,0 +1,24 @@
+/* The seccomp sandbox: once the VM is built, vmon may make only the system calls running it
+ * needs; any other call kills the process (README "Isolation"). */
+#ifndef VMON_SANDBOX_H
+#define VMON_SANDBOX_H
+
+#include <stdbool.h>
+
+/* What the running VM may still do besides its devices' I/O, from its configuration. */
+struct sandbox_policy {
+	bool kvm;	/* kvm engine: ioctls of type 0xAE on its /dev/kvm, VM and vCPU fds */
+	bool api;	/* --api-sock: accept clients; snapshot creates, fsyncs and renames a
+			 * file; migrate connects a stream socket */
+	bool net;	/* --net user: libslirp opens TCP/UDP sockets for the guest's connections */
+};
+
+/* Installs the filter on every thread of the process (and those created later). Returns 0, or
+ * -1 after one line on stderr. */
+int sandbox_enter(const struct sandbox_policy *p);
+
+/* The filter is installed: code that would need a forbidden call takes another way (migrate
+ * resolves only numeric addresses, since a host name means reading /etc files). */
+bool sandbox_active(void);
+
+#endif
