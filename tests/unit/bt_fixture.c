@@ -55,6 +55,7 @@ struct bt_test *bt_test_new(void)
 	cpu_state_reset(&t->cpu->s);
 	bt_set_rflags(t->cpu, t->cpu->s.rflags);
 	bt_update_mode(t->cpu);
+	bt_tlb_init(t->cpu);
 	bt_tlb_flush(t->cpu, true);
 	return t;
 }
