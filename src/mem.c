@@ -75,6 +75,15 @@ void mem_destroy(struct guest_mem *m)
 	m->fd = -1;
 }
 
+void host_populate(void *p, size_t len)
+{
+	uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+
+	if (end > start)
+		madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+}
+
 /* Only a hint: a kernel without MADV_POPULATE_WRITE (before 5.14) faults pages in one by one
  * as before. Several threads may populate one chunk at once; the second call finds the pages. */
 void mem_populate_chunk(const struct guest_mem *m, size_t chunk)

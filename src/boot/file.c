@@ -88,6 +88,7 @@ int boot_file_slurp(const char *path, uint64_t max, uint8_t **buf, size_t *len)
 		fprintf(stderr, "vmon: %s: %s\n", path, strerror(ENOMEM));
 		goto out;
 	}
+	host_populate(*buf, f.size);	/* megabytes of kernel: thousands of page faults */
 	if (boot_file_read(&f, 0, *buf, f.size)) {
 		free(*buf);
 		*buf = NULL;

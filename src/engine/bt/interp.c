@@ -24,10 +24,12 @@
 
 #include "engine/bt/ops.h"
 #include "engine/bt/translate.h"
+#include "mem.h"
 
 #define BLOCK_MAX	64
 #define CACHE_BLOCKS	32768
 #define CACHE_INSNS	(CACHE_BLOCKS * 16)
+#define INSNS_POPULATE	((2u << 20) / sizeof(struct bt_insn))
 #define HASH_BITS	15
 #define JC_BITS		12
 /* Runs of a block before it is translated (VMON_BT_JIT_THRESHOLD; 0 = never translate). */
@@ -62,6 +64,7 @@ struct block_cache {
 	unsigned nr_blocks, nr_insns;
 	struct block blocks[CACHE_BLOCKS];
 	struct bt_insn insns[CACHE_INSNS];
+	struct bt_insn *insns_populated;	/* insns[] before it have host pages */
 	/* A block of a page whose generation cannot be tracked: decoded for one run. */
 	struct block scratch;
 	struct bt_insn scratch_insns[BLOCK_MAX];
@@ -100,6 +103,7 @@ int bt_block_cache_init(struct bt_cpu *cpu)
 		free(bc);
 		return -1;
 	}
+	bc->insns_populated = bc->insns;
 	cpu->block_cache = bc;
 	return 0;
 }
@@ -112,6 +116,20 @@ void bt_block_cache_free(struct bt_cpu *cpu)
 		bt_tcache_free(&bc->tc);
 	free(bc);
 	cpu->block_cache = NULL;
+}
+
+/* Decoded instructions fill insns[] front to back: their host pages come 2 MiB at a time
+ * (host_populate; a Linux boot decodes ~20 MiB of them, 5 000 page faults otherwise). */
+static void insns_reserve(struct block_cache *bc, unsigned upto)
+{
+	const struct bt_insn *end = bc->insns + CACHE_INSNS;
+
+	while (bc->insns_populated < bc->insns + upto) {
+		size_t n = (size_t)(end - bc->insns_populated);
+		n = n < INSNS_POPULATE ? n : INSNS_POPULATE;
+		host_populate(bc->insns_populated, n * sizeof(struct bt_insn));
+		bc->insns_populated += n;
+	}
 }
 
 static unsigned hash_key(uint64_t key, unsigned code_size)
@@ -336,6 +354,7 @@ static struct block *find_block(struct bt_cpu *cpu)
 	b->code_size = cpu->code_size;
 	b->gen = 0;	/* never matches while half built: a fault below leaves it invalid */
 	b->n = 0;
+	insns_reserve(bc, bc->nr_insns + BLOCK_MAX);
 	decode_block(cpu, b, &bc->insns[bc->nr_insns], BLOCK_MAX, lin, page, gpa);
 	bc->nr_insns += b->n;
 	b->gen = gen;
