@@ -158,6 +158,7 @@ static int bt_vcpu_create(struct vcpu *v)
 	struct bt_vcpu *bv = aligned_alloc(64, size);
 	if (!bv)
 		return -1;
+	host_populate(bv, size);	/* soft TLBs and shadow roots: hundreds of pages */
 	memset(bv, 0, size);
 	struct bt_cpu *cpu = &bv->cpu;
 	cpu->vcpu = v;

@@ -18,6 +18,7 @@
  * the block cache, so no translation outlives the decoded insns it was made from.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,9 @@ int bt_block_cache_init(struct bt_cpu *cpu)
 
 	if (!bc)
 		return -1;
+	/* The lookup tables and the block array are all used within a boot (insns[] after them
+	 * fills on demand, insns_reserve). */
+	host_populate(bc, offsetof(struct block_cache, insns));
 	if (jit_threshold(&bc->jit_threshold) < 0 ||
 	    (bc->jit_threshold && bt_tcache_init(&bc->tc, BT_TCACHE_SIZE) < 0)) {
 		free(bc);
