@@ -224,6 +224,30 @@ _Static_assert(BT_TLB_NR << BT_TLB_BITS <= 1 << 16, "tlb_used holds TLB << BT_TL
 static inline int bt_tlb_index(uint64_t lin) { return (lin >> 12) & (BT_TLB_SIZE - 1); }
 static inline int bt_cur_tlb(const struct bt_cpu *cpu) { return cpu->cpl == 3 ? BT_TLB_USER : BT_TLB_SUP; }
 
+/* Little-endian guest value of size bytes at host p: fixed-size moves for the operand sizes
+ * (a memcpy of a run-time size is a library call); a split access's odd parts take memcpy. */
+static inline uint64_t bt_host_load(const uint8_t *p, unsigned size)
+{
+	switch (size) {
+	case 1: return *p;
+	case 2: { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
+	case 4: { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
+	case 8: { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+	default: { uint64_t v = 0; __builtin_memcpy(&v, p, size); return v; }
+	}
+}
+
+static inline void bt_host_store(uint8_t *p, unsigned size, uint64_t val)
+{
+	switch (size) {
+	case 1: *p = (uint8_t)val; return;
+	case 2: { uint16_t v = (uint16_t)val; __builtin_memcpy(p, &v, 2); return; }
+	case 4: { uint32_t v = (uint32_t)val; __builtin_memcpy(p, &v, 4); return; }
+	case 8: __builtin_memcpy(p, &val, 8); return;
+	default: __builtin_memcpy(p, &val, size); return;
+	}
+}
+
 /* Linear read/write with the CPL's privileges (tlb = bt_cur_tlb) or as supervisor for
  * implicit system accesses (tlb = BT_TLB_SUP: descriptor tables, TSS, IDT). */
 static inline uint64_t bt_read_lin(struct bt_cpu *cpu, uint64_t lin, unsigned size, int tlb)
@@ -231,13 +255,7 @@ static inline uint64_t bt_read_lin(struct bt_cpu *cpu, uint64_t lin, unsigned si
 	const struct bt_tlb_entry *e = &cpu->tlb[tlb][bt_tlb_index(lin)];
 	if (__builtin_expect(e->tag_read == (lin & BT_PAGE_MASK) &&
 			     (lin & (BT_PAGE - 1)) <= BT_PAGE - size, 1)) {
-		const uint8_t *p = (const uint8_t *)(lin + e->addend);
-		switch (size) {
-		case 1: return *p;
-		case 2: { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
-		case 4: { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
-		default: { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
-		}
+		return bt_host_load((const uint8_t *)(lin + e->addend), size);
 	}
 	return bt_read_lin_slow(cpu, lin, size, tlb);
 }
@@ -247,13 +265,8 @@ static inline void bt_write_lin(struct bt_cpu *cpu, uint64_t lin, unsigned size,
 	const struct bt_tlb_entry *e = &cpu->tlb[tlb][bt_tlb_index(lin)];
 	if (__builtin_expect(e->tag_write == (lin & BT_PAGE_MASK) &&
 			     (lin & (BT_PAGE - 1)) <= BT_PAGE - size, 1)) {
-		uint8_t *p = (uint8_t *)(lin + e->addend);
-		switch (size) {
-		case 1: *p = (uint8_t)val; return;
-		case 2: { uint16_t v = (uint16_t)val; __builtin_memcpy(p, &v, 2); return; }
-		case 4: { uint32_t v = (uint32_t)val; __builtin_memcpy(p, &v, 4); return; }
-		default: __builtin_memcpy(p, &val, 8); return;
-		}
+		bt_host_store((uint8_t *)(lin + e->addend), size, val);
+		return;
 	}
 	bt_write_lin_slow(cpu, lin, size, val, tlb);
 }

@@ -263,10 +263,8 @@ static uint64_t read_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint
 	uint64_t gpa = e->gpa_page | (lin & (BT_PAGE - 1));
 	uint64_t v = 0;
 
-	if (!(e->flags & TLBF_MMIO)) {
-		memcpy(&v, (const uint8_t *)(uintptr_t)(lin + e->addend), size);
-		return v;
-	}
+	if (!(e->flags & TLBF_MMIO))
+		return bt_host_load((const uint8_t *)(uintptr_t)(lin + e->addend), size);
 	if (size == 1 || size == 2 || size == 4 || size == 8) {
 		vm_mmio(cpu->vcpu, gpa, size, false, &v);
 		return size == 8 ? v : v & ((1ull << (size * 8)) - 1);
@@ -295,7 +293,7 @@ static void write_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint64_
 		}
 		return;
 	}
-	memcpy((uint8_t *)(uintptr_t)(lin + e->addend), &val, size);
+	bt_host_store((uint8_t *)(uintptr_t)(lin + e->addend), size, val);
 	bt_page_stored(cpu, e->gpa_page, size);
 }
 
