@@ -51,6 +51,9 @@ static inline uint8_t *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint6
 }
 
 void mem_populate_chunk(const struct guest_mem *m, size_t chunk);
+/* Leaves the pages to the kernel's faults from now on (an engine whose guest RAM the kernel
+ * faults in anyway, kvm): every chunk counts as populated. */
+void mem_populate_off(struct guest_mem *m);
 
 /* The host allocates guest RAM a page at a time on first touch, one page fault each, which
  * costs more than allocating a whole chunk in one call: whoever is about to touch RAM at hva

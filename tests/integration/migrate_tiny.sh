@@ -12,12 +12,14 @@
 #                         line "not a vmon migration stream"
 #   migrate/refused       migrate to a port nobody listens on: an error reply, the VM runs on
 #   migrate/cli           --incoming with --kernel: exit 2, one line
-# Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
+# Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh. VMON_TEST_ENGINE (bt)
+# picks the engine of both sides (tests/slow/kvm_nested.sh runs it with kvm).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
 
 vmon=${VMON_SAN:-build/vmon-san}	# the VMs under test
 client=${VMON:-build/vmon}		# requests: quick to start
+engine=${VMON_TEST_ENGINE:-bt}
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
@@ -37,7 +39,7 @@ wait_for() {	# wait_for FILE PATTERN [SECONDS]
 # target NAME URI: starts `vmon run --incoming URI` (console NAME.out); sets tpid and turi (the
 # URI it really listens on).
 target() {
-	"$vmon" run --engine bt --incoming "$2" --console "$work/$1.out" </dev/null \
+	"$vmon" run --engine "$engine" --incoming "$2" --console "$work/$1.out" </dev/null \
 		2>"$work/$1.err" &
 	tpid=$!
 	pids+=("$tpid")
@@ -46,10 +48,20 @@ target() {
 }
 # source NAME GUEST CMDLINE: starts the guest with an API socket NAME.sock; sets spid.
 source_vm() {
-	"$vmon" run --engine bt --mem 64M --kernel "build/guests/$2.bin" --cmdline "$3" \
+	"$vmon" run --engine "$engine" --mem 64M --kernel "build/guests/$2.bin" --cmdline "$3" \
 		--console "$work/$1.out" --api-sock "$work/$1.sock" </dev/null 2>"$work/$1.err" &
 	spid=$!
 	pids+=("$spid")
+}
+# reap PID: waits for a VM and returns its exit status; one still running after 120 s is
+# killed (status 137), so a hung migration is a FAIL, not a hung test.
+reap() {
+	for _ in $(seq 1200); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1"
 }
 # until_migration STATE SOCK: polls status until the migration is in STATE (30 s).
 until_migration() {
@@ -68,11 +80,12 @@ source_vm s1 ticker slow
 wait_for "$work/s1.out" "tick 02" || errors+=("the source never ticked")
 api "$work/s1.sock" migrate uri="$turi"
 [ $rc = 0 ] || errors+=("migrate: $reply")
-wait "$spid"
+reap "$spid"
 status=$?
 [ $status = 0 ] || errors+=("source: exit status $status")
 grep -q '^vmon: migration completed: ' "$work/s1.err" || errors+=("source: $(cat "$work/s1.err")")
-wait "$tpid"
+[ ${#errors[@]} = 0 ] || errors+=("target: $(cat "$work/t1.err")")
+reap "$tpid"
 status=$?
 [ $status = 49 ] || errors+=("target: exit status $status, expected 49" "$(cat "$work/t1.err")")
 grep -q '^vmon: migration received: ' "$work/t1.err" || errors+=("target: $(cat "$work/t1.err")")
@@ -96,10 +109,10 @@ rounds=$(json rounds)
 [ "$(json final_pages)" -ge 4096 ] 2>/dev/null || errors+=("final pages: $reply")
 grep -q '"round_pages":\[[0-9]*,4096' <<<"$reply" || errors+=("round pages: $reply")
 api "$work/s2.sock" quit
-wait "$spid"
+reap "$spid"
 status=$?
 [ $status = 0 ] || errors+=("source: exit status $status")
-wait "$tpid"
+reap "$tpid"
 status=$?
 [ $status = 65 ] || errors+=("target: exit status $status, expected 65" "$(cat "$work/t2.err")")
 [ "$(cat "$work/t2.out")" = "verify ok" ] || errors+=("target console: $(cat "$work/t2.out")")
@@ -121,7 +134,7 @@ until_migration failed "$work/s3.sock" || errors+=("not failed: $reply")
 api "$work/s3.sock" pause
 [ $rc = 0 ] || errors+=("pause after the failure: $reply")
 api "$work/s3.sock" resume
-wait "$spid"
+reap "$spid"
 status=$?
 [ $status = 65 ] || errors+=("source: exit status $status, expected 65" "$(cat "$work/s3.err")")
 [ "$(tr '\n' ' ' <"$work/s3.out")" = "filled verify ok " ] ||
@@ -134,7 +147,7 @@ errors=()
 target t4 tcp:127.0.0.1:0
 port=${turi##*:}
 printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >"/dev/tcp/127.0.0.1/$port"
-wait "$tpid"
+reap "$tpid"
 status=$?
 last=$(tail -n 1 "$work/t4.err")
 [ $status = 2 ] || errors+=("exit status $status")
@@ -157,10 +170,10 @@ api "$work/s5.sock" migrate uri=tcp:127.0.0.1:99999
 api "$work/s5.sock" status
 [ "$(vm_state)" = running ] && ! grep -q migration <<<"$reply" || errors+=("status: $reply")
 api "$work/s5.sock" quit
-wait "$spid"
+reap "$spid"
 if [ ${#errors[@]} = 0 ]; then ok migrate/refused; else fail migrate/refused "${errors[@]}"; fi
 
-"$vmon" run --engine bt --incoming tcp:127.0.0.1:0 --kernel build/guests/ticker.bin \
+"$vmon" run --engine "$engine" --incoming tcp:127.0.0.1:0 --kernel build/guests/ticker.bin \
 	</dev/null >"$work/out" 2>"$work/err"
 status=$?
 if [ $status = 2 ] && [ "$(wc -l <"$work/err")" = 1 ] &&

@@ -7,6 +7,10 @@
 #   - every tiny guest on --engine kvm (tests/run.sh --guests kvm), smp also with --cpus 4; but
 #     not those that check what QEMU TCG gets wrong (tcg_deviant below): TCG executes L2's code,
 #   - --engine auto on one guest (the probe picks an engine and says why),
+#   - snapshot/restore and live migration on the kvm engine: tests/integration/snapshot_tiny.sh
+#     and migrate_tiny.sh (the ticker snapshotted and migrated mid-count, a guest rewriting
+#     4096 pages migrated and verified, corrupt files, the other engine refused, ...) with
+#     VMON_TEST_ENGINE=kvm, their names suffixed /kvm,
 #   - bench/kvm.sh's measurements,
 #   - Debian's kernel under the kvm engine until its first lines (tests/slow/linux_kvm.sh), then
 #     a whole boot with 4 vCPUs to its /init, which checks /data/blob and the CPU topology and
@@ -20,7 +24,7 @@
 #
 # Environment: KVM_NESTED_CPU (QEMU -cpu model, default max), KVM_NESTED_TIMEOUT (whole run,
 # default 900 s), LINUX_KVM_TIMEOUT (the L2 Linux, default 180 s), KVM_NESTED_BENCH_RUNS (3),
-# KVM_NESTED_STEPS (what L1 runs, comma-separated: default guests,bench,linux).
+# KVM_NESTED_STEPS (what L1 runs, comma-separated: default guests,snapshot,bench,linux).
 #
 # `tests/slow/kvm_nested.sh --l1 CPU L2_TIMEOUT BENCH_RUNS` is the part that runs inside L1.
 set -u
@@ -32,7 +36,7 @@ else
 	cpu=${KVM_NESTED_CPU:-max}
 	l2_timeout=${LINUX_KVM_TIMEOUT:-180}
 	bench_runs=${KVM_NESTED_BENCH_RUNS:-3}
-	steps=${KVM_NESTED_STEPS:-guests,bench,linux}
+	steps=${KVM_NESTED_STEPS:-guests,snapshot,bench,linux}
 fi
 # Whether the comma-separated $steps names $1.
 step() { [[ ,$steps, == *,$1,* ]]; }
@@ -113,6 +117,13 @@ l1_main() {
 		VMON_SAN=build/vmon-san tests/run.sh --guests kvm | grep -v ' passed, '
 		VMON_SAN=build/vmon-san tests/run.sh --guests kvm smp --cpus 4 | grep -v ' passed, '
 		l1_engine_auto
+	fi
+
+	if step snapshot; then
+		for t in snapshot_tiny migrate_tiny; do
+			VMON_TEST_ENGINE=kvm VMON_SAN=build/vmon-san "tests/integration/$t.sh" |
+				sed -E 's#^(ok|FAIL) ([^ ]+)#\1 \2/kvm#; s#^SKIP ([^:]+):#SKIP \1/kvm:#'
+		done
 	fi
 
 	# A hang here must not eat the whole run's time limit.
@@ -218,6 +229,7 @@ rm -rf "$stage"
 mkdir -p "$stage/nested/modules"
 cp "$moddir"/*.ko "$stage/nested/modules/"
 put tests/run.sh tests/slow/linux_kvm.sh tests/slow/kvm_nested.sh tests/integration/linux_lib.sh \
+	tests/integration/snapshot_tiny.sh tests/integration/migrate_tiny.sh \
 	bench/kvm.sh tests/guests/*.asm tests/guests/*.expected tests/guests/module.txt \
 	build/guests/*.bin build/vmon build/vmon-san build/bench/kvm_floor build/bench/*.bin \
 	build/guest/vmlinuz build/guest/initramfs.cpio.gz build/guest/blob.sha256
@@ -245,7 +257,7 @@ timeout "${KVM_NESTED_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu "$cpu" -
 	-display none -monitor none -serial stdio -no-reboot -net none \
 	-kernel build/guest/vmlinuz -initrd "$out/initramfs.cpio" \
 	-append "console=ttyS0 quiet vmon.run=\"/nested/vmon/tests/slow/kvm_nested.sh --l1 $cpu $l2_timeout $bench_runs $steps\"" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log" | {
+	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" | {
 	passed=0 failed=0 skipped=0 started=no finished=no
 	while IFS= read -r line; do
 		case $line in

@@ -26,7 +26,7 @@ struct kvm_vm_priv {
 	struct kvm_cpuid2 *supported;	/* KVM_GET_SUPPORTED_CPUID, unfiltered */
 	uint32_t msr[KVM_MSR_MAX];	/* MSRs get_state/set_state transfer */
 	int nr_msrs;
-	bool has_debugregs, has_xcrs, has_vcpu_events;
+	bool has_debugregs, has_xcrs, has_vcpu_events, has_xsave;
 	/* KVM on AMD re-initialises a vCPU at a shutdown intercept (the VMCB is undefined after
 	 * one, APM Vol. 2, 15.9): the registers of the fault are gone by KVM_EXIT_SHUTDOWN. */
 	bool shutdown_resets;
@@ -81,5 +81,10 @@ enum vcpu_exit kvm_vcpu_run(struct vcpu *v);
 void kvm_vcpu_kick(struct vcpu *v);
 int kvm_get_state(struct vcpu *v, struct cpu_state *s);
 int kvm_set_state(struct vcpu *v, const struct cpu_state *s);
+
+/* save.c: the snapshot sections of the in-kernel devices and clock, and of one vCPU beyond
+ * struct cpu_state. Return 0, or -1 if the VM's table of states is full. */
+int kvm_register_vm_state(struct vm *vm);
+int kvm_register_vcpu_state(struct vcpu *v);
 
 #endif
