@@ -86,5 +86,15 @@ int kvm_set_state(struct vcpu *v, const struct cpu_state *s);
  * struct cpu_state. Return 0, or -1 if the VM's table of states is full. */
 int kvm_register_vm_state(struct vm *vm);
 int kvm_register_vcpu_state(struct vcpu *v);
+/* The checks on values read from a snapshot before KVM gets them (false: refuse). */
+struct state_in;
+struct state_out;
+bool kvm_pic_state_valid(const struct kvm_pic_state *p);
+bool kvm_pit_channel_valid(const struct kvm_pit_channel_state *c);
+bool kvm_mp_state_valid(uint32_t mp_state);
+void kvm_events_save(const struct kvm_vcpu_events *e, struct state_out *o);
+/* Reads what kvm_events_save wrote, with the flags KVM_SET_VCPU_EVENTS needs; false for values
+ * no CPU can be in. */
+bool kvm_events_load(struct kvm_vcpu_events *e, struct state_in *in);
 
 #endif

@@ -76,7 +76,7 @@ static void pic_save(void *opaque, struct state_out *o)
 	}
 }
 
-static bool pic_valid(const struct kvm_pic_state *p)
+bool kvm_pic_state_valid(const struct kvm_pic_state *p)
 {
 	const uint8_t flags[] = { p->read_reg_select, p->poll, p->special_mask, p->auto_eoi,
 				  p->rotate_on_auto_eoi, p->special_fully_nested_mode, p->init4 };
@@ -102,7 +102,7 @@ static int pic_load(void *opaque, struct state_in *in)
 		PIC_FIELDS(GET)
 #undef GET
 		p->elcr &= p->elcr_mask;
-		if (!pic_valid(p))
+		if (!kvm_pic_state_valid(p))
 			return -1;
 	}
 	if (!state_in_ok(in))
@@ -183,7 +183,7 @@ static void pit_save(void *opaque, struct state_out *o)
 	state_put_u32(o, pit.flags);
 }
 
-static bool pit_channel_valid(const struct kvm_pit_channel_state *c)
+bool kvm_pit_channel_valid(const struct kvm_pit_channel_state *c)
 {
 	return c->count <= 0x10000 && c->count_latched <= PIT_RW_STATE_MAX &&
 	       c->status_latched <= 1 && c->read_state <= PIT_RW_STATE_MAX &&
@@ -205,7 +205,7 @@ static int pit_load(void *opaque, struct state_in *in)
 #define GET(f) c->f = state_get_u8(in);
 		PIT_U8_FIELDS(GET)
 #undef GET
-		if (!pit_channel_valid(c))
+		if (!kvm_pit_channel_valid(c))
 			return -1;
 	}
 	pit.flags = state_get_u32(in);
@@ -247,7 +247,7 @@ static int clock_load(void *opaque, struct state_in *in)
 
 /* ---- per vCPU ------------------------------------------------------------------------------ */
 
-static void events_save(const struct kvm_vcpu_events *e, struct state_out *o)
+void kvm_events_save(const struct kvm_vcpu_events *e, struct state_out *o)
 {
 	const uint8_t b[] = {
 		e->exception.injected, e->exception.nr, e->exception.has_error_code,
@@ -260,8 +260,7 @@ static void events_save(const struct kvm_vcpu_events *e, struct state_out *o)
 	state_put_u32(o, e->sipi_vector);
 }
 
-/* Returns false for values no CPU can be in. */
-static bool events_load(struct kvm_vcpu_events *e, struct state_in *in)
+bool kvm_events_load(struct kvm_vcpu_events *e, struct state_in *in)
 {
 	uint8_t b[11];
 
@@ -289,7 +288,7 @@ static bool events_load(struct kvm_vcpu_events *e, struct state_in *in)
 	return e->exception.nr < 32 && e->interrupt.shadow <= 3 && e->sipi_vector <= 0xff;
 }
 
-static bool mp_state_valid(uint32_t s)
+bool kvm_mp_state_valid(uint32_t s)
 {
 	return s == KVM_MP_STATE_RUNNABLE || s == KVM_MP_STATE_UNINITIALIZED ||
 	       s == KVM_MP_STATE_INIT_RECEIVED || s == KVM_MP_STATE_HALTED ||
@@ -358,7 +357,7 @@ static void vcpu_save(void *opaque, struct state_out *o)
 	}
 	state_put(o, x.lapic.regs, sizeof(x.lapic.regs));
 	state_put_u32(o, x.mp.mp_state);
-	events_save(&x.ev, o);
+	kvm_events_save(&x.ev, o);
 	state_put_u64(o, x.deadline);
 	state_put_u32(o, kp->has_xsave ? KVM_XSAVE_BYTES : 0);
 	if (kp->has_xsave)
@@ -375,14 +374,14 @@ static int vcpu_load(void *opaque, struct state_in *in)
 	memset(&x, 0, sizeof(x));
 	state_get(in, x.lapic.regs, sizeof(x.lapic.regs));
 	x.mp.mp_state = state_get_u32(in);
-	bool events_ok = events_load(&x.ev, in);
+	bool events_ok = kvm_events_load(&x.ev, in);
 	x.deadline = state_get_u64(in);
 	/* This host's XSAVE support must be the snapshot's. */
 	if (state_get_u32(in) != (kp->has_xsave ? KVM_XSAVE_BYTES : 0))
 		return -1;
 	if (kp->has_xsave)
 		state_get(in, x.xsave.region, sizeof(x.xsave.region));
-	if (!state_in_ok(in) || !events_ok || !mp_state_valid(x.mp.mp_state))
+	if (!state_in_ok(in) || !events_ok || !kvm_mp_state_valid(x.mp.mp_state))
 		return -1;
 
 	if (ioctl(kv->fd, KVM_SET_LAPIC, &x.lapic) < 0)
