@@ -23,7 +23,7 @@
 # tree), bash, the shared libraries and the modules; the modules are cached under build/kvm-nested/.
 #
 # Environment: KVM_NESTED_CPU (QEMU -cpu model, default max), KVM_NESTED_TIMEOUT (whole run,
-# default 900 s), LINUX_KVM_TIMEOUT (the L2 Linux, default 180 s), KVM_NESTED_BENCH_RUNS (3),
+# default 1500 s), LINUX_KVM_TIMEOUT (the L2 Linux, default 180 s), KVM_NESTED_BENCH_RUNS (3),
 # KVM_NESTED_STEPS (what L1 runs, comma-separated: default guests,snapshot,bench,linux).
 #
 # `tests/slow/kvm_nested.sh --l1 CPU L2_TIMEOUT BENCH_RUNS` is the part that runs inside L1.
@@ -254,7 +254,7 @@ rm -f "$out/extra.cpio"
 echo "kvm-nested: L1 = QEMU TCG -cpu $cpu, ${kernel_spec%%=*}, $(du -m "$out/initramfs.cpio" | cut -f1) MiB initramfs"
 log=$out/console.log
 t0=$SECONDS
-timeout "${KVM_NESTED_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 2 -m 2G \
+timeout "${KVM_NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 2 -m 2G \
 	-display none -monitor none -serial stdio -no-reboot -net none \
 	-kernel build/guest/vmlinuz -initrd "$out/initramfs.cpio" \
 	-append "console=ttyS0 quiet vmon.run=\"/nested/vmon/tests/slow/kvm_nested.sh --l1 $cpu $l2_timeout $bench_runs $steps\"" \
