@@ -262,7 +262,7 @@ void kvm_events_save(const struct kvm_vcpu_events *e, struct state_out *o)
 
 bool kvm_events_load(struct kvm_vcpu_events *e, struct state_in *in)
 {
-	uint8_t b[11];
+	uint8_t b[11];			/* as kvm_events_save lists them */
 
 	state_get(in, b, sizeof(b));
 	memset(e, 0, sizeof(*e));
@@ -282,8 +282,11 @@ bool kvm_events_load(struct kvm_vcpu_events *e, struct state_in *in)
 	/* The SMM state is left as KVM has it (vmon guests never enter SMM). */
 	e->flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
 		   KVM_VCPUEVENT_VALID_SHADOW;
-	for (int i = 0; i < 11; i++)
-		if (i != 1 && i != 5 && i != 7 && i != 9 && b[i] > 1)
+	const uint8_t flags[] = { e->exception.injected, e->exception.has_error_code,
+				  e->exception.pending, e->interrupt.injected, e->interrupt.soft,
+				  e->nmi.injected, e->nmi.masked };
+	for (size_t i = 0; i < sizeof(flags); i++)
+		if (flags[i] > 1)
 			return false;
 	return e->exception.nr < 32 && e->interrupt.shadow <= 3 && e->sipi_vector <= 0xff;
 }
