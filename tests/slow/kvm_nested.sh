@@ -14,7 +14,7 @@
 #   - bench/kvm.sh's measurements,
 #   - Debian's kernel under the kvm engine until its first lines (tests/slow/linux_kvm.sh), then
 #     a whole boot with 4 vCPUs to its /init, which checks /data/blob and the CPU topology and
-#     powers off (tests/integration/linux_lib.sh).
+#     powers off (tests/integration/linux_lib.sh), and one snapshotted mid-run and restored.
 # Prints every result line and the bench table, then `N passed, N failed`; exit status 1 if
 # anything failed. SKIPs (exit 0) without qemu-system-x86_64 or when the CPU model has no SVM.
 #
@@ -75,6 +75,58 @@ l1_linux_boot() {
 4
 cpu cores: 4
 physical id: 0"
+}
+
+# wait_line FILE PATTERN SECONDS
+wait_line() {
+	for _ in $(seq $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Debian's Linux, 1 vCPU, under the kvm engine: a shell loop N=0 .. N=29 a second apart,
+# snapshotted mid-count (staying paused), quit, and restored into a new vmon, which must go on
+# with the next number and power off (tests/integration/snapshot_linux.sh, under bt).
+l1_linux_snapshot() {
+	local dir=/tmp/linux-snap errors=() pid status last first all
+	local loop='i=0; while [ $i -lt 30 ]; do echo N=$i; i=$((i+1)); sleep 1; done'
+	mkdir -p $dir
+	timeout -k 5 "$l2_timeout" build/vmon run --engine kvm --mem 256M \
+		--console $dir/run1.console --api-sock $dir/api.sock --kernel build/guest/vmlinuz \
+		--initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0 vmon.run=\"$loop\"" \
+		</dev/null 2>$dir/run1.stderr &
+	pid=$!
+	if ! wait_line $dir/run1.console '^N=2' "$l2_timeout"; then
+		echo "FAIL linux/snapshot/kvm: the guest never counted to 2"
+		tail -n 3 $dir/run1.console $dir/run1.stderr | sed 's/^/    | /'
+		kill "$pid" 2>/dev/null
+		return
+	fi
+	build/vmon api $dir/api.sock snapshot path=$dir/guest.snap paused=true >$dir/reply 2>&1 ||
+		errors+=("snapshot: $(cat $dir/reply)")
+	build/vmon api $dir/api.sock quit >/dev/null 2>&1
+	wait "$pid"
+	status=$?
+	[ $status = 0 ] || errors+=("first vmon: exit status $status")
+	last=$(grep '^N=' $dir/run1.console | tail -n 1 | tr -d '\r')
+	timeout -k 5 "$l2_timeout" build/vmon run --restore $dir/guest.snap --engine kvm \
+		--console $dir/run2.console </dev/null 2>$dir/run2.stderr
+	status=$?
+	[ $status = 0 ] || errors+=("restored vmon: exit status $status" "$(tail -n 3 $dir/run2.stderr)")
+	first=$(grep '^N=' $dir/run2.console | head -n 1 | tr -d '\r')
+	[ -n "$first" ] && [ "${first#N=}" = $((${last#N=} + 1)) ] ||
+		errors+=("count went $last -> $first")
+	grep -q '^VMON-RUN-EXIT=0' $dir/run2.console || errors+=("no VMON-RUN-EXIT=0 after restore")
+	all=$(cat $dir/run1.console $dir/run2.console | tr -d '\r' | grep '^N=' | tr '\n' ' ')
+	[ "$all" = "$(for i in $(seq 0 29); do printf 'N=%d ' "$i"; done)" ] || errors+=("count: $all")
+	if [ ${#errors[@]} = 0 ]; then
+		echo "ok   linux/snapshot/kvm: $last in the snapshot, $first first after the restore"
+	else
+		echo "FAIL linux/snapshot/kvm"
+		printf '    %s\n' "${errors[@]}"
+	fi
 }
 
 l1_main() {
@@ -139,6 +191,7 @@ l1_main() {
 	if step linux; then
 		LINUX_KVM_TIMEOUT=$l2_timeout tests/slow/linux_kvm.sh
 		l1_linux_boot
+		l1_linux_snapshot
 	fi
 	echo "$done_marker"
 }
