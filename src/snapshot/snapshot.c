@@ -10,6 +10,7 @@
  * empty "sync" sections, which the reader answers on the same socket once it has loaded
  * everything before them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,6 +503,12 @@ static struct snapshot_reader *open_reader(FILE *f, const char *path, const char
 	uint8_t engine_len = state_get_u8(&in);
 	state_get(&in, sr->engine, engine_len);
 	sr->engine[engine_len] = '\0';
+	/* The name goes into error messages: a word, nothing that could break the line. */
+	for (unsigned i = 0; i < engine_len; i++)
+		if (!isalnum((unsigned char)sr->engine[i]))
+			in.bad = true;
+	if (!engine_len)
+		in.bad = true;
 	if (!state_in_ok(&in) || mem < MEM_MIN || mem > MEM_MAX || mem % PAGE || cpus < 1 ||
 	    cpus > VM_MAX_CPUS) {
 		bad_section(sr, name);

@@ -57,10 +57,10 @@ source_vm() {
 	spid=$!
 	pids+=("$spid")
 }
-# reap PID: waits for a VM and returns its exit status; one still running after 120 s is
+# reap PID: waits for a VM and returns its exit status; one still running after 300 s is
 # killed (status 137), so a hung migration is a FAIL, not a hung test.
 reap() {
-	for _ in $(seq 1200); do
+	for _ in $(seq 3000); do
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -110,7 +110,11 @@ until_migration completed "$work/s2.sock" || errors+=("not completed: $reply")
 rounds=$(json rounds)
 [ "$(vm_state)" = paused ] || errors+=("source not paused: $reply")
 [ -n "$rounds" ] && [ "$rounds" -ge 2 ] || errors+=("rounds: $reply")
-[ "$(json final_pages)" -ge 4096 ] 2>/dev/null || errors+=("final pages: $reply")
+# Under bt the guest rewrites its whole buffer between two fetches, so the paused pass sends
+# it all; nested kvm guests slow down under the dirty log's write-protect faults (each an exit
+# TCG emulates), so there only the target's verification counts.
+[ "$engine" = kvm ] || [ "$(json final_pages)" -ge 4096 ] 2>/dev/null ||
+	errors+=("final pages: $reply")
 grep -q '"round_pages":\[[0-9]*,4096' <<<"$reply" || errors+=("round pages: $reply")
 api "$work/s2.sock" quit
 reap "$spid"
