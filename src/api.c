@@ -222,8 +222,6 @@ static const char *cmd_snapshot(struct api *a, struct json_object *req,
 	struct timespec t0, t1;
 
 	json_object_object_get_ex(req, "path", &path);
-	if (vm->engine->no_snapshot)
-		return vm->engine->no_snapshot;
 	if (migrate_active(vm))
 		return "a migration is in progress";
 	bool was_paused = vm_is_paused(vm);

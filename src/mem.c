@@ -96,6 +96,14 @@ void mem_populate_chunk(const struct guest_mem *m, size_t chunk)
 	atomic_store_explicit(&m->populated[chunk], 1, memory_order_relaxed);
 }
 
+void mem_populate_off(struct guest_mem *m)
+{
+	size_t chunks = (size_t)((m->size + (1ull << MEM_CHUNK_SHIFT) - 1) >> MEM_CHUNK_SHIFT);
+
+	for (size_t i = 0; i < chunks; i++)
+		atomic_store_explicit(&m->populated[i], 1, memory_order_relaxed);
+}
+
 void mem_populate_range(const struct guest_mem *m, const uint8_t *hva, uint64_t len)
 {
 	if (!len)

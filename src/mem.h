@@ -51,6 +51,9 @@ static inline uint8_t *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint6
 }
 
 void mem_populate_chunk(const struct guest_mem *m, size_t chunk);
+/* Leaves the pages to the kernel's faults from now on (an engine whose guest RAM the kernel
+ * faults in anyway, kvm): every chunk counts as populated. */
+void mem_populate_off(struct guest_mem *m);
 
 /* Allocates the host pages wholly inside [p, p + len) of vmon's own memory in one call: a
  * first-touch page fault costs 25-50 us on a PVM host, MADV_POPULATE_WRITE about 1-3 us a page.

@@ -269,9 +269,8 @@ static void free_migration(struct migration *m)
 int migrate_start(struct vm *vm, const char *uri, bool stay_paused, bool compress,
 		  char *err, size_t errlen)
 {
-	if (vm->engine->no_snapshot || !vm->engine->dirty_log_start) {
-		snprintf(err, errlen, "%s", vm->engine->no_snapshot ? vm->engine->no_snapshot :
-			 "this engine cannot log dirty pages");
+	if (!vm->engine->dirty_log_start) {
+		snprintf(err, errlen, "this engine cannot log dirty pages");
 		return -1;
 	}
 	if (migrate_active(vm)) {

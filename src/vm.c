@@ -336,6 +336,8 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 			(unsigned long long)cfg->mem_size, strerror(-err));
 		return EXIT_STATUS_HOST;
 	}
+	if (engine->lazy_ram)
+		mem_populate_off(&vm->mem);
 
 	h->console = console_open(cfg);
 	if (!h->console)
@@ -407,10 +409,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 
 	char note[256] = "";
 	const struct engine_ops *engine = select_engine(cfg->engine, note, sizeof(note));
-	if (!engine || (snap && engine->no_snapshot)) {
-		if (engine)
-			fprintf(stderr, "vmon: %s: %s\n", cfg->restore ? cfg->restore : cfg->incoming,
-				engine->no_snapshot);
+	if (!engine) {
 		if (incoming_fd >= 0)
 			migrate_incoming_done(snap, incoming_fd, false);
 		snapshot_close(snap);

@@ -57,8 +57,10 @@ struct engine_ops {
 	int (*dirty_log_start)(struct vm *vm);
 	int (*dirty_log_fetch)(struct vm *vm, uint64_t *bitmap);
 	void (*dirty_log_stop)(struct vm *vm);
-	/* NULL if snapshot/restore works with this engine, else why not (one line). */
-	const char *no_snapshot;
+	/* Guest RAM is left to the kernel's page faults: no populating 2 MiB at a time on first
+	 * use (src/mem.c), which pays off only where vmon faults the pages in itself (bt) and
+	 * otherwise only adds to the RSS. */
+	bool lazy_ram;
 };
 
 extern const struct engine_ops kvm_engine;

@@ -10,6 +10,7 @@
  * empty "sync" sections, which the reader answers on the same socket once it has loaded
  * everything before them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,9 +201,10 @@ static int save_state(struct snap_writer *w, const char *name,
 	struct state_out o = { 0 };
 
 	fill(opaque, &o);
-	if (o.oom) {
+	if (o.oom || o.err) {
+		int err = o.oom ? ENOMEM : o.err;
 		state_out_free(&o);
-		errno = ENOMEM;
+		errno = err;
 		return -1;
 	}
 	snap_write_section(w, name, o.buf, (uint32_t)o.len);
@@ -294,10 +296,6 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 	char tmp[4096];
 
 	*info = (struct snapshot_info){ .ram_bytes = vm->mem.size };
-	if (vm->engine->no_snapshot) {
-		snprintf(err, errlen, "%s", vm->engine->no_snapshot);
-		return -1;
-	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
@@ -342,6 +340,7 @@ struct snapshot_reader {
 	ZSTD_DCtx *zstd;
 	struct snapshot_load_info info;
 	struct vm_config devices;	/* the snapshot's device set (disks: bytes and readonly) */
+	char engine[256];		/* the engine the snapshot was taken with */
 };
 
 #define not_snapshot(sr, why) \
@@ -502,8 +501,14 @@ static struct snapshot_reader *open_reader(FILE *f, const char *path, const char
 	uint64_t mem = state_get_u64(&in);
 	uint32_t cpus = state_get_u32(&in);
 	uint8_t engine_len = state_get_u8(&in);
-	char engine[256];
-	state_get(&in, engine, engine_len);
+	state_get(&in, sr->engine, engine_len);
+	sr->engine[engine_len] = '\0';
+	/* The name goes into error messages: a word, nothing that could break the line. */
+	for (unsigned i = 0; i < engine_len; i++)
+		if (!isalnum((unsigned char)sr->engine[i]))
+			in.bad = true;
+	if (!engine_len)
+		in.bad = true;
 	if (!state_in_ok(&in) || mem < MEM_MIN || mem > MEM_MAX || mem % PAGE || cpus < 1 ||
 	    cpus > VM_MAX_CPUS) {
 		bad_section(sr, name);
@@ -622,6 +627,14 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 	char name[SNAP_NAME_LEN + 1];
 	struct state_in in;
 
+	/* Each engine has its own interrupt controllers and timers (the bt engine's models, the
+	 * kvm engine's in the kernel): their state does not convert, so neither does a VM. */
+	if (strcmp(sr->engine, vm->engine->name) != 0) {
+		fprintf(stderr, "vmon: %s: %s of the %s engine: %s with --engine %s\n", sr->path,
+			sr->kind, sr->engine, sr->r.stream ? "run the target" : "restore it",
+			sr->engine);
+		return -1;
+	}
 	if (check_devices(sr, &vm->cfg) < 0)
 		return -1;
 	for (;;) {

@@ -16,11 +16,14 @@
 
 struct vm;
 
-/* A growing buffer; on allocation failure `oom` is set and later writes are dropped. */
+/* A growing buffer; on allocation failure `oom` is set and later writes are dropped. A save
+ * that cannot read its state (an engine's ioctl failed) sets `err` to the errno, and the
+ * snapshot fails with it. */
 struct state_out {
 	uint8_t *buf;
 	size_t len, cap;
 	bool oom;
+	int err;
 };
 
 struct state_in {

@@ -1,6 +1,7 @@
 ; A guest that counts on PIT interrupts: "tick 00" .. "tick 09", one line every 10 ticks of a
 ; ~100 Hz PIT (IRQ0 through the remapped 8259A), halted in between; every 50 ticks with "slow"
-; on its command line. tests/integration/snapshot_tiny.sh snapshots it mid-count and checks
+; on its command line, every 200 with "long" (for the kvm engine nested under QEMU TCG, where
+; the guest runs in real time and the test scripts around it are slow). tests/integration/snapshot_tiny.sh snapshots it mid-count and checks
 ; that a restored VM prints the rest.
 ; vmon-kind: kernel
 ; vmon-args:
@@ -13,6 +14,7 @@
 LINES		equ 10
 TICKS_PER_LINE	equ 10
 SLOW_TICKS_PER_LINE equ 50
+LONG_TICKS_PER_LINE equ 200
 MBI_FLAGS	equ 0			; multiboot information: flags, command line
 MBI_CMDLINE	equ 16
 MBI_HAS_CMDLINE	equ 1 << 2
@@ -29,8 +31,12 @@ main:
 	je .fast
 	cmp dword [esi], 'slow'
 	je .slow
+	cmp dword [esi], 'long'
+	je .long
 	inc esi
 	jmp .scan
+.long:	mov dword [per_line], LONG_TICKS_PER_LINE
+	jmp .fast
 .slow:	mov dword [per_line], SLOW_TICKS_PER_LINE
 .fast:
 	call idt_init

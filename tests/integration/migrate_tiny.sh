@@ -12,12 +12,18 @@
 #                         line "not a vmon migration stream"
 #   migrate/refused       migrate to a port nobody listens on: an error reply, the VM runs on
 #   migrate/cli           --incoming with --kernel: exit 2, one line
-# Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
+# Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh. VMON_TEST_ENGINE (bt)
+# picks the engine of both sides (tests/slow/kvm_nested.sh runs it with kvm).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
 
 vmon=${VMON_SAN:-build/vmon-san}	# the VMs under test
 client=${VMON:-build/vmon}		# requests: quick to start
+engine=${VMON_TEST_ENGINE:-bt}
+# The guests' pace: the ticker's lines, the dirtier's seconds. Nested under QEMU TCG the kvm
+# guest keeps real time while vmon and these scripts crawl: 2 s a line, 40 s of dirtying.
+pace=slow dirt=long
+[ "$engine" = kvm ] && pace=long dirt=nest
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
@@ -37,7 +43,7 @@ wait_for() {	# wait_for FILE PATTERN [SECONDS]
 # target NAME URI: starts `vmon run --incoming URI` (console NAME.out); sets tpid and turi (the
 # URI it really listens on).
 target() {
-	"$vmon" run --engine bt --incoming "$2" --console "$work/$1.out" </dev/null \
+	"$vmon" run --engine "$engine" --incoming "$2" --console "$work/$1.out" </dev/null \
 		2>"$work/$1.err" &
 	tpid=$!
 	pids+=("$tpid")
@@ -46,10 +52,20 @@ target() {
 }
 # source NAME GUEST CMDLINE: starts the guest with an API socket NAME.sock; sets spid.
 source_vm() {
-	"$vmon" run --engine bt --mem 64M --kernel "build/guests/$2.bin" --cmdline "$3" \
+	"$vmon" run --engine "$engine" --mem 64M --kernel "build/guests/$2.bin" --cmdline "$3" \
 		--console "$work/$1.out" --api-sock "$work/$1.sock" </dev/null 2>"$work/$1.err" &
 	spid=$!
 	pids+=("$spid")
+}
+# reap PID: waits for a VM and returns its exit status; one still running after 300 s is
+# killed (status 137), so a hung migration is a FAIL, not a hung test.
+reap() {
+	for _ in $(seq 3000); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1"
 }
 # until_migration STATE SOCK: polls status until the migration is in STATE (30 s).
 until_migration() {
@@ -64,15 +80,16 @@ until_migration() {
 # ---- ticker over a Unix socket
 errors=()
 target t1 "unix:$work/mig.sock"
-source_vm s1 ticker slow
+source_vm s1 ticker $pace
 wait_for "$work/s1.out" "tick 02" || errors+=("the source never ticked")
 api "$work/s1.sock" migrate uri="$turi"
 [ $rc = 0 ] || errors+=("migrate: $reply")
-wait "$spid"
+reap "$spid"
 status=$?
 [ $status = 0 ] || errors+=("source: exit status $status")
 grep -q '^vmon: migration completed: ' "$work/s1.err" || errors+=("source: $(cat "$work/s1.err")")
-wait "$tpid"
+[ ${#errors[@]} = 0 ] || errors+=("target: $(cat "$work/t1.err")")
+reap "$tpid"
 status=$?
 [ $status = 49 ] || errors+=("target: exit status $status, expected 49" "$(cat "$work/t1.err")")
 grep -q '^vmon: migration received: ' "$work/t1.err" || errors+=("target: $(cat "$work/t1.err")")
@@ -85,7 +102,7 @@ if [ ${#errors[@]} = 0 ]; then ok migrate/tiny; else fail migrate/tiny "${errors
 # ---- a guest dirtying every page all the time, over tcp, source stays paused
 errors=()
 target t2 tcp:127.0.0.1:0
-source_vm s2 dirtier long
+source_vm s2 dirtier $dirt
 wait_for "$work/s2.out" filled || errors+=("the source never filled its buffer")
 api "$work/s2.sock" migrate uri="$turi" paused=true
 [ $rc = 0 ] || errors+=("migrate: $reply")
@@ -93,13 +110,17 @@ until_migration completed "$work/s2.sock" || errors+=("not completed: $reply")
 rounds=$(json rounds)
 [ "$(vm_state)" = paused ] || errors+=("source not paused: $reply")
 [ -n "$rounds" ] && [ "$rounds" -ge 2 ] || errors+=("rounds: $reply")
-[ "$(json final_pages)" -ge 4096 ] 2>/dev/null || errors+=("final pages: $reply")
+# Under bt the guest rewrites its whole buffer between two fetches, so the paused pass sends
+# it all; nested kvm guests slow down under the dirty log's write-protect faults (each an exit
+# TCG emulates), so there only the target's verification counts.
+[ "$engine" = kvm ] || [ "$(json final_pages)" -ge 4096 ] 2>/dev/null ||
+	errors+=("final pages: $reply")
 grep -q '"round_pages":\[[0-9]*,4096' <<<"$reply" || errors+=("round pages: $reply")
 api "$work/s2.sock" quit
-wait "$spid"
+reap "$spid"
 status=$?
 [ $status = 0 ] || errors+=("source: exit status $status")
-wait "$tpid"
+reap "$tpid"
 status=$?
 [ $status = 65 ] || errors+=("target: exit status $status, expected 65" "$(cat "$work/t2.err")")
 [ "$(cat "$work/t2.out")" = "verify ok" ] || errors+=("target console: $(cat "$work/t2.out")")
@@ -109,7 +130,7 @@ if [ ${#errors[@]} = 0 ]; then ok migrate/dirty; else fail migrate/dirty "${erro
 # ---- the target dies mid-stream: the source resumes
 errors=()
 target t3 tcp:127.0.0.1:0
-source_vm s3 dirtier long
+source_vm s3 dirtier $dirt
 wait_for "$work/s3.out" filled || errors+=("the source never filled its buffer")
 api "$work/s3.sock" migrate uri="$turi"
 until_migration active "$work/s3.sock" || errors+=("not active: $reply")
@@ -121,7 +142,7 @@ until_migration failed "$work/s3.sock" || errors+=("not failed: $reply")
 api "$work/s3.sock" pause
 [ $rc = 0 ] || errors+=("pause after the failure: $reply")
 api "$work/s3.sock" resume
-wait "$spid"
+reap "$spid"
 status=$?
 [ $status = 65 ] || errors+=("source: exit status $status, expected 65" "$(cat "$work/s3.err")")
 [ "$(tr '\n' ' ' <"$work/s3.out")" = "filled verify ok " ] ||
@@ -134,7 +155,7 @@ errors=()
 target t4 tcp:127.0.0.1:0
 port=${turi##*:}
 printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >"/dev/tcp/127.0.0.1/$port"
-wait "$tpid"
+reap "$tpid"
 status=$?
 last=$(tail -n 1 "$work/t4.err")
 [ $status = 2 ] || errors+=("exit status $status")
@@ -146,7 +167,7 @@ if [ ${#errors[@]} = 0 ]; then ok migrate/bad-stream; else fail migrate/bad-stre
 
 # ---- nobody listening; bad arguments
 errors=()
-source_vm s5 ticker slow
+source_vm s5 ticker $pace
 wait_for "$work/s5.out" "tick 00" || errors+=("the source never ticked")
 api "$work/s5.sock" migrate uri="unix:$work/nobody.sock"
 [ $rc = 1 ] && grep -q 'nobody.sock: No such file' <<<"$reply" || errors+=("unix: $reply")
@@ -157,10 +178,10 @@ api "$work/s5.sock" migrate uri=tcp:127.0.0.1:99999
 api "$work/s5.sock" status
 [ "$(vm_state)" = running ] && ! grep -q migration <<<"$reply" || errors+=("status: $reply")
 api "$work/s5.sock" quit
-wait "$spid"
+reap "$spid"
 if [ ${#errors[@]} = 0 ]; then ok migrate/refused; else fail migrate/refused "${errors[@]}"; fi
 
-"$vmon" run --engine bt --incoming tcp:127.0.0.1:0 --kernel build/guests/ticker.bin \
+"$vmon" run --engine "$engine" --incoming tcp:127.0.0.1:0 --kernel build/guests/ticker.bin \
 	</dev/null >"$work/out" 2>"$work/err"
 status=$?
 if [ $status = 2 ] && [ "$(wc -l <"$work/err")" = 1 ] &&

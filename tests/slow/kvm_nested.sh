@@ -7,10 +7,14 @@
 #   - every tiny guest on --engine kvm (tests/run.sh --guests kvm), smp also with --cpus 4; but
 #     not those that check what QEMU TCG gets wrong (tcg_deviant below): TCG executes L2's code,
 #   - --engine auto on one guest (the probe picks an engine and says why),
+#   - snapshot/restore and live migration on the kvm engine: tests/integration/snapshot_tiny.sh
+#     and migrate_tiny.sh (the ticker snapshotted and migrated mid-count, a guest rewriting
+#     4096 pages migrated and verified, corrupt files, the other engine refused, ...) with
+#     VMON_TEST_ENGINE=kvm, their names suffixed /kvm,
 #   - bench/kvm.sh's measurements,
 #   - Debian's kernel under the kvm engine until its first lines (tests/slow/linux_kvm.sh), then
 #     a whole boot with 4 vCPUs to its /init, which checks /data/blob and the CPU topology and
-#     powers off (tests/integration/linux_lib.sh).
+#     powers off (tests/integration/linux_lib.sh), and one snapshotted mid-run and restored.
 # Prints every result line and the bench table, then `N passed, N failed`; exit status 1 if
 # anything failed. SKIPs (exit 0) without qemu-system-x86_64 or when the CPU model has no SVM.
 #
@@ -19,8 +23,8 @@
 # tree), bash, the shared libraries and the modules; the modules are cached under build/kvm-nested/.
 #
 # Environment: KVM_NESTED_CPU (QEMU -cpu model, default max), KVM_NESTED_TIMEOUT (whole run,
-# default 900 s), LINUX_KVM_TIMEOUT (the L2 Linux, default 180 s), KVM_NESTED_BENCH_RUNS (3),
-# KVM_NESTED_STEPS (what L1 runs, comma-separated: default guests,bench,linux).
+# default 1500 s), LINUX_KVM_TIMEOUT (the L2 Linux, default 180 s), KVM_NESTED_BENCH_RUNS (3),
+# KVM_NESTED_STEPS (what L1 runs, comma-separated: default guests,snapshot,bench,linux).
 #
 # `tests/slow/kvm_nested.sh --l1 CPU L2_TIMEOUT BENCH_RUNS` is the part that runs inside L1.
 set -u
@@ -32,7 +36,7 @@ else
 	cpu=${KVM_NESTED_CPU:-max}
 	l2_timeout=${LINUX_KVM_TIMEOUT:-180}
 	bench_runs=${KVM_NESTED_BENCH_RUNS:-3}
-	steps=${KVM_NESTED_STEPS:-guests,bench,linux}
+	steps=${KVM_NESTED_STEPS:-guests,snapshot,bench,linux}
 fi
 # Whether the comma-separated $steps names $1.
 step() { [[ ,$steps, == *,$1,* ]]; }
@@ -71,6 +75,58 @@ l1_linux_boot() {
 4
 cpu cores: 4
 physical id: 0"
+}
+
+# wait_line FILE PATTERN SECONDS
+wait_line() {
+	for _ in $(seq $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Debian's Linux, 1 vCPU, under the kvm engine: a shell loop N=0 .. N=29 a second apart,
+# snapshotted mid-count (staying paused), quit, and restored into a new vmon, which must go on
+# with the next number and power off (tests/integration/snapshot_linux.sh, under bt).
+l1_linux_snapshot() {
+	local dir=/tmp/linux-snap errors=() pid status last first all
+	local loop='i=0; while [ $i -lt 30 ]; do echo N=$i; i=$((i+1)); sleep 1; done'
+	mkdir -p $dir
+	timeout -k 5 "$l2_timeout" build/vmon run --engine kvm --mem 256M \
+		--console $dir/run1.console --api-sock $dir/api.sock --kernel build/guest/vmlinuz \
+		--initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0 vmon.run=\"$loop\"" \
+		</dev/null 2>$dir/run1.stderr &
+	pid=$!
+	if ! wait_line $dir/run1.console '^N=2' "$l2_timeout"; then
+		echo "FAIL linux/snapshot/kvm: the guest never counted to 2"
+		tail -n 3 $dir/run1.console $dir/run1.stderr | sed 's/^/    | /'
+		kill "$pid" 2>/dev/null
+		return
+	fi
+	build/vmon api $dir/api.sock snapshot path=$dir/guest.snap paused=true >$dir/reply 2>&1 ||
+		errors+=("snapshot: $(cat $dir/reply)")
+	build/vmon api $dir/api.sock quit >/dev/null 2>&1
+	wait "$pid"
+	status=$?
+	[ $status = 0 ] || errors+=("first vmon: exit status $status")
+	last=$(grep '^N=' $dir/run1.console | tail -n 1 | tr -d '\r')
+	timeout -k 5 "$l2_timeout" build/vmon run --restore $dir/guest.snap --engine kvm \
+		--console $dir/run2.console </dev/null 2>$dir/run2.stderr
+	status=$?
+	[ $status = 0 ] || errors+=("restored vmon: exit status $status" "$(tail -n 3 $dir/run2.stderr)")
+	first=$(grep '^N=' $dir/run2.console | head -n 1 | tr -d '\r')
+	[ -n "$first" ] && [ "${first#N=}" = $((${last#N=} + 1)) ] ||
+		errors+=("count went $last -> $first")
+	grep -q '^VMON-RUN-EXIT=0' $dir/run2.console || errors+=("no VMON-RUN-EXIT=0 after restore")
+	all=$(cat $dir/run1.console $dir/run2.console | tr -d '\r' | grep '^N=' | tr '\n' ' ')
+	[ "$all" = "$(for i in $(seq 0 29); do printf 'N=%d ' "$i"; done)" ] || errors+=("count: $all")
+	if [ ${#errors[@]} = 0 ]; then
+		echo "ok   linux/snapshot/kvm: $last in the snapshot, $first first after the restore"
+	else
+		echo "FAIL linux/snapshot/kvm"
+		printf '    %s\n' "${errors[@]}"
+	fi
 }
 
 l1_main() {
@@ -115,6 +171,14 @@ l1_main() {
 		l1_engine_auto
 	fi
 
+	if step snapshot; then
+		ip link set lo up	# migrate_tiny.sh migrates over tcp:127.0.0.1 too
+		for t in snapshot_tiny migrate_tiny; do
+			VMON_TEST_ENGINE=kvm VMON_SAN=build/vmon-san "tests/integration/$t.sh" |
+				sed -E 's#^(ok|FAIL) ([^ ]+)#\1 \2/kvm#; s#^SKIP ([^:]+):#SKIP \1/kvm:#'
+		done
+	fi
+
 	# A hang here must not eat the whole run's time limit.
 	if step bench; then
 		if timeout -k 5 600 bench/kvm.sh --no-build "$bench_runs"; then
@@ -127,6 +191,7 @@ l1_main() {
 	if step linux; then
 		LINUX_KVM_TIMEOUT=$l2_timeout tests/slow/linux_kvm.sh
 		l1_linux_boot
+		l1_linux_snapshot
 	fi
 	echo "$done_marker"
 }
@@ -218,6 +283,7 @@ rm -rf "$stage"
 mkdir -p "$stage/nested/modules"
 cp "$moddir"/*.ko "$stage/nested/modules/"
 put tests/run.sh tests/slow/linux_kvm.sh tests/slow/kvm_nested.sh tests/integration/linux_lib.sh \
+	tests/integration/snapshot_tiny.sh tests/integration/migrate_tiny.sh \
 	bench/kvm.sh tests/guests/*.asm tests/guests/*.expected tests/guests/module.txt \
 	build/guests/*.bin build/vmon build/vmon-san build/bench/kvm_floor build/bench/*.bin \
 	build/guest/vmlinuz build/guest/initramfs.cpio.gz build/guest/blob.sha256
@@ -241,7 +307,7 @@ rm -f "$out/extra.cpio"
 echo "kvm-nested: L1 = QEMU TCG -cpu $cpu, ${kernel_spec%%=*}, $(du -m "$out/initramfs.cpio" | cut -f1) MiB initramfs"
 log=$out/console.log	# line-buffered, so it shows how far L1 got while it runs
 t0=$SECONDS
-timeout "${KVM_NESTED_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 2 -m 2G \
+timeout "${KVM_NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 2 -m 2G \
 	-display none -monitor none -serial stdio -no-reboot -net none \
 	-kernel build/guest/vmlinuz -initrd "$out/initramfs.cpio" \
 	-append "console=ttyS0 quiet vmon.run=\"/nested/vmon/tests/slow/kvm_nested.sh --l1 $cpu $l2_timeout $bench_runs $steps\"" \

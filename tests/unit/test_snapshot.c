@@ -35,20 +35,21 @@ static void put_le(uint8_t *p, uint64_t v, int n)
 /* A snapshot file holding config (mem, cpus), clock and devices (the given bytes) sections,
  * an "extra" one, then "end". */
 static void write_devices(const char *path, uint64_t mem, uint32_t cpus, const void *devices,
-			  uint32_t devices_len)
+			  uint32_t devices_len, const char *engine)
 {
 	struct snap_writer w;
-	uint8_t config[8 + 4 + 1 + 2], clock[16];
+	uint8_t config[8 + 4 + 1 + 255], clock[16];
+	size_t engine_len = strlen(engine);
 
 	put_le(config, mem, 8);
 	put_le(config + 8, cpus, 4);
-	config[12] = 2;
-	memcpy(config + 13, "bt", 2);
+	config[12] = (uint8_t)engine_len;
+	memcpy(config + 13, engine, engine_len);
 	/* The clock as it is: restoring it changes nothing for the other tests. */
 	put_le(clock, host_now_ns(), 8);
 	put_le(clock + 8, guest_tsc_epoch_ns(), 8);
 	snap_writer_open(&w, path);
-	snap_write_section(&w, "config", config, sizeof(config));
+	snap_write_section(&w, "config", config, (uint32_t)(13 + engine_len));
 	snap_write_section(&w, "clock", clock, sizeof(clock));
 	snap_write_section(&w, "devices", devices, devices_len);
 	snap_write_section(&w, "extra", "hello", 5);
@@ -58,7 +59,7 @@ static void write_devices(const char *path, uint64_t mem, uint32_t cpus, const v
 /* No disks, no --rng, no --net. */
 static void write_small(const char *path, uint64_t mem, uint32_t cpus)
 {
-	write_devices(path, mem, cpus, "\0\0\0", 3);
+	write_devices(path, mem, cpus, "\0\0\0", 3, "bt");
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -193,6 +194,15 @@ TEST(snapshot_open_checks_the_config)
 	CHECK(snapshot_open(path, &cfg) == NULL);
 	write_small(path, 64 * MiB, 100000);
 	CHECK(snapshot_open(path, &cfg) == NULL);
+	/* The engine's name goes into error messages: a word or nothing. */
+	write_devices(path, 64 * MiB, 1, "\0\0\0", 3, "b\nt");
+	CHECK(snapshot_open(path, &cfg) == NULL);
+	write_devices(path, 64 * MiB, 1, "\0\0\0", 3, "");
+	CHECK(snapshot_open(path, &cfg) == NULL);
+	write_devices(path, 64 * MiB, 1, "\0\0\0", 3, "kvm");
+	r = snapshot_open(path, &cfg);
+	CHECK(r != NULL);
+	snapshot_close(r);
 
 	/* The device set: two disks (64 MiB, 1 MiB read-only) and --rng are read; more disks
 	 * than a VM can have, a size not in sectors or a bad flag are not. */
@@ -201,22 +211,22 @@ TEST(snapshot_open_checks_the_config)
 	put_le(dev + 10, MiB, 8);
 	dev[18] = 1;
 	dev[19] = 1;
-	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev), "bt");
 	r = snapshot_open(path, &cfg);
 	CHECK(r != NULL);
 	snapshot_close(r);
 	dev[0] = VM_MAX_DISKS + 1;
-	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev), "bt");
 	CHECK(snapshot_open(path, &cfg) == NULL);
 	dev[0] = 2;
 	put_le(dev + 10, MiB + 1, 8);
-	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev), "bt");
 	CHECK(snapshot_open(path, &cfg) == NULL);
 	put_le(dev + 10, MiB, 8);
 	dev[19] = 2;
-	write_devices(path, 64 * MiB, 1, dev, sizeof(dev));
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev), "bt");
 	CHECK(snapshot_open(path, &cfg) == NULL);
-	write_devices(path, 64 * MiB, 1, dev, sizeof(dev) - 1);
+	write_devices(path, 64 * MiB, 1, dev, sizeof(dev) - 1, "bt");
 	CHECK(snapshot_open(path, &cfg) == NULL);
 	unlink(path);
 	free(path);

@@ -189,6 +189,7 @@ static int kvm_vm_create(struct vm *vm)
 	kp->has_debugregs = has_cap(kp->vm_fd, KVM_CAP_DEBUGREGS);
 	kp->has_xcrs = has_cap(kp->vm_fd, KVM_CAP_XCRS);
 	kp->has_vcpu_events = has_cap(kp->vm_fd, KVM_CAP_VCPU_EVENTS);
+	kp->has_xsave = has_cap(kp->vm_fd, KVM_CAP_XSAVE);
 
 	VM_STEP(ioctl(kp->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) == 0, "KVM_SET_TSS_ADDR");
 	if (has_cap(kp->vm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR))
@@ -199,6 +200,11 @@ static int kvm_vm_create(struct vm *vm)
 	VM_STEP(set_memory(vm, kp, 0) == 0, "KVM_SET_USER_MEMORY_REGION");
 
 	vm->engine_priv = kp;
+	if (kvm_register_vm_state(vm) < 0) {
+		fprintf(stderr, "vmon: kvm: too many snapshot sections\n");
+		vm->engine_priv = NULL;
+		goto fail;
+	}
 	return 0;
 fail:
 	free_vm_priv(kp);
@@ -348,8 +354,5 @@ const struct engine_ops kvm_engine = {
 	.dirty_log_start = kvm_dirty_log_start,
 	.dirty_log_fetch = kvm_dirty_log_fetch,
 	.dirty_log_stop = kvm_dirty_log_stop,
-	/* KVM_GET/SET_IRQCHIP, _LAPIC, _PIT2 and _CLOCK are not wired up: no file rather than a
-	 * file that would restore a machine with lost interrupts and a jumping clock. */
-	.no_snapshot = "the kvm engine cannot snapshot yet (its in-kernel irqchip, PIT and clock "
-		       "state are not saved)",
+	.lazy_ram = true,
 };

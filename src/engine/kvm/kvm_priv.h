@@ -26,7 +26,7 @@ struct kvm_vm_priv {
 	struct kvm_cpuid2 *supported;	/* KVM_GET_SUPPORTED_CPUID, unfiltered */
 	uint32_t msr[KVM_MSR_MAX];	/* MSRs get_state/set_state transfer */
 	int nr_msrs;
-	bool has_debugregs, has_xcrs, has_vcpu_events;
+	bool has_debugregs, has_xcrs, has_vcpu_events, has_xsave;
 	/* KVM on AMD re-initialises a vCPU at a shutdown intercept (the VMCB is undefined after
 	 * one, APM Vol. 2, 15.9): the registers of the fault are gone by KVM_EXIT_SHUTDOWN. */
 	bool shutdown_resets;
@@ -81,5 +81,20 @@ enum vcpu_exit kvm_vcpu_run(struct vcpu *v);
 void kvm_vcpu_kick(struct vcpu *v);
 int kvm_get_state(struct vcpu *v, struct cpu_state *s);
 int kvm_set_state(struct vcpu *v, const struct cpu_state *s);
+
+/* save.c: the snapshot sections of the in-kernel devices and clock, and of one vCPU beyond
+ * struct cpu_state. Return 0, or -1 if the VM's table of states is full. */
+int kvm_register_vm_state(struct vm *vm);
+int kvm_register_vcpu_state(struct vcpu *v);
+/* The checks on values read from a snapshot before KVM gets them (false: refuse). */
+struct state_in;
+struct state_out;
+bool kvm_pic_state_valid(const struct kvm_pic_state *p);
+bool kvm_pit_channel_valid(const struct kvm_pit_channel_state *c);
+bool kvm_mp_state_valid(uint32_t mp_state);
+void kvm_events_save(const struct kvm_vcpu_events *e, struct state_out *o);
+/* Reads what kvm_events_save wrote, with the flags KVM_SET_VCPU_EVENTS needs; false for values
+ * no CPU can be in. */
+bool kvm_events_load(struct kvm_vcpu_events *e, struct state_in *in);
 
 #endif

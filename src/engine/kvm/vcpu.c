@@ -131,6 +131,10 @@ int kvm_vcpu_create(struct vcpu *v)
 	/* KVM already parks non-BSP vCPUs like this; say so rather than rely on it. */
 	if (v->id != 0)
 		VCPU_STEP(ioctl(kv->fd, KVM_SET_MP_STATE, &wait_sipi) == 0, "KVM_SET_MP_STATE");
+	if (kvm_register_vcpu_state(v) < 0) {
+		snprintf(v->error, sizeof(v->error), "kvm: too many snapshot sections");
+		goto fail;
+	}
 
 	v->engine_priv = kv;
 	return 0;
