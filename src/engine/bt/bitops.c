@@ -8,8 +8,13 @@ static uint64_t bit_rmw(struct bt_cpu *cpu, uint64_t old, const struct bt_rmw_ar
 			struct bt_cc *cc)
 {
 	uint64_t mask = 1ull << arg->src;
+	uint64_t f = cpu->s.rflags;
 
-	*cc = cc_eflags(cpu, RFLAGS_CF, (old & mask) ? RFLAGS_CF : 0);
+	/* CF = the bit, ZF unchanged; OF, SF, AF and PF are undefined (SDM): from lazy flags
+	 * only ZF is worked out and the four are left clear, which spares evaluating all six. */
+	if (cc_kind(cpu) != CC_EFLAGS)
+		f = (f & ~RFLAGS_ARITH) | (bt_zf(cpu) ? RFLAGS_ZF : 0);
+	*cc = (struct bt_cc){ CC_EFLAGS << 2, (f & ~RFLAGS_CF) | ((old & mask) ? RFLAGS_CF : 0), 0, 0 };
 	switch (arg->op) {
 	case BIT_SET: return old | mask;
 	case BIT_RESET: return old & ~mask;

@@ -4,7 +4,6 @@
  */
 #include "engine/bt/ops.h"
 
-static inline unsigned cc_kind(const struct bt_cpu *cpu) { return cpu->cc_op >> 2; }
 static inline unsigned cc_size(const struct bt_cpu *cpu) { return 1u << (cpu->cc_op & 3); }
 
 bool bt_cf(const struct bt_cpu *cpu)

@@ -46,6 +46,8 @@ struct bt_cc {
 	uint64_t dst, src, src2;
 };
 
+static inline unsigned cc_kind(const struct bt_cpu *cpu) { return cpu->cc_op >> 2; }
+
 static inline unsigned cc_size_log(unsigned size) { return (unsigned)__builtin_ctz(size); }
 
 static inline struct bt_cc cc_make(unsigned kind, unsigned size, uint64_t dst, uint64_t src,
