@@ -21,6 +21,7 @@ int main(int argc, char **argv)
 	case CLI_RUN:
 		break;
 	}
+	cfg.start_ns = stats_start_ns();
 
 	/* A closed console pipe must not kill vmon mid-run: the UART drops what it cannot write. */
 	signal(SIGPIPE, SIG_IGN);

@@ -1,4 +1,8 @@
 /* Exit counters: names, port classification, and the --stats report. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
 #include "hw/acpi_pm.h"
 #include "stats.h"
 #include "vm.h"
@@ -46,6 +50,32 @@ enum stat_kind stat_pio_kind(uint16_t port)
 	return STAT_PIO_OTHER;
 }
 
+uint64_t stats_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t stats_start_ns(void)
+{
+	uint64_t now = stats_now_ns();
+	const char *t0 = getenv("VMON_T0_NS");
+	char *end;
+
+	if (!t0 || !*t0)
+		return now;
+	errno = 0;
+	unsigned long long v = strtoull(t0, &end, 10);
+	/* Not a plain number in the past: not a start time; say so rather than print nonsense. */
+	if (errno || *end || v > now) {
+		fprintf(stderr, "vmon: VMON_T0_NS=%s ignored: not a CLOCK_REALTIME ns before now\n", t0);
+		return now;
+	}
+	return v;
+}
+
 void vm_print_stats(struct vm *vm, FILE *out)
 {
 	uint64_t total[STAT_NR] = { 0 };
@@ -54,6 +84,10 @@ void vm_print_stats(struct vm *vm, FILE *out)
 		for (int k = 0; k < STAT_NR; k++)
 			total[k] += vm->vcpu[i]->stats.count[k];
 
+	uint64_t first = atomic_load(&vm->first_exit_ns);
+	if (first >= vm->cfg.start_ns && vm->cfg.start_ns)
+		fprintf(out, "vmon: first exit %.1f us after start\n",
+			(double)(first - vm->cfg.start_ns) / 1e3);
 	fprintf(out, "vmon: exits (%d vCPU%s)\n", vm->nr_cpus, vm->nr_cpus == 1 ? "" : "s");
 	for (int k = 0; k < STAT_NR; k++)
 		if (total[k])

@@ -33,6 +33,12 @@ extern const char *const stat_names[STAT_NR];
 /* The counter a claimed access to port belongs to (one of the STAT_PIO_* above). */
 enum stat_kind stat_pio_kind(uint16_t port);
 
+/* CLOCK_REALTIME in ns. */
+uint64_t stats_now_ns(void);
+/* When vmon started: VMON_T0_NS if set (a benchmark's clock reading just before it ran vmon,
+ * so exec and loading count, as for bench/kvm_floor.c), else now. */
+uint64_t stats_start_ns(void);
+
 struct vm;
 /* --stats: every non-zero counter summed over the vCPUs, then the engine's own counters. */
 void vm_print_stats(struct vm *vm, FILE *out);

@@ -51,8 +51,18 @@ static struct vm_host *host_of(struct vm *vm)
 
 /* ---- Device access from engines ----------------------------------------------------------- */
 
+/* The first exit of the VM's life: how long start-up took until the guest ran (--stats). */
+static void note_first_exit(struct vm *vm)
+{
+	if (__builtin_expect(!atomic_load_explicit(&vm->first_exit_ns, memory_order_relaxed), 0)) {
+		uint64_t none = 0;
+		atomic_compare_exchange_strong(&vm->first_exit_ns, &none, stats_now_ns());
+	}
+}
+
 bool vm_pio(struct vcpu *v, uint16_t port, unsigned size, bool write, uint64_t *val)
 {
+	note_first_exit(v->vm);
 	bool claimed = bus_access(&v->vm->pio, port, size, write, val);
 
 	v->stats.count[claimed ? stat_pio_kind(port) : STAT_PIO_UNCLAIMED]++;
@@ -61,6 +71,7 @@ bool vm_pio(struct vcpu *v, uint16_t port, unsigned size, bool write, uint64_t *
 
 bool vm_mmio(struct vcpu *v, uint64_t gpa, unsigned size, bool write, uint64_t *val)
 {
+	note_first_exit(v->vm);
 	bool claimed = bus_access(&v->vm->mmio, gpa, size, write, val);
 
 	v->stats.count[claimed ? STAT_MMIO : STAT_MMIO_UNCLAIMED]++;

@@ -44,6 +44,7 @@ struct vm_config {
 	bool rng;			/* virtio-rng */
 	bool net_user;			/* virtio-net on a user-mode network (libslirp) */
 	bool no_sandbox;		/* --sandbox off: no seccomp filter (src/sandbox.h) */
+	uint64_t start_ns;		/* CLOCK_REALTIME at start, for --stats (stats_start_ns) */
 };
 
 /* Exit statuses of `vmon run` (README "Exit status"). */
@@ -85,6 +86,9 @@ struct vm {
 	int nr_cpus;
 	struct vcpu *vcpu[VM_MAX_CPUS];
 	struct cpu_state boot_state;	/* BSP state the loader produced */
+
+	/* CLOCK_REALTIME of the first port or MMIO exit of any vCPU (0: none yet), for --stats. */
+	_Atomic uint64_t first_exit_ns;
 
 	/* Set once by whoever ends the VM; every vCPU loop polls stop_requested. */
 	atomic_bool stop_requested;

@@ -164,6 +164,25 @@ run_cli_tests() {
 	cli_error sandbox-bad 2 "vmon: --sandbox maybe: must be on or off" \
 		--sandbox maybe --boot-sector "$boot"
 
+	# --stats reports the first exit against VMON_T0_NS (a start 1 s in the past: >= 1e6 us).
+	local t0=$((${EPOCHREALTIME/./} * 1000 - 1000000000)) first
+	first=$(VMON_T0_NS=$t0 timeout "$TIMEOUT" "$VMON_SAN" run --engine bt --console none \
+		--stats --boot-sector "$boot" 2>&1 >/dev/null </dev/null |
+		awk '$2 == "first" && $3 == "exit" && $5 == "us" { print int($4) }')
+	if [ -n "$first" ] && [ "$first" -ge 1000000 ]; then
+		pass cli/stats-first-exit
+	else
+		fail cli/stats-first-exit "no 'first exit N us after start' line with N >= 1e6 ('$first')"
+	fi
+	VMON_T0_NS=soon timeout "$TIMEOUT" "$VMON_SAN" run --engine bt --console none --stats \
+		--boot-sector "$boot" </dev/null >/dev/null 2>"$work/err"
+	if grep -qx 'vmon: VMON_T0_NS=soon ignored: not a CLOCK_REALTIME ns before now' "$work/err"; then
+		pass cli/stats-bad-t0
+	else
+		fail cli/stats-bad-t0 "no warning for VMON_T0_NS=soon"
+		show "$work/err"
+	fi
+
 	# Without /dev/kvm, asking for the kvm engine must fail and say why.
 	if ! kvm_usable; then
 		timeout "$TIMEOUT" "$VMON" run --engine kvm --boot-sector "$boot" \
