@@ -9,23 +9,11 @@
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"
+%include "smp.inc"
 
-LAPIC		equ 0xfee00000
-LAPIC_SVR	equ LAPIC + 0xf0
-LAPIC_ICR_LO	equ LAPIC + 0x300
-LAPIC_ICR_HI	equ LAPIC + 0x310
-ICR_PENDING	equ 1 << 12
-ICR_INIT	equ 5 << 8
-ICR_STARTUP	equ 6 << 8
-ICR_ASSERT	equ 1 << 14
-ICR_LEVEL	equ 1 << 15
-TRAMPOLINE	equ 0x8000		; SIPI vector 0x08
-AP_ID		equ 1
 HC_KICK_CPU	equ 5
 FEATURE_PV_UNHALT equ 1 << 7
 PATIENCE	equ 200000000		; spins before the BSP gives up on the AP
-
-%define TR(label) (TRAMPOLINE + (label) - trampoline)
 
 ; KICK apic_id: KVM_HC_KICK_CPU(0, apic_id); prints "kick(N) = " and EAX.
 %macro KICK 1
@@ -62,17 +50,7 @@ main:
 	KICK 9
 	PRINT 10
 
-	mov esi, trampoline
-	mov edi, TRAMPOLINE
-	mov ecx, trampoline_end - trampoline
-	rep movsb
-	mov dword [LAPIC_SVR], 0x1ff
-	mov eax, ICR_INIT | ICR_ASSERT | ICR_LEVEL
-	call send_ipi
-	mov eax, ICR_INIT | ICR_LEVEL
-	call send_ipi
-	mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-	call send_ipi
+	START_AP
 	WAIT_FOR ap_up
 	test eax, eax
 	jz .fail
@@ -108,15 +86,6 @@ main:
 	PRINT 10, "cpu 1 did not wake", 10
 	EXIT 0x1a
 
-; EAX = ICR low word for APIC ID AP_ID; waits until the APIC accepted it.
-send_ipi:
-	mov dword [LAPIC_ICR_HI], AP_ID << 24
-	mov [LAPIC_ICR_LO], eax
-.busy:	pause
-	test dword [LAPIC_ICR_LO], ICR_PENDING
-	jnz .busy
-	ret
-
 ; The AP, in protected mode with interrupts off from the trampoline on.
 ap_main:
 	mov ax, SEL_DATA
@@ -140,22 +109,6 @@ woke1:		dd 0
 go_halt:	dd 0
 woke2:		dd 0
 
-; Real-mode entry of the AP (CS = 0x0800, IP = 0), copied to TRAMPOLINE.
-	bits 16
-trampoline:
-	cli
-	xor ax, ax
-	mov ds, ax
-	o32 lgdt [TR(tr_gdt_desc)]
-	mov eax, cr0
-	or al, 1
-	mov cr0, eax
-	jmp dword SEL_CODE32:ap_main
-tr_gdt_desc:
-	dw gdt_end - gdt - 1
-	dd gdt
-trampoline_end:
-	bits 32
-
+	SMP_LIB
 	SERIAL_LIB
 	MULTIBOOT_END

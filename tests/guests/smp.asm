@@ -7,31 +7,10 @@
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"
-
-LAPIC		equ 0xfee00000
-LAPIC_ID	equ LAPIC + 0x20
-LAPIC_SVR	equ LAPIC + 0xf0
-LAPIC_ICR_LO	equ LAPIC + 0x300
-LAPIC_ICR_HI	equ LAPIC + 0x310
-ICR_PENDING	equ 1 << 12
-ICR_INIT	equ 5 << 8
-ICR_STARTUP	equ 6 << 8
-ICR_ASSERT	equ 1 << 14
-ICR_LEVEL	equ 1 << 15
-TRAMPOLINE	equ 0x8000		; SIPI vector 0x08
-AP_ID		equ 1
-
-; address of a trampoline label once copied to TRAMPOLINE
-%define TR(label) (TRAMPOLINE + (label) - trampoline)
+%include "smp.inc"
 
 	MULTIBOOT_KERNEL
 main:
-	mov esi, trampoline
-	mov edi, TRAMPOLINE
-	mov ecx, trampoline_end - trampoline
-	rep movsb
-	mov dword [LAPIC_SVR], 0x1ff	; software-enable the local APIC
-
 	call lock_console
 	PRINT "bsp: apic id "
 	mov eax, [LAPIC_ID]
@@ -40,12 +19,7 @@ main:
 	PRINT ", starting cpu 1", 10
 	call unlock_console
 
-	mov eax, ICR_INIT | ICR_ASSERT | ICR_LEVEL
-	call send_ipi
-	mov eax, ICR_INIT | ICR_LEVEL	; de-assert
-	call send_ipi
-	mov eax, ICR_STARTUP | (TRAMPOLINE >> 12)
-	call send_ipi
+	START_AP
 .wait:	pause
 	cmp dword [ap_up], 1
 	jne .wait
@@ -54,15 +28,6 @@ main:
 	PRINT "bsp: cpu 1 is up", 10
 	PRINT "smp ok", 10
 	EXIT 0x19
-
-; EAX = ICR low word for APIC ID AP_ID; waits until the APIC accepted it.
-send_ipi:
-	mov dword [LAPIC_ICR_HI], AP_ID << 24
-	mov [LAPIC_ICR_LO], eax
-.busy:	pause
-	test dword [LAPIC_ICR_LO], ICR_PENDING
-	jnz .busy
-	ret
 
 lock_console:
 	push eax
@@ -103,22 +68,6 @@ ap_main:
 console_lock:	dd 0
 ap_up:		dd 0
 
-; Real-mode entry of the AP (CS = 0x0800, IP = 0), copied to TRAMPOLINE.
-	bits 16
-trampoline:
-	cli
-	xor ax, ax
-	mov ds, ax
-	o32 lgdt [TR(tr_gdt_desc)]
-	mov eax, cr0
-	or al, 1
-	mov cr0, eax
-	jmp dword SEL_CODE32:ap_main
-tr_gdt_desc:
-	dw gdt_end - gdt - 1
-	dd gdt
-trampoline_end:
-	bits 32
-
+	SMP_LIB
 	SERIAL_LIB
 	MULTIBOOT_END
