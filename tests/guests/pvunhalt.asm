@@ -88,11 +88,6 @@ main:
 
 ; The AP, in protected mode with interrupts off from the trampoline on.
 ap_main:
-	mov ax, SEL_DATA
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov esp, AP_STACK_TOP
 	mov dword [ap_up], 1
 	hlt				; only a kick ends it: IF = 0
 	mov dword [woke1], 1

@@ -48,11 +48,6 @@ unlock_console:
 
 ; The AP, in protected mode on its own stack.
 ap_main:
-	mov ax, SEL_DATA
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov esp, AP_STACK_TOP
 	call lock_console
 	PRINT "cpu"
 	mov eax, [LAPIC_ID]
