@@ -86,8 +86,9 @@ vmon=(build/vmon run --engine kvm --mem 16M --console none --boot-sector)
 vmon_first_us() {
 	local best= t
 	for _ in $(seq "$runs"); do
-		t=$(VMON_T0_NS=$(now_ns) "${vmon[@]}" "$out/exit_now.bin" --stats 2>&1 >/dev/null |
-			awk '$2 == "first" && $3 == "exit" { print $4 }')
+		# The guest's exit status through port 0xf4 is 1: not a failure here.
+		t=$({ VMON_T0_NS=$(now_ns) "${vmon[@]}" "$out/exit_now.bin" --stats 2>&1 >/dev/null ||
+			true; } | awk '$2 == "first" && $3 == "exit" { print $4 }')
 		best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (a == "" || b < a) ? b : a }')
 	done
 	echo "${best:-n/a}"
