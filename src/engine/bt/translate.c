@@ -7,7 +7,7 @@
  * first use, written back when dirty before anything else can look at cpu->s.gpr (a handler
  * call, a slow path, a block exit), and given up around calls to C helpers that clobber r9-r11
  * (see "Cached guest registers"). rax, rcx, rdx, rsi, rdi and r8 are scratch within one
- * instruction (r9 too in the shared IBTC lookup, which runs after a block's write-backs).
+ * instruction.
  *
  * An instruction without an inline form calls its handler exactly as run_block does: s.rip =
  * its rip, next_rip = its fall-through rip, then fn(cpu, insn); if the handler ended the block
@@ -103,6 +103,8 @@ struct tctx {
 	int8_t host_of[16];
 	uint16_t loaded, dirty;
 	unsigned nr_exits, nr_tails, nr_chain;
+	uint8_t *dyn_exit;		/* the block's exit_dynamic code, once emitted */
+	unsigned dyn_done;		/* ... and the insn count it leaves with */
 	struct {
 		uint8_t *imm;		/* the imm64 that gets the descriptor's address */
 		struct tb_exit x;
@@ -116,7 +118,6 @@ struct tctx {
 
 size_t bt_translate_max_size(unsigned n)
 {
-	/* + the IBTC stub, emitted with the first translation after a flush */
 	return 512 + (size_t)(n + 1) * (MAX_INSN_BYTES + sizeof(struct tb_exit));
 }
 
@@ -183,14 +184,6 @@ static int32_t tlb_offset(int tlb)
 	return OFF(tlb) + tlb * (int32_t)sizeof(((struct bt_cpu *)0)->tlb[0]);
 }
 
-/* Leave for a target known only now, in rax, through the indirect branch target cache. */
-static void exit_dynamic(struct tctx *t, unsigned done)
-{
-	em_mov_imm(&t->e, H_RCX, done);
-	em_mov_imm(&t->e, H_R8, (uint64_t)tlb_offset(t->tlb));
-	em_jmp_to(&t->e, t->tc->ibtc_stub);
-}
-
 static unsigned ibtc_index(uint64_t lin)
 {
 	return (unsigned)(lin ^ (lin >> 12)) & ((1u << BT_IBTC_BITS) - 1);
@@ -212,18 +205,25 @@ void bt_ibtc_insert(struct bt_cpu *cpu, struct bt_tcache *tc, uint64_t lin, bt_t
 #define IB(field)	((int32_t)offsetof(struct bt_ibtc_entry, field))
 #define TLBE(field)	((int32_t)offsetof(struct bt_tlb_entry, field))
 
-/* The shared lookup for exit_dynamic: rax = target rip, ecx = insns done in the block,
- * r8 = offset of the block's soft TLB. Enters the cached translation of rax when every check
- * the run loop would make passes, else returns ecx to the run loop. */
-static void emit_ibtc_stub(struct tctx *t)
+/* Leave for a target known only now, in rax, through the indirect branch target cache: enter
+ * the cached translation of rax when every check the run loop would make passes, else return
+ * to the run loop. Each block has its own copy (its own indirect jump, for the host's branch
+ * predictor), emitted once and shared by the block's dynamic exits. */
+static void exit_dynamic(struct tctx *t, unsigned done)
 {
 	struct emit *e = &t->e;
+	int32_t tlbs = tlb_offset(t->tlb);
 	uint8_t *fail[8];
 	unsigned nf = 0;
 
-	t->tc->ibtc_stub = e->p;
+	if (t->dyn_exit && t->dyn_done == done) {
+		em_jmp_to(e, t->dyn_exit);
+		return;
+	}
+	t->dyn_exit = e->p;
+	t->dyn_done = done;
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
-	em_op(e, 4, 0x29, H_RCX, em_r(BUDGET));			/* sub r15d, ecx */
+	em_alu_imm(e, 4, ALU_SUB, em_r(BUDGET), (int32_t)done);
 	fail[nf++] = em_jcc(e, CC_B);
 	em_alu_imm(e, 1, ALU_CMP, F(kick), 0);
 	fail[nf++] = em_jcc(e, CC_NE);
@@ -242,7 +242,7 @@ static void emit_ibtc_stub(struct tctx *t)
 	em_op(e, 8, 0x03, H_RSI, em_r(H_RDX));
 	em_op(e, 8, 0x3b, H_RAX, em_m(H_RSI, IB(lin)));
 	fail[nf++] = em_jcc(e, CC_NE);
-	em_op(e, 4, 0x3b, H_R8, em_m(H_RSI, IB(tlb_off)));
+	em_alu_imm(e, 4, ALU_CMP, em_m(H_RSI, IB(tlb_off)), tlbs);
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_op(e, 8, 0x8b, H_RDX, em_m(H_RSI, IB(gen_ptr)));
 	em_op(e, 4, 0x8b, H_RDX, em_m(H_RDX, 0));
@@ -254,21 +254,19 @@ static void emit_ibtc_stub(struct tctx *t)
 	em_alu_imm(e, 4, ALU_AND, em_r(H_RDI), BT_TLB_SIZE - 1);
 	em_op(e, 4, 0x6b, H_RDI, em_r(H_RDI));
 	em_byte(e, (uint8_t)sizeof(struct bt_tlb_entry));
-	em_op(e, 8, 0x03, H_RDI, em_r(H_R8));
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
 	em_alu_imm(e, 8, ALU_AND, em_r(H_RDX), (int32_t)BT_PAGE_MASK);
-	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, TLBE(tag_exec)));
+	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, tlbs + TLBE(tag_exec)));
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_op(e, 8, 0x8b, H_RDX, em_m(H_RSI, IB(gpa_page)));
-	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, TLBE(gpa_page)));
+	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, tlbs + TLBE(gpa_page)));
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_op(e, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
-	em_op(e, 8, 0x01, H_RCX, F(stats.insns));			/* add [insns], rcx */
+	em_alu_imm(e, 8, ALU_ADD, F(stats.insns), (int32_t)done);
 	em_op(e, 4, 0xff, 4, em_m(H_RSI, IB(entry)));			/* jmp [rsi + entry] */
 	for (unsigned f = 0; f < nf; f++)
 		em_patch(fail[f], e->p);
-	em_op(e, 4, 0x8b, H_RAX, em_r(H_RCX));
-	pop_and_return(e);
+	epilogue(e, done);
 }
 
 static void add_exit(struct tctx *t, uint8_t *at, unsigned done)
@@ -1328,8 +1326,6 @@ bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const stru
 			    .cc_kind = -1, .key = key, .cpu = cpu, .tc = tc };
 	e = &t->e;
 	choose_cached(t);
-	if (!tc->ibtc_stub)
-		emit_ibtc_stub(t);
 	entry = e->p;
 	em_push(e, H_RBX);
 	em_push(e, H_RBP);
