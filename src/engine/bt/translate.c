@@ -770,19 +770,44 @@ static bool rotate_reg_insn(const struct bt_insn *i)
 	       (i->reg & 7) <= SH_ROR && c;
 }
 
+/* Flagless register forms after which the translator still trusts the host flags (it forgets
+ * them at a LEA). */
+static bool keeps_host_flags(const struct bt_insn *i)
+{
+	return flagless_reg_insn(i) && i->op != 0x8d;
+}
+
+/* SETcc / CMOVcc of registers: their inline code reads the host flags when those are live. */
+static bool host_flag_reader(const struct bt_insn *i)
+{
+	if (i->flags & BI_MEM)
+		return false;
+	return (i->op & 0xff0) == 0x190 || ((i->op & 0xff0) == 0x140 && i->opsize >= 4);
+}
+
 /* The flags insn k computes are overwritten before anything can see them: nothing but
  * register moves (or rotates whose own flags are dead) up to the next flag writer, with no
- * call, fault or block exit between. */
+ * call, fault or block exit between; after an ALU op, whose inline code leaves its flags in
+ * the host's, register SETcc/CMOVcc may read them there too, as long as the host flags stay
+ * live (keeps_host_flags). */
 static bool flags_dead_after(const struct tctx *t, unsigned k)
 {
+	unsigned op;
+	bool live = alu_form(&t->insns[k], &op) != AF_NONE;
+
 	for (unsigned j = k + 1; j < t->n; j++) {
 		const struct bt_insn *i = &t->insns[j];
 		if (flag_writer_reg_insn(i))
 			return true;
-		if (rotate_reg_insn(i) && flags_dead_after(t, j))
+		if (rotate_reg_insn(i) && flags_dead_after(t, j)) {
+			live = false;
+			continue;
+		}
+		if (live && host_flag_reader(i))
 			continue;
 		if (!flagless_reg_insn(i))
 			return false;
+		live = live && keeps_host_flags(i);
 	}
 	return false;
 }
@@ -1271,9 +1296,8 @@ static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
 	    inline_cond_move(t, i) || inline_branch(t, i, left))
 		return true;
 	if (inline_mov(t, i) || inline_stack(t, i)) {
-		/* Register-only moves and LEA leave the host flags alone. */
-		t->flags_live = live && !(i->flags & BI_MEM) && i->op != 0x8d &&
-				(i->op < 0x50 || i->op >= 0x70);
+		/* Register-only moves leave the host flags alone. */
+		t->flags_live = live && keeps_host_flags(i);
 		return true;
 	}
 	return false;
