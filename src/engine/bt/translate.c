@@ -831,6 +831,49 @@ static void store_flags(struct tctx *t, int kind, unsigned size, bool operands)
 
 static void cf_to_reg(struct tctx *t, int h);
 
+/* A 32/64-bit register ALU op (not ADC/SBB) whose flags are dead, on a cached destination: one
+ * host op on the cached register (a 32-bit one zero-extends, as the guest's does). */
+static bool inline_alu_in_place(struct tctx *t, const struct bt_insn *i, enum alu_form form,
+				unsigned op)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, dst = form == AF_GE ? i->reg : i->rm;
+	bool imm = form == AF_EI || form == AF_TEST_EI;
+	int a, b = H_NONE;
+
+	if ((i->flags & BI_MEM) || size < 4 || op == ALU_ADC || op == ALU_SBB ||
+	    t->host_of[dst] == H_NONE || !flag_writer_reg_insn(i) || !flags_dead_after(t, t->k))
+		return false;
+	if (imm && (int64_t)i->imm != (int32_t)i->imm && size == 8)
+		return false;
+	a = use_greg(t, dst);
+	if (!imm) {
+		unsigned src = form == AF_GE ? i->rm : i->reg;
+		b = use_greg(t, src);
+		if (b == H_NONE) {
+			load_greg(t, i, H_RCX, src, size, false);
+			b = H_RCX;
+		}
+	}
+	if (form == AF_TEST_EI) {
+		em_op(e, size, 0xf7, 0, em_r(a));				/* test a, imm32 */
+		em_u32(e, (uint32_t)i->imm);
+	} else if (form == AF_TEST_EG) {
+		em_op(e, size, 0x85, b, em_r(a));
+	} else if (imm) {
+		em_alu_imm(e, size, op, em_r(a), (int32_t)i->imm);
+	} else {
+		em_op(e, size, op << 3 | 1, b, em_r(a));
+	}
+	if (op != ALU_CMP && form != AF_TEST_EG && form != AF_TEST_EI)
+		t->dirty |= greg_bit(dst);
+	t->cc_kind = form == AF_TEST_EG || form == AF_TEST_EI ? CC_LOGIC :
+		     op == ALU_ADD ? CC_ADD : op == ALU_SUB || op == ALU_CMP ? CC_SUB : CC_LOGIC;
+	t->cc_size = size;
+	t->flags_live = true;
+	return true;
+}
+
 /* ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST in all operand forms. */
 static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 {
@@ -847,6 +890,8 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 
 	if (form == AF_NONE || (mem && !mem_inline(t, i)))
 		return false;
+	if (inline_alu_in_place(t, i, form, op))
+		return true;
 	/* A register-only ADC/SBB finds the guest CF in the host's: the loads below are plain
 	 * moves. Otherwise the CF goes to rdx first (that may call out), which the loads leave. */
 	bool cf_live = carry && !mem && t->flags_live;
