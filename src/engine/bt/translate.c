@@ -1055,6 +1055,15 @@ static bool inline_shift(struct tctx *t, const struct bt_insn *i)
 	if ((i->op != 0xc1 && i->op != 0xd1) || (i->flags & BI_MEM) || size < 4 ||
 	    (op != SH_SHL && op != SH_SHR && op != SH_SAR) || c == 0)
 		return false;
+	if (t->host_of[i->rm] != H_NONE && flags_dead_after(t, t->k)) {
+		/* flags dead: the host shift on the cached register */
+		em_shift_imm(e, size, op, em_r(use_greg(t, i->rm)), (uint8_t)c);
+		t->dirty |= greg_bit(i->rm);
+		t->cc_kind = CC_SHIFT;
+		t->cc_size = size;
+		t->flags_live = false;
+		return true;
+	}
 	load_greg(t, i, H_RAX, i->rm, size, false);
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
 	em_shift_imm(e, size, op, em_r(H_RDX), (uint8_t)c);
@@ -1087,6 +1096,26 @@ static bool inline_imul(struct tctx *t, const struct bt_insn *i)
 	if ((i->op != 0x1af && i->op != 0x69 && i->op != 0x6b) || size < 4 ||
 	    (mem && !mem_inline(t, i)))
 		return false;
+	if (!mem && t->host_of[i->reg] != H_NONE && flags_dead_after(t, t->k) &&
+	    (i->op == 0x1af || size == 4 || (int64_t)i->imm == (int32_t)i->imm)) {
+		/* flags dead: the host IMUL into the cached register */
+		int a = use_greg(t, i->reg), b = use_greg(t, i->rm);
+		if (b == H_NONE) {
+			load_greg(t, i, H_RCX, i->rm, size, false);
+			b = H_RCX;
+		}
+		if (i->op == 0x1af) {
+			em_op(e, size, 0x0faf, a, em_r(b));
+		} else {
+			em_op(e, size, 0x69, a, em_r(b));		/* imul a, b, imm32 */
+			em_u32(e, (uint32_t)i->imm);
+		}
+		t->dirty |= greg_bit(i->reg);
+		t->cc_kind = CC_MUL;
+		t->cc_size = size;
+		t->flags_live = false;
+		return true;
+	}
 	if (i->op == 0x1af) {
 		load_rm(t, i, H_RCX, size, false, false);
 		load_greg(t, i, H_RDX, i->reg, size, false);
