@@ -1208,6 +1208,15 @@ static bool inline_mov(struct tctx *t, const struct bt_insn *i)
 
 	if (mem && !mem_inline(t, i))
 		return false;
+	if ((o == 0x89 || o == 0x8b) && !mem && size >= 4 && t->host_of[i->reg] != H_NONE &&
+	    t->host_of[i->rm] != H_NONE) {
+		/* between two cached registers: one host move */
+		unsigned to = o == 0x89 ? i->rm : i->reg, from = o == 0x89 ? i->reg : i->rm;
+		em_op(e, size, 0x8b, t->host_of[to], em_r(use_greg(t, from)));
+		t->loaded |= greg_bit(to);
+		t->dirty |= greg_bit(to);
+		return true;
+	}
 	switch (o) {
 	case 0x88: case 0x89:				/* mov r/m, reg */
 		load_greg(t, i, H_RCX, i->reg, size, false);
