@@ -834,7 +834,7 @@ static void cf_to_reg(struct tctx *t, int h);
 /* A 32/64-bit register ALU op (not ADC/SBB) whose flags are dead, on a cached destination: one
  * host op on the cached register (a 32-bit one zero-extends, as the guest's does). */
 static bool inline_alu_in_place(struct tctx *t, const struct bt_insn *i, enum alu_form form,
-				unsigned op)
+				unsigned op, int kind)
 {
 	struct emit *e = &t->e;
 	unsigned size = i->opsize, dst = form == AF_GE ? i->reg : i->rm;
@@ -867,8 +867,7 @@ static bool inline_alu_in_place(struct tctx *t, const struct bt_insn *i, enum al
 	}
 	if (op != ALU_CMP && form != AF_TEST_EG && form != AF_TEST_EI)
 		t->dirty |= greg_bit(dst);
-	t->cc_kind = form == AF_TEST_EG || form == AF_TEST_EI ? CC_LOGIC :
-		     op == ALU_ADD ? CC_ADD : op == ALU_SUB || op == ALU_CMP ? CC_SUB : CC_LOGIC;
+	t->cc_kind = kind;
 	t->cc_size = size;
 	t->flags_live = true;
 	return true;
@@ -890,7 +889,7 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 
 	if (form == AF_NONE || (mem && !mem_inline(t, i)))
 		return false;
-	if (inline_alu_in_place(t, i, form, op))
+	if (inline_alu_in_place(t, i, form, op, kind))
 		return true;
 	/* A register-only ADC/SBB finds the guest CF in the host's: the loads below are plain
 	 * moves. Otherwise the CF goes to rdx first (that may call out), which the loads leave. */
