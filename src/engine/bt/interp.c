@@ -387,18 +387,15 @@ static unsigned run_block(struct bt_cpu *cpu, const struct block *b, unsigned ma
 	return (unsigned)(i - b->insns);
 }
 
-/* For perf: the code from start on is rip's translation, after the shared indirect-jump lookup
- * if this translation came with it. */
-static void name_translation(struct bt_tcache *tc, const uint8_t *start, const uint8_t *entry,
-			     uint64_t rip)
+/* For perf: the code from start on is rip's translation. */
+static void name_translation(struct bt_tcache *tc, const uint8_t *start, uint64_t rip)
 {
 	char name[32];
 
 	if (tc->perf_map_fd < 0)
 		return;
-	bt_tcache_name(tc, start, entry, "vmon_ibtc_lookup");
 	snprintf(name, sizeof(name), "guest_%" PRIx64, rip);
-	bt_tcache_name(tc, entry, tc->cur, name);
+	bt_tcache_name(tc, start, tc->cur, name);
 }
 
 /* The translation of b if it may run now; translates b when it has become hot. */
@@ -423,7 +420,7 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 	if (!b->tb)
 		return NULL;	/* out of host memory: interpreted, tried again next run */
 	b->tb_tlb = (uint8_t)tlb;
-	name_translation(&bc->tc, start, (const uint8_t *)(uintptr_t)b->tb, cpu->s.rip);
+	name_translation(&bc->tc, start, cpu->s.rip);
 	cpu->stats.tb_blocks++;
 	cpu->stats.tb_insns += b->n;
 	cpu->stats.tb_bytes += (uint64_t)(bc->tc.cur - start);

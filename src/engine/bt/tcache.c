@@ -87,7 +87,6 @@ void bt_tcache_reset(struct bt_tcache *tc)
 	else
 		tc->start = tc->base;
 	tc->cur = tc->start;
-	tc->ibtc_stub = NULL;
 	for (unsigned k = 0; k < (1u << BT_IBTC_BITS); k++)
 		tc->ibtc[k] = (struct bt_ibtc_entry){ .lin = 1ull << 63, .tlb_off = -1 };
 }

@@ -1,14 +1,13 @@
 /* Translation of a decoded 64-bit code block into host code (see translate.h).
  *
  * Register use in generated code: rbx = struct bt_cpu *, r12 = guest rip at block entry (so the
- * code does not depend on where the block is mapped linearly), r13 = fall-through rip of the
- * instruction whose handler is being called, r14 = instructions run by the blocks before this
- * one in a chain (for the budget), r15 = the chain limit. Guest registers live in cpu->s.gpr;
- * within a block, the (up to) four most used ones are cached in rbp, r10, r11 and r9: loaded at
+ * code does not depend on where the block is mapped linearly), r15 = instructions the chain may
+ * still run before entering a block (the budget). Guest registers live in cpu->s.gpr; within a
+ * block, the (up to) six most used ones are cached in rbp, r13, r14, r10, r11 and r9: loaded at
  * first use, written back when dirty before anything else can look at cpu->s.gpr (a handler
- * call, a slow path, a block exit), and given up around calls to C helpers that clobber
- * r9-r11 (see "Cached guest registers"). rax, rcx, rdx, rsi, rdi and r8 are scratch within one
- * instruction (r9 too in the shared IBTC lookup, which runs after a block's write-backs).
+ * call, a slow path, a block exit), and given up around calls to C helpers that clobber r9-r11
+ * (see "Cached guest registers"). rax, rcx, rdx, rsi, rdi and r8 are scratch within one
+ * instruction.
  *
  * An instruction without an inline form calls its handler exactly as run_block does: s.rip =
  * its rip, next_rip = its fall-through rip, then fn(cpu, insn); if the handler ended the block
@@ -39,12 +38,11 @@
 
 #define CPU	H_RBX
 #define RIP0	H_R12
-#define NEXT	H_R13
-#define CHAIN_DONE	H_R14
-#define CHAIN_LIMIT	H_R15
+#define BUDGET	H_R15
 
-/* Bytes from a translation's entry to its chain entry (after the register saves). */
-#define PROLOGUE_LEN	20
+/* Bytes from a translation's entry to its chain entry (after the register saves and the load
+ * of s.rip: the chain entry takes the guest rip in rax). */
+#define PROLOGUE_LEN	24
 
 #define OFF(field)	((int32_t)offsetof(struct bt_cpu, field))
 #define F(field)	em_m(CPU, OFF(field))
@@ -105,6 +103,8 @@ struct tctx {
 	int8_t host_of[16];
 	uint16_t loaded, dirty;
 	unsigned nr_exits, nr_tails, nr_chain;
+	uint8_t *dyn_exit;		/* the block's exit_dynamic code, once emitted */
+	unsigned dyn_done;		/* ... and the insn count it leaves with */
 	struct {
 		uint8_t *imm;		/* the imm64 that gets the descriptor's address */
 		struct tb_exit x;
@@ -118,7 +118,6 @@ struct tctx {
 
 size_t bt_translate_max_size(unsigned n)
 {
-	/* + the IBTC stub, emitted with the first translation after a flush */
 	return 512 + (size_t)(n + 1) * (MAX_INSN_BYTES + sizeof(struct tb_exit));
 }
 
@@ -185,14 +184,6 @@ static int32_t tlb_offset(int tlb)
 	return OFF(tlb) + tlb * (int32_t)sizeof(((struct bt_cpu *)0)->tlb[0]);
 }
 
-/* Leave for a target known only now, in rax, through the indirect branch target cache. */
-static void exit_dynamic(struct tctx *t, unsigned done)
-{
-	em_mov_imm(&t->e, H_RCX, done);
-	em_mov_imm(&t->e, H_R8, (uint64_t)tlb_offset(t->tlb));
-	em_jmp_to(&t->e, t->tc->ibtc_stub);
-}
-
 static unsigned ibtc_index(uint64_t lin)
 {
 	return (unsigned)(lin ^ (lin >> 12)) & ((1u << BT_IBTC_BITS) - 1);
@@ -214,20 +205,26 @@ void bt_ibtc_insert(struct bt_cpu *cpu, struct bt_tcache *tc, uint64_t lin, bt_t
 #define IB(field)	((int32_t)offsetof(struct bt_ibtc_entry, field))
 #define TLBE(field)	((int32_t)offsetof(struct bt_tlb_entry, field))
 
-/* The shared lookup for exit_dynamic: rax = target rip, ecx = insns done in the block,
- * r8 = offset of the block's soft TLB. Enters the cached translation of rax when every check
- * the run loop would make passes, else returns ecx to the run loop. */
-static void emit_ibtc_stub(struct tctx *t)
+/* Leave for a target known only now, in rax, through the indirect branch target cache: enter
+ * the cached translation of rax when every check the run loop would make passes, else return
+ * to the run loop. Each block has its own copy (its own indirect jump, for the host's branch
+ * predictor), emitted once and shared by the block's dynamic exits. */
+static void exit_dynamic(struct tctx *t, unsigned done)
 {
 	struct emit *e = &t->e;
+	int32_t tlbs = tlb_offset(t->tlb);
 	uint8_t *fail[8];
 	unsigned nf = 0;
 
-	t->tc->ibtc_stub = e->p;
+	if (t->dyn_exit && t->dyn_done == done) {
+		em_jmp_to(e, t->dyn_exit);
+		return;
+	}
+	t->dyn_exit = e->p;
+	t->dyn_done = done;
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
-	em_op(e, 4, 0x8d, H_R9, em_mx(H_RCX, CHAIN_DONE, 0, 0));	/* lea r9d, [rcx + r14] */
-	em_op(e, 4, 0x3b, H_R9, em_r(CHAIN_LIMIT));
-	fail[nf++] = em_jcc(e, CC_A);
+	em_alu_imm(e, 4, ALU_SUB, em_r(BUDGET), (int32_t)done);
+	fail[nf++] = em_jcc(e, CC_B);
 	em_alu_imm(e, 1, ALU_CMP, F(kick), 0);
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_mov_imm(e, H_RDX, (uint64_t)(uintptr_t)&t->cpu->bvm->tlb_gen);
@@ -245,7 +242,7 @@ static void emit_ibtc_stub(struct tctx *t)
 	em_op(e, 8, 0x03, H_RSI, em_r(H_RDX));
 	em_op(e, 8, 0x3b, H_RAX, em_m(H_RSI, IB(lin)));
 	fail[nf++] = em_jcc(e, CC_NE);
-	em_op(e, 4, 0x3b, H_R8, em_m(H_RSI, IB(tlb_off)));
+	em_alu_imm(e, 4, ALU_CMP, em_m(H_RSI, IB(tlb_off)), tlbs);
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_op(e, 8, 0x8b, H_RDX, em_m(H_RSI, IB(gen_ptr)));
 	em_op(e, 4, 0x8b, H_RDX, em_m(H_RDX, 0));
@@ -257,22 +254,19 @@ static void emit_ibtc_stub(struct tctx *t)
 	em_alu_imm(e, 4, ALU_AND, em_r(H_RDI), BT_TLB_SIZE - 1);
 	em_op(e, 4, 0x6b, H_RDI, em_r(H_RDI));
 	em_byte(e, (uint8_t)sizeof(struct bt_tlb_entry));
-	em_op(e, 8, 0x03, H_RDI, em_r(H_R8));
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
 	em_alu_imm(e, 8, ALU_AND, em_r(H_RDX), (int32_t)BT_PAGE_MASK);
-	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, TLBE(tag_exec)));
+	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, tlbs + TLBE(tag_exec)));
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_op(e, 8, 0x8b, H_RDX, em_m(H_RSI, IB(gpa_page)));
-	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, TLBE(gpa_page)));
+	em_op(e, 8, 0x3b, H_RDX, em_mx(CPU, H_RDI, 0, tlbs + TLBE(gpa_page)));
 	fail[nf++] = em_jcc(e, CC_NE);
 	em_op(e, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
-	em_op(e, 8, 0x01, H_RCX, F(stats.insns));			/* add [insns], rcx */
-	em_op(e, 4, 0x8b, CHAIN_DONE, em_r(H_R9));
+	em_alu_imm(e, 8, ALU_ADD, F(stats.insns), (int32_t)done);
 	em_op(e, 4, 0xff, 4, em_m(H_RSI, IB(entry)));			/* jmp [rsi + entry] */
 	for (unsigned f = 0; f < nf; f++)
 		em_patch(fail[f], e->p);
-	em_op(e, 4, 0x8b, H_RAX, em_r(H_RCX));
-	pop_and_return(e);
+	epilogue(e, done);
 }
 
 static void add_exit(struct tctx *t, uint8_t *at, unsigned done)
@@ -297,8 +291,8 @@ static void call_handler(struct tctx *t, unsigned k, int32_t off)
 
 	rip_to(t, H_RAX, off);
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
-	rip_to(t, NEXT, off + i->len);
-	em_op(e, 8, 0x89, NEXT, F(next_rip));
+	em_op(e, 8, 0x8d, H_RAX, em_m(H_RAX, i->len));
+	em_op(e, 8, 0x89, H_RAX, F(next_rip));
 	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
 	em_mov_imm(e, H_RSI, (uint64_t)(uintptr_t)i);
 	em_call(e, (const void *)(uintptr_t)i->fn);
@@ -314,7 +308,8 @@ static void call_handler(struct tctx *t, unsigned k, int32_t off)
 	}
 	em_alu_imm(e, 1, ALU_CMP, F(end_block), 0);
 	add_exit(t, em_jcc(e, CC_NE), k + 1);
-	em_op(e, 8, 0x39, NEXT, F(next_rip));
+	rip_to(t, H_RAX, off + i->len);
+	em_op(e, 8, 0x39, H_RAX, F(next_rip));
 	add_exit(t, em_jcc(e, CC_NE), k + 1);
 }
 
@@ -385,9 +380,9 @@ static void store(struct emit *e, int h, struct em_rm m, unsigned size)
 
 /* ---- Cached guest registers ------------------------------------------------------------------ */
 
-/* Host registers that cache guest registers, most used guest register first: rbp survives calls
- * to C helpers, r10, r11 and r9 do not. */
-static const int cache_hosts[] = { H_RBP, H_R10, H_R11, H_R9 };
+/* Host registers that cache guest registers, most used guest register first: rbp, r13 and r14
+ * survive calls to C helpers, r10, r11 and r9 do not. */
+static const int cache_hosts[] = { H_RBP, H_R13, H_R14, H_R10, H_R11, H_R9 };
 #define CALLER_SAVED_CACHE(t)	(cache_mask(t, H_R10) | cache_mask(t, H_R11) | cache_mask(t, H_R9))
 
 static uint16_t greg_bit(unsigned r) { return (uint16_t)(1u << r); }
@@ -401,7 +396,7 @@ static uint16_t cache_mask(const struct tctx *t, int h)
 	return 0;
 }
 
-/* Pick the block's cached registers: the four guest registers its instructions name most
+/* Pick the block's cached registers: the six guest registers its instructions name most
  * often (as operands, addresses or the stack pointer), if named at least twice. */
 static void choose_cached(struct tctx *t)
 {
@@ -775,19 +770,44 @@ static bool rotate_reg_insn(const struct bt_insn *i)
 	       (i->reg & 7) <= SH_ROR && c;
 }
 
+/* Flagless register forms after which the translator still trusts the host flags (it forgets
+ * them at a LEA). */
+static bool keeps_host_flags(const struct bt_insn *i)
+{
+	return flagless_reg_insn(i) && i->op != 0x8d;
+}
+
+/* SETcc / CMOVcc of registers: their inline code reads the host flags when those are live. */
+static bool host_flag_reader(const struct bt_insn *i)
+{
+	if (i->flags & BI_MEM)
+		return false;
+	return (i->op & 0xff0) == 0x190 || ((i->op & 0xff0) == 0x140 && i->opsize >= 4);
+}
+
 /* The flags insn k computes are overwritten before anything can see them: nothing but
  * register moves (or rotates whose own flags are dead) up to the next flag writer, with no
- * call, fault or block exit between. */
+ * call, fault or block exit between; after an ALU op, whose inline code leaves its flags in
+ * the host's, register SETcc/CMOVcc may read them there too, as long as the host flags stay
+ * live (keeps_host_flags). */
 static bool flags_dead_after(const struct tctx *t, unsigned k)
 {
+	unsigned op;
+	bool live = alu_form(&t->insns[k], &op) != AF_NONE;
+
 	for (unsigned j = k + 1; j < t->n; j++) {
 		const struct bt_insn *i = &t->insns[j];
 		if (flag_writer_reg_insn(i))
 			return true;
-		if (rotate_reg_insn(i) && flags_dead_after(t, j))
+		if (rotate_reg_insn(i) && flags_dead_after(t, j)) {
+			live = false;
+			continue;
+		}
+		if (live && host_flag_reader(i))
 			continue;
 		if (!flagless_reg_insn(i))
 			return false;
+		live = live && keeps_host_flags(i);
 	}
 	return false;
 }
@@ -809,7 +829,49 @@ static void store_flags(struct tctx *t, int kind, unsigned size, bool operands)
 	}
 }
 
-static void cf_to_r13(struct tctx *t);
+static void cf_to_reg(struct tctx *t, int h);
+
+/* A 32/64-bit register ALU op (not ADC/SBB) whose flags are dead, on a cached destination: one
+ * host op on the cached register (a 32-bit one zero-extends, as the guest's does). */
+static bool inline_alu_in_place(struct tctx *t, const struct bt_insn *i, enum alu_form form,
+				unsigned op, int kind)
+{
+	struct emit *e = &t->e;
+	unsigned size = i->opsize, dst = form == AF_GE ? i->reg : i->rm;
+	bool imm = form == AF_EI || form == AF_TEST_EI;
+	int a, b = H_NONE;
+
+	if ((i->flags & BI_MEM) || size < 4 || op == ALU_ADC || op == ALU_SBB ||
+	    t->host_of[dst] == H_NONE || !flag_writer_reg_insn(i) || !flags_dead_after(t, t->k))
+		return false;
+	if (imm && (int64_t)i->imm != (int32_t)i->imm && size == 8)
+		return false;
+	a = use_greg(t, dst);
+	if (!imm) {
+		unsigned src = form == AF_GE ? i->rm : i->reg;
+		b = use_greg(t, src);
+		if (b == H_NONE) {
+			load_greg(t, i, H_RCX, src, size, false);
+			b = H_RCX;
+		}
+	}
+	if (form == AF_TEST_EI) {
+		em_op(e, size, 0xf7, 0, em_r(a));				/* test a, imm32 */
+		em_u32(e, (uint32_t)i->imm);
+	} else if (form == AF_TEST_EG) {
+		em_op(e, size, 0x85, b, em_r(a));
+	} else if (imm) {
+		em_alu_imm(e, size, op, em_r(a), (int32_t)i->imm);
+	} else {
+		em_op(e, size, op << 3 | 1, b, em_r(a));
+	}
+	if (op != ALU_CMP && form != AF_TEST_EG && form != AF_TEST_EI)
+		t->dirty |= greg_bit(dst);
+	t->cc_kind = kind;
+	t->cc_size = size;
+	t->flags_live = true;
+	return true;
+}
 
 /* ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST in all operand forms. */
 static bool inline_alu(struct tctx *t, const struct bt_insn *i)
@@ -827,8 +889,13 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 
 	if (form == AF_NONE || (mem && !mem_inline(t, i)))
 		return false;
-	if (carry)
-		cf_to_r13(t);	/* first: it may call out */
+	if (inline_alu_in_place(t, i, form, op, kind))
+		return true;
+	/* A register-only ADC/SBB finds the guest CF in the host's: the loads below are plain
+	 * moves. Otherwise the CF goes to rdx first (that may call out), which the loads leave. */
+	bool cf_live = carry && !mem && t->flags_live;
+	if (carry && !cf_live)
+		cf_to_reg(t, H_RDX);
 	/* rax = a (the destination operand), rcx = b */
 	if (form == AF_GE) {
 		load_greg(t, i, H_RAX, i->reg, size, false);
@@ -840,11 +907,9 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 		else
 			em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
 	}
+	if (carry && !cf_live)		/* host CF = guest CF for the host's ADC/SBB */
+		em_op(e, 4, 0xf7, 3, em_r(H_RDX));			/* neg edx */
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
-	if (carry) {			/* host CF = guest CF for the host's ADC/SBB */
-		em_op(e, 4, 0x8b, H_R8, em_r(NEXT));
-		em_op(e, 4, 0xf7, 3, em_r(H_R8));			/* neg r8d */
-	}
 	/* the host op of the same size sets exactly the guest's flags (CMP as SUB, TEST as AND) */
 	em_op(e, size, (op == ALU_CMP ? ALU_SUB : op) << 3 | b, H_RCX, em_r(H_RDX));
 	if (size < 4)
@@ -868,25 +933,22 @@ static bool inline_alu(struct tctx *t, const struct bt_insn *i)
 	return true;
 }
 
-/* CF of the current lazy flags into r13 (0 or 1). */
-static void cf_to_r13(struct tctx *t)
+/* CF of the current lazy flags into host register h (0 or 1; h is rcx or rdx). */
+static void cf_to_reg(struct tctx *t, int h)
 {
 	struct emit *e = &t->e;
 
 	if (t->flags_live) {
-		em_byte(e, 0x41);					/* setc r13b */
-		em_byte(e, 0x0f);
-		em_byte(e, 0x92);
-		em_byte(e, 0xc5);
-		em_op(e, 1, 0x0fb6, NEXT, em_r(NEXT));			/* movzx r13d, r13b */
+		em_setcc(e, CC_B, h);
+		em_op(e, 4, 0x0fb6, h, em_r(h));
 		return;
 	}
 	if (t->cc_kind >= CC_INC) {				/* INC, DEC, SHIFT, MUL */
-		em_op(e, 8, 0x8b, NEXT, F(cc_src));			/* the stored CF */
+		em_op(e, 8, 0x8b, h, F(cc_src));			/* the stored CF */
 		return;
 	}
 	if (t->cc_kind == CC_LOGIC) {
-		em_mov_imm(e, NEXT, 0);
+		em_mov_imm(e, h, 0);
 		return;
 	}
 	/* Unknown here (e.g. at the block's start): the kinds that keep CF in cc_src inline,
@@ -895,13 +957,13 @@ static void cf_to_r13(struct tctx *t)
 	em_op(e, 4, 0x8b, H_RAX, F(cc_op));
 	em_alu_imm(e, 4, ALU_CMP, em_r(H_RAX), CC_INC << 2);
 	uint8_t *other = em_jcc(e, CC_B);
-	em_op(e, 8, 0x8b, NEXT, F(cc_src));
-	em_alu_imm(e, 4, ALU_AND, em_r(NEXT), 1);
+	em_op(e, 8, 0x8b, h, F(cc_src));
+	em_alu_imm(e, 4, ALU_AND, em_r(h), 1);
 	uint8_t *done = em_jmp(e);
 	em_patch(other, e->p);
 	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
 	em_call(e, (const void *)(uintptr_t)bt_cf);
-	em_op(e, 4, 0x0fb6, NEXT, em_r(H_RAX));			/* movzx r13d, al */
+	em_op(e, 4, 0x0fb6, h, em_r(H_RAX));			/* movzx h, al */
 	em_patch(done, e->p);
 }
 
@@ -922,9 +984,9 @@ static bool inline_incdec(struct tctx *t, const struct bt_insn *i)
 		t->flags_live = false;
 		return true;
 	}
-	cf_to_r13(t);
+	cf_to_reg(t, H_RCX);		/* first: it may call out; the load leaves rcx */
 	load_rm(t, i, H_RDX, size, false, true);
-	em_op(e, 4, 0x8b, H_RAX, em_r(NEXT));
+	em_op(e, 4, 0x8b, H_RAX, em_r(H_RCX));
 	em_op(e, 4, 0xf7, 3, em_r(H_RAX));				/* neg eax: CF = old CF */
 	em_op(e, size, size == 1 ? 0xfe : 0xff, (int)dec, em_r(H_RDX));
 	if (size < 4)
@@ -935,7 +997,7 @@ static bool inline_incdec(struct tctx *t, const struct bt_insn *i)
 		store_reg(t, i, H_RDX, i->rm, size);
 	em_store_imm(e, 4, F(cc_op), (int32_t)cc_op_of(dec ? CC_DEC : CC_INC, size));
 	em_op(e, 8, 0x89, H_RDX, F(cc_dst));
-	em_op(e, 8, 0x89, NEXT, F(cc_src));
+	em_op(e, 8, 0x89, H_RCX, F(cc_src));
 	em_store_imm(e, 8, F(cc_src2), 0);
 	t->cc_kind = dec ? CC_DEC : CC_INC;
 	t->cc_size = size;
@@ -992,6 +1054,15 @@ static bool inline_shift(struct tctx *t, const struct bt_insn *i)
 	if ((i->op != 0xc1 && i->op != 0xd1) || (i->flags & BI_MEM) || size < 4 ||
 	    (op != SH_SHL && op != SH_SHR && op != SH_SAR) || c == 0)
 		return false;
+	if (t->host_of[i->rm] != H_NONE && flags_dead_after(t, t->k)) {
+		/* flags dead: the host shift on the cached register */
+		em_shift_imm(e, size, op, em_r(use_greg(t, i->rm)), (uint8_t)c);
+		t->dirty |= greg_bit(i->rm);
+		t->cc_kind = CC_SHIFT;
+		t->cc_size = size;
+		t->flags_live = false;
+		return true;
+	}
 	load_greg(t, i, H_RAX, i->rm, size, false);
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
 	em_shift_imm(e, size, op, em_r(H_RDX), (uint8_t)c);
@@ -1024,6 +1095,26 @@ static bool inline_imul(struct tctx *t, const struct bt_insn *i)
 	if ((i->op != 0x1af && i->op != 0x69 && i->op != 0x6b) || size < 4 ||
 	    (mem && !mem_inline(t, i)))
 		return false;
+	if (!mem && t->host_of[i->reg] != H_NONE && flags_dead_after(t, t->k) &&
+	    (i->op == 0x1af || size == 4 || (int64_t)i->imm == (int32_t)i->imm)) {
+		/* flags dead: the host IMUL into the cached register */
+		int a = use_greg(t, i->reg), b = use_greg(t, i->rm);
+		if (b == H_NONE) {
+			load_greg(t, i, H_RCX, i->rm, size, false);
+			b = H_RCX;
+		}
+		if (i->op == 0x1af) {
+			em_op(e, size, 0x0faf, a, em_r(b));
+		} else {
+			em_op(e, size, 0x69, a, em_r(b));		/* imul a, b, imm32 */
+			em_u32(e, (uint32_t)i->imm);
+		}
+		t->dirty |= greg_bit(i->reg);
+		t->cc_kind = CC_MUL;
+		t->cc_size = size;
+		t->flags_live = false;
+		return true;
+	}
 	if (i->op == 0x1af) {
 		load_rm(t, i, H_RCX, size, false, false);
 		load_greg(t, i, H_RDX, i->reg, size, false);
@@ -1116,6 +1207,15 @@ static bool inline_mov(struct tctx *t, const struct bt_insn *i)
 
 	if (mem && !mem_inline(t, i))
 		return false;
+	if ((o == 0x89 || o == 0x8b) && !mem && size >= 4 && t->host_of[i->reg] != H_NONE &&
+	    t->host_of[i->rm] != H_NONE) {
+		/* between two cached registers: one host move */
+		unsigned to = o == 0x89 ? i->rm : i->reg, from = o == 0x89 ? i->reg : i->rm;
+		em_op(e, size, 0x8b, t->host_of[to], em_r(use_greg(t, from)));
+		t->loaded |= greg_bit(to);
+		t->dirty |= greg_bit(to);
+		return true;
+	}
 	switch (o) {
 	case 0x88: case 0x89:				/* mov r/m, reg */
 		load_greg(t, i, H_RCX, i->reg, size, false);
@@ -1278,9 +1378,8 @@ static bool inline_insn(struct tctx *t, const struct bt_insn *i, bool *left)
 	    inline_cond_move(t, i) || inline_branch(t, i, left))
 		return true;
 	if (inline_mov(t, i) || inline_stack(t, i)) {
-		/* Register-only moves and LEA leave the host flags alone. */
-		t->flags_live = live && !(i->flags & BI_MEM) && i->op != 0x8d &&
-				(i->op < 0x50 || i->op >= 0x70);
+		/* Register-only moves leave the host flags alone. */
+		t->flags_live = live && keeps_host_flags(i);
 		return true;
 	}
 	return false;
@@ -1333,23 +1432,21 @@ bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const stru
 			    .cc_kind = -1, .key = key, .cpu = cpu, .tc = tc };
 	e = &t->e;
 	choose_cached(t);
-	if (!tc->ibtc_stub)
-		emit_ibtc_stub(t);
 	entry = e->p;
-	em_push(e, H_RBX);		/* seven pushes: calls see a 16-byte aligned stack */
+	em_push(e, H_RBX);
 	em_push(e, H_RBP);
 	em_push(e, H_R12);
 	em_push(e, H_R13);
 	em_push(e, H_R14);
 	em_push(e, H_R15);
-	em_push(e, H_RAX);		/* alignment slot */
+	em_push(e, H_RAX);		/* alignment slot: calls see a 16-byte aligned stack */
 	em_op(e, 8, 0x8b, CPU, em_r(H_RDI));
-	em_op(e, 4, 0x31, CHAIN_DONE, em_r(CHAIN_DONE));		/* xor r14d, r14d */
-	em_op(e, 8, 0x8b, CHAIN_LIMIT, em_r(H_RSI));
+	em_op(e, 4, 0x8b, BUDGET, em_r(H_RSI));		/* chain_limit < 2^32 */
+	em_op(e, 8, 0x8b, H_RAX, F(s.rip));
 	if (e->p - entry != PROLOGUE_LEN)
 		abort();
-	/* chain entry: blocks chained to this one jump here with s.rip set */
-	em_op(e, 8, 0x8b, RIP0, F(s.rip));
+	/* chain entry: blocks chained to this one jump here with s.rip set, and in rax */
+	em_op(e, 8, 0x8b, RIP0, em_r(H_RAX));
 	for (unsigned k = 0; k < n && !left; k++) {
 		const struct bt_insn *i = &insns[k];
 		unsigned first_tail = t->nr_tails;
@@ -1417,9 +1514,8 @@ void bt_tb_link(struct bt_cpu *cpu, struct bt_tcache *tc, void *exit, bt_tb_fn f
 	/* kick, budget, then no page became a code page since our TLB was synced */
 	em_alu_imm(ep, 1, ALU_CMP, F(kick), 0);
 	em_jcc_to(ep, CC_NE, back);
-	em_op(ep, 4, 0x8d, H_RCX, em_m(CHAIN_DONE, (int32_t)x->done));
-	em_op(ep, 4, 0x3b, H_RCX, em_r(CHAIN_LIMIT));
-	em_jcc_to(ep, CC_A, back);
+	em_alu_imm(ep, 4, ALU_SUB, em_r(BUDGET), (int32_t)x->done);
+	em_jcc_to(ep, CC_B, back);	/* r15 is spent then, but the run loop starts afresh */
 	em_mov_imm(ep, H_RDX, (uint64_t)(uintptr_t)&cpu->bvm->tlb_gen);
 	em_op(ep, 4, 0x8b, H_RDX, em_m(H_RDX, 0));
 	em_op(ep, 4, 0x3b, H_RDX, F(tlb_gen_seen));
@@ -1447,7 +1543,6 @@ void bt_tb_link(struct bt_cpu *cpu, struct bt_tcache *tc, void *exit, bt_tb_fn f
 	}
 	em_op(ep, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
 	em_alu_imm(ep, 8, ALU_ADD, F(stats.insns), (int32_t)x->done);
-	em_op(ep, 4, 0x8b, CHAIN_DONE, em_r(H_RCX));
 	em_jmp_to(ep, (const uint8_t *)(uintptr_t)fn + PROLOGUE_LEN);
 	em_patch(x->slot, tc->cur);
 	x->linked = fn;

@@ -45,7 +45,6 @@ struct bt_tcache {
 	uint8_t *base, *end;		/* the mapping */
 	uint8_t *start, *cur;		/* code since the last reset; cur: next free byte */
 	uint8_t *populated;		/* [base, populated) has host pages */
-	uint8_t *ibtc_stub;		/* shared lookup code, emitted with the first translation */
 	struct bt_ibtc_entry ibtc[1u << BT_IBTC_BITS];
 	int perf_map_fd;		/* VMON_PERF_MAP: /tmp/perf-PID.map, else -1 */
 };
