@@ -35,9 +35,11 @@ fi
 expected_sum=$(cat build/guest/blob.sha256)
 echo "kernel: $(head -n 1 "build/guest/$flavor.stamp"), median of $runs runs"
 
-usecs() {
-	local t=${1/./}
-	echo $((10#$t))
+# Microseconds of $EPOCHREALTIME into the variable named $1, without a subshell: a fork per
+# console line delayed the timestamps of both VMMs by most of a second.
+now_us() {
+	local t=${EPOCHREALTIME/./}
+	printf -v "$1" '%d' $((10#$t))
 }
 # Runs "$@" with stdin from /dev/null under a timeout of $1 seconds, logging its output to $2.
 # Sets t_init and t_exit (microseconds, empty if not reached), run_status, sum_ok (yes/no).
@@ -46,9 +48,9 @@ timed_boot() {
 	shift 2
 	t_init='' t_exit='' run_status='' sum_ok=no
 	: >"$log"
-	start=$(usecs "$EPOCHREALTIME")
+	now_us start
 	while IFS= read -r line; do
-		now=$(usecs "$EPOCHREALTIME")
+		now_us now
 		line=${line%$'\r'}
 		case $line in
 		VMON-BENCH-STATUS=*)
