@@ -186,6 +186,12 @@ void em_setcc(struct emit *e, unsigned cc, int reg)
 	em_byte(e, (uint8_t)(0xc0 | (reg & 3)));
 }
 
+void em_setcc_zx(struct emit *e, unsigned cc, int reg)
+{
+	em_setcc(e, cc, reg);
+	em_op(e, 4, 0x0fb6, reg, em_r(reg));
+}
+
 uint8_t *em_jcc(struct emit *e, unsigned cc)
 {
 	em_byte(e, 0x0f);

@@ -80,6 +80,8 @@ void em_ret(struct emit *e);
 void em_call(struct emit *e, const void *fn);
 /* setcc reg8 (reg 0-3 only: AL..BL). */
 void em_setcc(struct emit *e, unsigned cc, int reg);
+/* reg (rax..rbx) = 1 if host condition cc holds, else 0: SETcc, then MOVZX of the low byte. */
+void em_setcc_zx(struct emit *e, unsigned cc, int reg);
 
 /* Forward jumps: emit with a zero rel32 and patch when the target is known. */
 uint8_t *em_jcc(struct emit *e, unsigned cc);

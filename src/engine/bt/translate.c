@@ -939,8 +939,7 @@ static void cf_to_reg(struct tctx *t, int h)
 	struct emit *e = &t->e;
 
 	if (t->flags_live) {
-		em_setcc(e, CC_B, h);
-		em_op(e, 4, 0x0fb6, h, em_r(h));
+		em_setcc_zx(e, CC_B, h);
 		return;
 	}
 	if (t->cc_kind >= CC_INC) {				/* INC, DEC, SHIFT, MUL */
@@ -1066,8 +1065,7 @@ static bool inline_shift(struct tctx *t, const struct bt_insn *i)
 	load_greg(t, i, H_RAX, i->rm, size, false);
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));
 	em_shift_imm(e, size, op, em_r(H_RDX), (uint8_t)c);
-	em_setcc(e, CC_B, H_RCX);					/* CF = last bit out */
-	em_op(e, 4, 0x0fb6, H_RCX, em_r(H_RCX));
+	em_setcc_zx(e, CC_B, H_RCX);					/* CF = last bit out */
 	if (op == SH_SAR) {
 		em_mov_imm(e, H_RAX, 0);				/* OF = 0 */
 	} else {
@@ -1083,6 +1081,14 @@ static bool inline_shift(struct tctx *t, const struct bt_insn *i)
 	store_flags(t, CC_SHIFT, size, true);			/* src = CF, src2 = OF */
 	t->flags_live = false;	/* the host's OF differs for counts > 1 */
 	return true;
+}
+
+/* The lazy flags of MUL and IMUL: rdx = the product's low half, rcx = CF = OF (0 or 1). */
+static void store_mul_flags(struct tctx *t, unsigned size)
+{
+	em_mov_imm(&t->e, H_RAX, 0);
+	store_flags(t, CC_MUL, size, true);			/* src = CF = OF, src2 = 0 */
+	t->flags_live = false;	/* the host's SF/ZF/PF are undefined after MUL/IMUL */
 }
 
 /* IMUL reg, r/m and IMUL reg, r/m, imm (32/64-bit): CF = OF = the product overflowed. */
@@ -1123,12 +1129,9 @@ static bool inline_imul(struct tctx *t, const struct bt_insn *i)
 		em_mov_imm(e, H_RCX, i->imm & sz_mask(size));
 	}
 	em_op(e, size, 0x0faf, H_RDX, em_r(H_RCX));		/* imul edx, ecx */
-	em_setcc(e, CC_O, H_RCX);
-	em_op(e, 4, 0x0fb6, H_RCX, em_r(H_RCX));
+	em_setcc_zx(e, CC_O, H_RCX);
 	store_reg(t, i, H_RDX, i->reg, size);
-	em_mov_imm(e, H_RAX, 0);
-	store_flags(t, CC_MUL, size, true);			/* src = CF = OF, src2 = 0 */
-	t->flags_live = false;	/* the host's SF/ZF/PF are undefined after IMUL */
+	store_mul_flags(t, size);
 	return true;
 }
 
@@ -1145,14 +1148,11 @@ static bool inline_mul1(struct tctx *t, const struct bt_insn *i)
 	load_rm(t, i, H_RCX, size, false, false);
 	load_greg(t, i, H_RAX, R_RAX, size, false);
 	em_op(e, size, 0xf7, (int)op, em_r(H_RCX));		/* mul/imul ecx: edx:eax */
-	em_setcc(e, CC_B, H_RCX);
-	em_op(e, 4, 0x0fb6, H_RCX, em_r(H_RCX));
+	em_setcc_zx(e, CC_B, H_RCX);
 	store_reg(t, i, H_RAX, R_RAX, size);
 	store_reg(t, i, H_RDX, R_RDX, size);
 	em_op(e, 8, 0x8b, H_RDX, em_r(H_RAX));			/* the flags' result: the low half */
-	em_mov_imm(e, H_RAX, 0);
-	store_flags(t, CC_MUL, size, true);			/* src = CF = OF, src2 = 0 */
-	t->flags_live = false;	/* the host's SF/ZF/PF are undefined after MUL */
+	store_mul_flags(t, size);
 	return true;
 }
 
