@@ -288,8 +288,8 @@ void *bt_rmw_ptr(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size);
 
 /* Bulk accesses (REP MOVS / STOS) within the page of lin: translates lin for acc as an access
  * would (filling the soft TLB, raising #PF) and returns its host pointer if it is RAM, even
- * where stores to it must be reported (code, page tables); *gpa_page receives its page, and
- * a caller that stores reports it with bt_page_stored() after. NULL (MMIO): access element by
+ * where stores to it must be reported (code, page tables); *gpa_page (if not NULL) receives its
+ * page, and a caller that stores reports it with bt_page_stored() after. NULL (MMIO): access element by
  * element. The pointer stays valid while the caller translates another address, which may
  * evict this one's TLB entry. */
 uint8_t *bt_bulk_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, uint64_t *gpa_page);

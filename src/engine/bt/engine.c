@@ -327,9 +327,10 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		bool injected = inject_irq(bv);
 		delivering = -1;
 		/* Leaving HLT, for an interrupt or a kick, consumes the kick (as in KVM). */
-		if (halted && (injected || atomic_exchange(&bv->pv_unhalt, false))) {
-			atomic_store(&bv->pv_unhalt, false);
-			cpu->s.halted = false;
+		if (halted) {
+			bool kicked = atomic_exchange(&bv->pv_unhalt, false);
+			if (injected || kicked)
+				cpu->s.halted = false;
 		}
 		if (cpu->s.halted) {
 			sleep_until(bv, deadline);

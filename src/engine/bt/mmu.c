@@ -313,7 +313,8 @@ uint8_t *bt_bulk_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, uint6
 
 	if (e->flags & TLBF_MMIO)
 		return NULL;
-	*gpa_page = e->gpa_page;
+	if (gpa_page)
+		*gpa_page = e->gpa_page;
 	return (uint8_t *)(uintptr_t)(lin + e->addend);
 }
 

@@ -84,11 +84,11 @@ static uint64_t movs_fast(struct bt_cpu *cpu, const struct bt_insn *i, uint64_t 
 	uint64_t kd = down ? room_down(dl, doff, as, size) : room(dl, doff, as, size);
 	k = kd < k ? kd : k;
 	k = n < k ? n : k;
-	uint64_t gpa, src_gpa;
+	uint64_t gpa;
 	/* Both pointers are taken before the copy: a source and destination a multiple of the
 	 * TLB's reach apart share one entry, and taking turns in it element by element made a
 	 * 4 MiB-apart copy (the kernel decompressor's) miss twice per element. */
-	const uint8_t *src = k ? bt_bulk_ptr(cpu, sl, BT_READ, &src_gpa) : NULL;
+	const uint8_t *src = k ? bt_bulk_ptr(cpu, sl, BT_READ, NULL) : NULL;
 	uint8_t *dst = src ? bt_bulk_ptr(cpu, dl, BT_WRITE, &gpa) : NULL;
 	if (!dst)
 		return 0;
