@@ -2,7 +2,7 @@
 
 #include <stdio.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/file.h"
 #include "boot/layout.h"
 #include "boot/reason.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/entry.h"
 #include "boot/layout.h"
 #include "boot/reason.h"

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/e820.h"
 #include "boot/entry.h"
 #include "boot/layout.h"

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm.h"

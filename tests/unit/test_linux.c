@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "boot/boot.h"
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/linux.h"
 #include "boot_fixture.h"
 #include "test.h"
