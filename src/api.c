@@ -135,7 +135,7 @@ static const char *cmd_status(struct api *a, struct json_object *req, struct jso
 	json_object_object_add(reply, "cpus", json_object_new_int(vm->nr_cpus));
 	add_u64(reply, "mem", vm->mem.size);
 	/* Guest time since the VM started: stops while paused, continues across a restore. */
-	uint64_t now = host_now_ns(), epoch = guest_tsc_epoch_ns();
+	uint64_t now = vm_clock_now_ns(&vm->clock), epoch = guest_tsc_epoch_ns();
 	add_u64(reply, "uptime_ms", (now > epoch ? now - epoch : 0) / 1000000);
 	add_u64(reply, "exits", exits);
 	json_object_object_add(reply, "sandbox", json_object_new_boolean(sandbox_active()));

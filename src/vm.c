@@ -138,7 +138,7 @@ int vm_pause(struct vm *vm)
 		ret = -1;
 		goto out;
 	}
-	vm_clock_freeze();
+	vm_clock_freeze(&vm->clock);
 	vm->paused = true;
 out:
 	pthread_mutex_unlock(&vm->pause_lock);
@@ -151,7 +151,7 @@ int vm_resume(struct vm *vm)
 
 	pthread_mutex_lock(&vm->pause_lock);
 	if (vm->paused) {
-		vm_clock_thaw();
+		vm_clock_thaw(&vm->clock);
 		vm->paused = false;
 		atomic_store(&vm->pause_requested, false);
 		pthread_cond_broadcast(&vm->pause_cond);

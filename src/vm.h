@@ -15,6 +15,7 @@
 #include "mem.h"
 #include "snapshot/state.h"
 #include "stats.h"
+#include "vm_clock.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 8
@@ -102,6 +103,7 @@ struct vm {
 	pthread_cond_t pause_cond;
 	int parked;
 	bool paused;			/* all parked, VM clock stopped (under pause_lock) */
+	struct vm_clock clock;		/* the guest's time: stops while paused */
 
 	struct vm_state_entry state[VM_MAX_STATE];
 	int nr_state;

@@ -226,7 +226,7 @@ static void fill_config(void *opaque, struct state_out *o)
 /* The VM clock is frozen while paused: both values are exact. */
 static void fill_clock(void *opaque, struct state_out *o)
 {
-	state_put_u64(o, host_now_ns());
+	state_put_u64(o, vm_clock_now_ns(&((struct vm *)opaque)->clock));
 	state_put_u64(o, guest_tsc_epoch_ns());
 }
 
@@ -336,6 +336,8 @@ struct snapshot_reader {
 	const char *path;
 	const char *kind;		/* "snapshot" or "migration stream", for errors */
 	bool clock_pending;		/* a stream: "clock" comes after the RAM */
+	bool has_clock_now;		/* a file: clock_now is for the VM snapshot_load fills */
+	uint64_t clock_now;		/* the VM clock's time in the snapshot */
 	bool synced;			/* a stream: "sync" seen, the source pauses next */
 	ZSTD_DCtx *zstd;
 	struct snapshot_load_info info;
@@ -465,14 +467,22 @@ static int read_device_set(struct snapshot_reader *sr)
 	return read_devices(&sr->devices, &in) < 0 ? bad_section(sr, name) : 0;
 }
 
-/* The VM clock and TSC epoch of the paused source. */
-static int load_clock(struct snapshot_reader *sr, const char *name, struct state_in *in)
+/* The VM clock and TSC epoch of the paused source: the clock is vm's, or (vm NULL: before the
+ * VM exists) kept for snapshot_load to set. */
+static int load_clock(struct snapshot_reader *sr, const char *name, struct state_in *in,
+		      struct vm *vm)
 {
 	uint64_t now = state_get_u64(in), epoch = state_get_u64(in);
 
 	if (!state_in_ok(in) || epoch > now)
 		return bad_section(sr, name);
-	vm_clock_restore(now, epoch);
+	guest_tsc_restore_epoch(epoch);
+	if (vm) {
+		vm_clock_restore(&vm->clock, now);
+	} else {
+		sr->clock_now = now;
+		sr->has_clock_now = true;
+	}
 	return 0;
 }
 
@@ -533,8 +543,9 @@ struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 		return NULL;
 	}
 	struct snapshot_reader *sr = open_reader(f, path, "snapshot", cfg);
-	/* Before any device exists: everything the VM builds sees the snapshot's time. */
-	if (sr && (next_section(sr, "clock", name, &in) < 0 || load_clock(sr, name, &in) < 0 ||
+	/* Before any device exists: everything the VM builds sees the snapshot's TSC epoch. */
+	if (sr && (next_section(sr, "clock", name, &in) < 0 ||
+		   load_clock(sr, name, &in, NULL) < 0 ||
 		   read_device_set(sr) < 0)) {
 		snapshot_close(sr);
 		return NULL;
@@ -637,6 +648,9 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 	}
 	if (check_devices(sr, &vm->cfg) < 0)
 		return -1;
+	/* Before any state loads: the vCPUs' TSCs and the timers continue from the snapshot's time. */
+	if (sr->has_clock_now)
+		vm_clock_restore(&vm->clock, sr->clock_now);
 	for (;;) {
 		if (next_section(sr, NULL, name, &in) < 0)
 			return -1;
@@ -664,7 +678,7 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 			continue;
 		}
 		if (strcmp(name, "clock") == 0 && sr->clock_pending) {
-			if (load_clock(sr, name, &in) < 0)
+			if (load_clock(sr, name, &in, vm) < 0)
 				return -1;
 			sr->clock_pending = false;
 			continue;

@@ -187,7 +187,7 @@ static int bt_vcpu_create(struct vcpu *v)
 	/* All TSCs of a machine start together: an AP takes the BSP's TSC, so they stay in sync
 	 * (Linux's clocksource watchdog compares TSC reads across CPUs). */
 	bv->tsc_offset = v->id && bvm->cpu[0] ? bt_vcpu_of(bvm->cpu[0])->tsc_offset :
-		-(int64_t)guest_tsc_from_ns(host_now_ns());
+		-(int64_t)guest_tsc_from_ns(vm_clock_now_ns(&v->vm->clock));
 	/* Application processors wait for INIT-SIPI-SIPI. */
 	bv->wait_sipi = v->id != 0;
 	v->engine_priv = bv;
@@ -212,7 +212,7 @@ static void bt_vcpu_destroy(struct vcpu *v)
 /* Sleep until kicked or until deadline (VM clock ns, UINT64_MAX: none). */
 static void sleep_until(struct bt_vcpu *bv, uint64_t vm_deadline)
 {
-	uint64_t deadline = vm_clock_to_monotonic(vm_deadline);
+	uint64_t deadline = vm_clock_to_monotonic(&bv->cpu.bvm->vm->clock, vm_deadline);
 	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
 			       .tv_nsec = (long)(deadline % 1000000000ull) };
 
@@ -320,7 +320,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			sleep_until(bv, UINT64_MAX);
 			continue;
 		}
-		uint64_t deadline = irqchip_poll(chip, host_now_ns());
+		uint64_t deadline = irqchip_poll(chip, vm_clock_now_ns(&vm->clock));
 
 		bool halted = cpu->s.halted;
 		delivering = BT_EXC_BENIGN;
@@ -379,7 +379,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 	cpu->s = *s;
 	bt_set_rflags(cpu, s->rflags);
 	cpu->inhibit_irq = s->interrupt_shadow;
-	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(host_now_ns()));
+	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(vm_clock_now_ns(&v->vm->clock)));
 	bt_kvmclock_publish(cpu);
 	if (l) {
 		lapic_set_base_msr(l, s->apic_base);
