@@ -227,6 +227,11 @@ static int create_devices(struct vm_host *h)
 		fprintf(stderr, "vmon: cannot create the PC devices\n");
 		return -1;
 	}
+	vm->acpi_pm = acpi_pm_create(vm);
+	if (!vm->acpi_pm) {
+		fprintf(stderr, "vmon: cannot register the ACPI PM ports\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -306,17 +311,9 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 		return status;
 
 	cpu_state_reset(&vm->boot_state);
-	if (from_snapshot) {
-		/* RAM (firmware tables included) comes from the snapshot; the loader's devices
-		 * must exist all the same. */
-		vm->acpi_pm = acpi_pm_create(vm);
-		if (!vm->acpi_pm) {
-			fprintf(stderr, "vmon: cannot register the ACPI PM ports\n");
-			return EXIT_STATUS_HOST;
-		}
-	} else if (boot_load(vm) < 0) {
+	/* RAM (firmware tables included) comes from the loader or the snapshot. */
+	if (!from_snapshot && boot_load(vm) < 0)
 		return EXIT_STATUS_USAGE;
-	}
 
 	if (engine->vm_create(vm) < 0) {
 		fprintf(stderr, "vmon: engine %s: cannot create the VM\n", engine->name);

@@ -111,7 +111,7 @@ struct vm {
 	struct migration *migration;	/* the API's migrate command (src/migrate.c), or NULL */
 
 	struct serial8250 *com1;
-	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */
+	struct acpi_pm *acpi_pm;	/* the power button and PM timer the ACPI tables describe */
 	int console_out_fd;		/* where guest serial output goes, -1 for none */
 };
 

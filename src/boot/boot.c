@@ -10,7 +10,6 @@
 #include "boot/linux.h"
 #include "boot/mptable.h"
 #include "boot/multiboot.h"
-#include "hw/acpi_pm.h"
 #include "vm.h"
 
 static int load_kernel(struct vm *vm)
@@ -70,11 +69,5 @@ int boot_load(struct vm *vm)
 	ret = cfg->kernel ? load_kernel(vm) : bootsector_load(vm, cfg->boot_sector);
 	if (ret || write_firmware(vm, cfg->cpus))
 		return -1;
-
-	vm->acpi_pm = acpi_pm_create(vm);
-	if (!vm->acpi_pm) {
-		fprintf(stderr, "vmon: cannot register the ACPI PM ports\n");
-		return -1;
-	}
 	return 0;
 }
