@@ -76,6 +76,19 @@ uint64_t stats_start_ns(void)
 	return v;
 }
 
+struct engine_counter_out {
+	FILE *out;
+	const char *engine;
+};
+
+/* One engine counter, one line: "ENGINE: NAME VALUE" (the names the API's stats reply uses). */
+static void print_counter(void *opaque, const char *name, uint64_t val)
+{
+	const struct engine_counter_out *o = opaque;
+
+	fprintf(o->out, "%s: %s %llu\n", o->engine, name, (unsigned long long)val);
+}
+
 void vm_print_stats(struct vm *vm, FILE *out)
 {
 	uint64_t total[STAT_NR] = { 0 };
@@ -92,6 +105,8 @@ void vm_print_stats(struct vm *vm, FILE *out)
 	for (int k = 0; k < STAT_NR; k++)
 		if (total[k])
 			fprintf(out, "  %-16s %12llu\n", stat_names[k], (unsigned long long)total[k]);
-	if (vm->engine && vm->engine->print_stats)
-		vm->engine->print_stats(vm, out);
+	if (vm->engine && vm->engine->counters) {
+		struct engine_counter_out o = { out, vm->engine->name };
+		vm->engine->counters(vm, print_counter, &o);
+	}
 }

@@ -316,24 +316,28 @@ static const char *const exit_names[KVM_EXIT_COUNTED + 1] = {
 	[KVM_EXIT_COUNTED] = "other",
 };
 
-static void kvm_print_stats(struct vm *vm, FILE *out)
+/* Exits to vmon by reason, summed over the vCPUs: "exit_REASON" (or "exit_N") when not 0.
+ * Relaxed atomic loads: the API thread reads them while the vCPUs count. */
+static void kvm_counters(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
+			 void *opaque)
 {
 	uint64_t total[KVM_EXIT_COUNTED + 1] = { 0 };
+	char name[32];
 
 	for (int i = 0; i < vm->nr_cpus; i++) {
 		const struct kvm_vcpu_priv *kv = vm->vcpu[i] ? vm->vcpu[i]->engine_priv : NULL;
 
 		for (int r = 0; kv && r <= KVM_EXIT_COUNTED; r++)
-			total[r] += kv->exits[r];
+			total[r] += __atomic_load_n(&kv->exits[r], __ATOMIC_RELAXED);
 	}
 	for (int r = 0; r <= KVM_EXIT_COUNTED; r++) {
 		if (!total[r])
 			continue;
 		if (exit_names[r])
-			fprintf(out, "kvm exit %-16s %llu\n", exit_names[r],
-				(unsigned long long)total[r]);
+			snprintf(name, sizeof(name), "exit_%s", exit_names[r]);
 		else
-			fprintf(out, "kvm exit %-16d %llu\n", r, (unsigned long long)total[r]);
+			snprintf(name, sizeof(name), "exit_%d", r);
+		fn(opaque, name, total[r]);
 	}
 }
 
@@ -350,7 +354,7 @@ const struct engine_ops kvm_engine = {
 	.irq_line = kvm_irq_line,
 	.msi = kvm_msi,
 	.kick = kvm_vcpu_kick,
-	.print_stats = kvm_print_stats,
+	.counters = kvm_counters,
 	.dirty_log_start = kvm_dirty_log_start,
 	.dirty_log_fetch = kvm_dirty_log_fetch,
 	.dirty_log_stop = kvm_dirty_log_stop,
