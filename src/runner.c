@@ -16,6 +16,7 @@
 #include "migrate.h"
 #include "runner.h"
 #include "snapshot/snapshot.h"
+#include "util/log.h"
 
 struct runner {
 	struct vm *vm;
@@ -30,7 +31,7 @@ static int check_readable(const char *path)
 		return 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		vmon_log("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	close(fd);
@@ -47,19 +48,19 @@ static const struct engine_ops *select_engine(enum engine_choice choice, char *n
 	case ENGINE_KVM:
 		if (kvm_engine.probe(why, sizeof(why)) == 0)
 			return &kvm_engine;
-		fprintf(stderr, "vmon: %s\n", why);
+		vmon_log("%s", why);
 		return NULL;
 	case ENGINE_BT:
 		if (bt_engine.probe(why, sizeof(why)) == 0)
 			return &bt_engine;
-		fprintf(stderr, "vmon: %s\n", why);
+		vmon_log("%s", why);
 		return NULL;
 	case ENGINE_AUTO:
 		break;
 	}
 	const struct engine_ops *engine = engine_autoselect(why, sizeof(why));
 
-	snprintf(note, len, "vmon: engine %s (%s)", engine->name, why);
+	snprintf(note, len, "engine %s (%s)", engine->name, why);
 	return engine;
 }
 
@@ -73,7 +74,7 @@ static int build(struct runner *r, const struct vm_config *cfg, const struct eng
 		return EXIT_STATUS_USAGE;
 	r->events = event_loop_create();
 	if (!r->events) {
-		fprintf(stderr, "vmon: event loop: %s\n", strerror(errno));
+		vmon_log("event loop: %s", strerror(errno));
 		return EXIT_STATUS_HOST;
 	}
 	int status = vm_create(cfg, engine, console_out_fd(r->console), snap != NULL, &r->vm);
@@ -123,7 +124,7 @@ int runner_create(const struct vm_config *cfg, struct runner **out)
 
 	struct runner *r = calloc(1, sizeof(*r));
 	if (!r) {
-		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		vmon_log("%s", strerror(ENOMEM));
 		if (incoming_fd >= 0)
 			migrate_incoming_done(snap, incoming_fd, false);
 		snapshot_close(snap);
@@ -143,7 +144,7 @@ int runner_create(const struct vm_config *cfg, struct runner **out)
 		return status;
 	}
 	if (note[0])
-		fprintf(stderr, "%s\n", note);
+		vmon_log("%s", note);
 	*out = r;
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "hw/acpi_pm.h"
 #include "stats.h"
+#include "util/log.h"
 #include "vm.h"
 
 const char *const stat_names[STAT_NR] = {
@@ -70,7 +71,7 @@ uint64_t stats_start_ns(void)
 	unsigned long long v = strtoull(t0, &end, 10);
 	/* Not a plain number in the past: not a start time; say so rather than print nonsense. */
 	if (errno || *end || v > now) {
-		fprintf(stderr, "vmon: VMON_T0_NS=%s ignored: not a CLOCK_REALTIME ns before now\n", t0);
+		vmon_log("VMON_T0_NS=%s ignored: not a CLOCK_REALTIME ns before now", t0);
 		return now;
 	}
 	return v;

@@ -13,6 +13,7 @@
 #include "hw/irqchip.h"
 #include "hw/pci.h"
 #include "hw/serial8250.h"
+#include "util/log.h"
 #include "virtio/devices.h"
 #include "vm.h"
 
@@ -207,8 +208,8 @@ void vm_guest_reset(struct vm *vm)
 	if (mem_read(&vm->mem, BDA_RESET_FLAG_ADDR, flag, sizeof(flag)) == 0 &&
 	    (flag[0] | flag[1] << 8) == BDA_RESET_FLAG_WARM) {
 		if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
-			fprintf(stderr, "vmon: guest kernel panic (reset with the warm-boot flag "
-				"set; the panic message is on the console)\n");
+			vmon_log("guest kernel panic (reset with the warm-boot flag "
+				"set; the panic message is on the console)");
 		return;
 	}
 	stop_vm(vm, EXIT_STATUS_OK);
@@ -224,12 +225,12 @@ static int create_devices(struct vm_host *h)
 	h->kbd = i8042_create(vm);
 	h->rtc = rtc_create(vm);
 	if (!vm->com1 || !h->kbd || !h->rtc || debugexit_init(vm) < 0) {
-		fprintf(stderr, "vmon: cannot create the PC devices\n");
+		vmon_log("cannot create the PC devices");
 		return -1;
 	}
 	vm->acpi_pm = acpi_pm_create(vm);
 	if (!vm->acpi_pm) {
-		fprintf(stderr, "vmon: cannot register the ACPI PM ports\n");
+		vmon_log("cannot register the ACPI PM ports");
 		return -1;
 	}
 	return 0;
@@ -242,7 +243,7 @@ static int create_pci(struct vm_host *h)
 
 	h->pci = pci_create(vm);
 	if (!h->pci) {
-		fprintf(stderr, "vmon: cannot create the PCI bus\n");
+		vmon_log("cannot create the PCI bus");
 		return EXIT_STATUS_HOST;
 	}
 	for (int i = 0; i < vm->cfg.nr_disks; i++) {
@@ -269,20 +270,20 @@ static int create_vcpus(struct vm *vm, const struct engine_ops *engine)
 	for (int i = 0; i < vm->cfg.cpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
 		if (!v) {
-			fprintf(stderr, "vmon: vcpu %d: %s\n", i, strerror(ENOMEM));
+			vmon_log("vcpu %d: %s", i, strerror(ENOMEM));
 			return -1;
 		}
 		v->vm = vm;
 		v->id = i;
 		if (engine->vcpu_create(v) < 0) {
-			fprintf(stderr, "vmon: vcpu %d: %s\n", i, v->error[0] ? v->error : "cannot create");
+			vmon_log("vcpu %d: %s", i, v->error[0] ? v->error : "cannot create");
 			free(v);
 			return -1;
 		}
 		vm->vcpu[vm->nr_cpus++] = v;
 		/* Only the BSP starts from the loader's state; APs wait for INIT/SIPI. */
 		if (i == 0 && engine->set_state(v, &vm->boot_state) < 0) {
-			fprintf(stderr, "vmon: vcpu 0: cannot set the boot state%s%s\n",
+			vmon_log("vcpu 0: cannot set the boot state%s%s",
 				v->error[0] ? ": " : "", v->error);
 			return -1;
 		}
@@ -297,7 +298,7 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 	struct vm *vm = &h->vm;
 	int err = mem_init(&vm->mem, cfg->mem_size);
 	if (err < 0) {
-		fprintf(stderr, "vmon: guest RAM (%llu bytes): %s\n",
+		vmon_log("guest RAM (%llu bytes): %s",
 			(unsigned long long)cfg->mem_size, strerror(-err));
 		return EXIT_STATUS_HOST;
 	}
@@ -316,7 +317,7 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 		return EXIT_STATUS_USAGE;
 
 	if (engine->vm_create(vm) < 0) {
-		fprintf(stderr, "vmon: engine %s: cannot create the VM\n", engine->name);
+		vmon_log("engine %s: cannot create the VM", engine->name);
 		return EXIT_STATUS_HOST;
 	}
 	vm->engine = engine;
@@ -331,7 +332,7 @@ int vm_create(const struct vm_config *cfg, const struct engine_ops *engine, int 
 	*out = NULL;
 	struct vm_host *h = calloc(1, sizeof(*h));
 	if (!h) {
-		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		vmon_log("%s", strerror(ENOMEM));
 		return EXIT_STATUS_HOST;
 	}
 	struct vm *vm = &h->vm;
@@ -419,7 +420,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VCPU_EXIT_ERROR:
 			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
-				fprintf(stderr, "vmon: vcpu %d: %s\n", v->id, v->error);
+				vmon_log("vcpu %d: %s", v->id, v->error);
 			break;
 		}
 	}
@@ -443,7 +444,7 @@ int vm_run(struct vm *vm)
 		int err = pthread_create(&vm->vcpu[started]->thread, NULL, vcpu_thread,
 					 vm->vcpu[started]);
 		if (err) {
-			fprintf(stderr, "vmon: vcpu thread: %s\n", strerror(err));
+			vmon_log("vcpu thread: %s", strerror(err));
 			/* nr_cpus bounds the kicks: never kick a thread that does not exist. */
 			vm->nr_cpus = started;
 			stop_vm(vm, EXIT_STATUS_HOST);

@@ -26,6 +26,7 @@
 #include "snapshot/cpu.h"
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define PAGE		4096u
@@ -346,7 +347,7 @@ struct snapshot_reader {
 };
 
 #define not_snapshot(sr, why) \
-	fprintf(stderr, "vmon: %s: not a vmon %s (%s)\n", (sr)->path, (sr)->kind, why)
+	vmon_log("%s: not a vmon %s (%s)", (sr)->path, (sr)->kind, why)
 
 /* The next section, which must be called want (NULL: any). Prints why not and returns -1. */
 static int next_section(struct snapshot_reader *sr, const char *want, char name[SNAP_NAME_LEN + 1],
@@ -442,13 +443,13 @@ static int check_devices(struct snapshot_reader *sr, const struct vm_config *got
 		char w[256], g[256];
 		describe_disks(w, sizeof(w), want);
 		describe_disks(g, sizeof(g), got);
-		fprintf(stderr, "vmon: %s: %s has %s, got %s\n", sr->path, sr->kind, w, g);
+		vmon_log("%s: %s has %s, got %s", sr->path, sr->kind, w, g);
 		return -1;
 	}
 	if (want->rng != got->rng || want->net_user != got->net_user) {
 		bool rng = want->rng != got->rng;
 		bool had = rng ? want->rng : want->net_user;
-		fprintf(stderr, "vmon: %s: %s was taken with%s %s, restore with%s it\n",
+		vmon_log("%s: %s was taken with%s %s, restore with%s it",
 			sr->path, sr->kind, had ? "" : "out", rng ? "--rng" : "--net user",
 			had ? "" : "out");
 		return -1;
@@ -496,7 +497,7 @@ static struct snapshot_reader *open_reader(FILE *f, const char *path, const char
 
 	if (!sr) {
 		fclose(f);
-		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		vmon_log("%s", strerror(ENOMEM));
 		return NULL;
 	}
 	sr->path = path;
@@ -539,7 +540,7 @@ struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 	struct state_in in;
 
 	if (!f) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		vmon_log("%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct snapshot_reader *sr = open_reader(f, path, "snapshot", cfg);
@@ -641,7 +642,7 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 	/* Each engine has its own interrupt controllers and timers (the bt engine's models, the
 	 * kvm engine's in the kernel): their state does not convert, so neither does a VM. */
 	if (strcmp(sr->engine, vm->engine->name) != 0) {
-		fprintf(stderr, "vmon: %s: %s of the %s engine: %s with --engine %s\n", sr->path,
+		vmon_log("%s: %s of the %s engine: %s with --engine %s", sr->path,
 			sr->kind, sr->engine, sr->r.stream ? "run the target" : "restore it",
 			sr->engine);
 		return -1;

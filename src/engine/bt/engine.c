@@ -14,6 +14,7 @@
 #include "engine/bt/sys/btsys.h"
 #include "engine/engine.h"
 #include "hw/irqchip.h"
+#include "util/log.h"
 #include "vm.h"
 
 /* Instructions per interpreter slice: bounds the latency of timers and stop requests. */
@@ -296,7 +297,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		if (delivering >= 0) {
 			int second = bt_fault_during_delivery(delivering, vector);
 			if (second == BT_VEC_SHUTDOWN) {
-				fprintf(stderr, "vmon: vcpu %d: triple fault (vector %d during #DF delivery)\n",
+				vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
 					v->id, vector);
 				return VCPU_EXIT_SHUTDOWN;
 			}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/kvm/kvm_priv.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define KVM_TSS_ADDR		0xfffbd000ul	/* three pages, VMX real-mode emulation */
@@ -150,7 +151,7 @@ static void free_vm_priv(struct kvm_vm_priv *kp)
 /* One step of kvm_vm_create; on failure names the step and the errno. */
 #define VM_STEP(cond, what) do {					\
 	if (!(cond)) {							\
-		fprintf(stderr, "vmon: kvm: %s: %s\n", what, strerror(errno)); \
+		vmon_log("kvm: %s: %s", what, strerror(errno)); \
 		goto fail;						\
 	}								\
 } while (0)
@@ -164,14 +165,14 @@ static int kvm_vm_create(struct vm *vm)
 	int size;
 
 	if (!kp) {
-		fprintf(stderr, "vmon: kvm: out of memory\n");
+		vmon_log("kvm: out of memory");
 		return -1;
 	}
 	kp->vm_fd = -1;
 	kp->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	VM_STEP(kp->sys_fd >= 0, "/dev/kvm");
 	if (check_kvm(kp->sys_fd, why, sizeof(why)) < 0) {
-		fprintf(stderr, "vmon: %s\n", why);
+		vmon_log("%s", why);
 		goto fail;
 	}
 	size = ioctl(kp->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -201,7 +202,7 @@ static int kvm_vm_create(struct vm *vm)
 
 	vm->engine_priv = kp;
 	if (kvm_register_vm_state(vm) < 0) {
-		fprintf(stderr, "vmon: kvm: too many snapshot sections\n");
+		vmon_log("kvm: too many snapshot sections");
 		vm->engine_priv = NULL;
 		goto fail;
 	}

@@ -26,6 +26,7 @@
 #include "engine/bt/cpu/ops.h"
 #include "engine/bt/jit/translate.h"
 #include "mem.h"
+#include "util/log.h"
 
 #define BLOCK_MAX	64
 #define CACHE_BLOCKS	32768
@@ -86,7 +87,7 @@ static int jit_threshold(unsigned *out)
 		return 0;
 	v = strtoul(env, &end, 10);
 	if (!*env || *end || v > 1000000) {
-		fprintf(stderr, "vmon: VMON_BT_JIT_THRESHOLD=%s: must be a number 0..1000000\n", env);
+		vmon_log("VMON_BT_JIT_THRESHOLD=%s: must be a number 0..1000000", env);
 		return -1;
 	}
 	*out = (unsigned)v;
