@@ -75,7 +75,7 @@ struct block_cache {
 };
 
 /* VMON_BT_JIT_THRESHOLD=N: translate a block when it is about to run for the Nth time (1 = at
- * first sight, 0 = interpreter only). A test and tuning knob. */
+ * first sight, 0 = interpreter only). A test and tuning knob (docs/configuration.md). */
 static int jit_threshold(unsigned *out)
 {
 	const char *env = getenv("VMON_BT_JIT_THRESHOLD");
