@@ -2,7 +2,8 @@
 CC      ?= gcc
 NASM    ?= nasm
 CSTD    := -std=c17 -D_GNU_SOURCE
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
+	   -Wformat=2 -Wundef -Wredundant-decls -Wshadow
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) -Isrc -MMD -MP -pthread
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
