@@ -170,6 +170,8 @@ static int kvm_vm_create(struct vm *vm)
 	kp->vm_fd = -1;
 	kp->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	VM_STEP(kp->sys_fd >= 0, "/dev/kvm");
+	if (kvm_fallback_config(kp) < 0)
+		goto fail;
 	if (check_kvm(kp->sys_fd, why, sizeof(why)) < 0) {
 		fprintf(stderr, "vmon: %s\n", why);
 		goto fail;
@@ -316,6 +318,11 @@ static const char *const exit_names[KVM_EXIT_COUNTED + 1] = {
 	[KVM_EXIT_COUNTED] = "other",
 };
 
+static void print_fallback(void *opaque, const char *name, uint64_t n)
+{
+	fprintf(opaque, "kvm fallback %-16s %llu\n", name, (unsigned long long)n);
+}
+
 static void kvm_print_stats(struct vm *vm, FILE *out)
 {
 	uint64_t total[KVM_EXIT_COUNTED + 1] = { 0 };
@@ -335,6 +342,7 @@ static void kvm_print_stats(struct vm *vm, FILE *out)
 		else
 			fprintf(out, "kvm exit %-16d %llu\n", r, (unsigned long long)total[r]);
 	}
+	kvm_fallback_totals(vm, print_fallback, out);
 }
 
 const struct engine_ops kvm_engine = {

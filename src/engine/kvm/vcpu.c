@@ -92,6 +92,7 @@ static void free_vcpu_priv(struct kvm_vcpu_priv *kv)
 	if (kv->fd >= 0)
 		close(kv->fd);
 	pthread_mutex_destroy(&kv->lock);
+	kvm_fallback_free(kv);
 	free(kv);
 }
 
