@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/kvm/kvm_priv.h"
+#include "engine/kvm/probe.h"
 #include "vm.h"
 
 #define KVM_TSS_ADDR		0xfffbd000ul	/* three pages, VMX real-mode emulation */
@@ -172,6 +173,13 @@ static int kvm_vm_create(struct vm *vm)
 	VM_STEP(kp->sys_fd >= 0, "/dev/kvm");
 	if (kvm_fallback_config(kp) < 0)
 		goto fail;
+	const struct kvm_host_checks *checks = kvm_installed_checks();
+	if (checks) {
+		kp->hidden_pv_features = kvm_checks_hide_pv_hypercalls(checks) ?
+					 KVM_PV_HYPERCALL_FEATURES : 0;
+		kp->hide_cx16 = kvm_checks_hide_cx16(checks);
+		kvm_host_checks_describe(checks, kp->host_limits, sizeof(kp->host_limits));
+	}
 	if (check_kvm(kp->sys_fd, why, sizeof(why)) < 0) {
 		fprintf(stderr, "vmon: %s\n", why);
 		goto fail;
@@ -325,6 +333,7 @@ static void print_fallback(void *opaque, const char *name, uint64_t n)
 
 static void kvm_print_stats(struct vm *vm, FILE *out)
 {
+	const struct kvm_vm_priv *kp = vm->engine_priv;
 	uint64_t total[KVM_EXIT_COUNTED + 1] = { 0 };
 
 	for (int i = 0; i < vm->nr_cpus; i++) {
@@ -342,6 +351,8 @@ static void kvm_print_stats(struct vm *vm, FILE *out)
 		else
 			fprintf(out, "kvm exit %-16d %llu\n", r, (unsigned long long)total[r]);
 	}
+	if (kp->host_limits[0])
+		fprintf(out, "kvm host: %s\n", kp->host_limits);
 	kvm_fallback_totals(vm, print_fallback, out);
 }
 

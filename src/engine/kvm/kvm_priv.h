@@ -34,7 +34,15 @@ struct kvm_vm_priv {
 	 * next test_fallback_insns instructions run in the fallback interpreter. */
 	uint32_t test_fallback_exit;
 	unsigned test_fallback_insns;
+	/* What the host's KVM cannot do (probe.h), hidden from the guest's CPUID. */
+	uint32_t hidden_pv_features;
+	bool hide_cx16;
+	char host_limits[320];		/* kvm_host_checks_describe, for --stats; "" if none */
 };
+
+/* KVM PV features whose operation is a hypercall (Documentation/virt/kvm/x86/cpuid.rst):
+ * PV_UNHALT, PV_SEND_IPI, PV_SCHED_YIELD, HC_MAP_GPA_RANGE. */
+#define KVM_PV_HYPERCALL_FEATURES	((1u << 7) | (1u << 11) | (1u << 13) | (1u << 16))
 
 /* Distinct instructions the fallback counts by name, per vCPU (more share the last slot). */
 #define KVM_FALLBACK_NAMES	16
@@ -68,6 +76,8 @@ struct kvm_vcpu_priv {
 
 /* cpuid.c: turn KVM's supported CPUID into what vCPU vcpu_id of nr_cpus should see. */
 void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_cpus);
+/* Clears KVM PV features pv_features (leaf 0x40000001 EAX bits) and, if cx16, CMPXCHG16B. */
+void kvm_cpuid_hide(struct kvm_cpuid_entry2 *e, int nent, uint32_t pv_features, bool cx16);
 /* Whether leaf 0 names an AMD-architecture vendor (AMD, Hygon): KVM runs on SVM there. */
 bool kvm_cpuid_vendor_amd(const struct kvm_cpuid_entry2 *e, int nent);
 
