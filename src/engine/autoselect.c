@@ -380,20 +380,34 @@ const struct engine_ops *engine_autoselect(char *why, size_t len)
 		snprintf(why, len, "kvm unavailable: %s", reason);
 		return &bt_engine;
 	}
-	/* The entry may hold only the kvm engine's checks so far. */
-	if (probe_cache_lookup(&c) == 0 && (c.fig.kvm_ips || c.fig.bt_ips))
-		return autoselect_decide(&c.fig, why, len);
-
-	/* An engine that cannot run the probe guest would not run the real one either. */
-	if (autoselect_measure(&kvm_engine, &c.fig.kvm_ips, reason, sizeof(reason)) < 0) {
+	switch (autoselect_figures(&c.fig, reason, sizeof(reason))) {
+	case AUTOSELECT_KVM_FAILED:
 		snprintf(why, len, "kvm probe failed: %s", reason);
 		return &bt_engine;
-	}
-	if (autoselect_measure(&bt_engine, &c.fig.bt_ips, reason, sizeof(reason)) < 0) {
+	case AUTOSELECT_BT_FAILED:
 		snprintf(why, len, "bt probe failed: %s", reason);
 		return &kvm_engine;
+	default:
+		return autoselect_decide(&c.fig, why, len);
 	}
+}
+
+int autoselect_figures(struct probe_figures *f, char *why, size_t len)
+{
+	struct probe_cache c;
+
+	/* The entry may hold only the kvm engine's checks so far. */
+	if (probe_cache_lookup(&c) == 0 && (c.fig.kvm_ips || c.fig.bt_ips)) {
+		*f = c.fig;
+		return 0;
+	}
+	/* An engine that cannot run the probe guest would not run the real one either. */
+	if (autoselect_measure(&kvm_engine, &c.fig.kvm_ips, why, len) < 0)
+		return AUTOSELECT_KVM_FAILED;
+	if (autoselect_measure(&bt_engine, &c.fig.bt_ips, why, len) < 0)
+		return AUTOSELECT_BT_FAILED;
 	c.fig.cached = false;
 	probe_cache_save(&c);
-	return autoselect_decide(&c.fig, why, len);
+	*f = c.fig;
+	return 0;
 }

@@ -36,6 +36,11 @@ struct probe_cache {
  * Always returns an engine: bt when kvm is unusable or its probe failed. */
 const struct engine_ops *engine_autoselect(char *why, size_t len);
 
+/* Both engines' figures, from the cache or measured (and cached): 0, or which failed, with
+ * the reason in why. Needs a usable kvm. */
+enum { AUTOSELECT_KVM_FAILED = 1, AUTOSELECT_BT_FAILED };
+int autoselect_figures(struct probe_figures *f, char *why, size_t len);
+
 /* The faster engine by the figures (kvm on a tie), with the figures in why. */
 const struct engine_ops *autoselect_decide(const struct probe_figures *f, char *why, size_t len);
 

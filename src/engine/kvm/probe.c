@@ -5,6 +5,7 @@
  * counted it), another report or a shutdown (wrong), or nothing before the cap with RIP still
  * at the instruction (livelock: the kick that ends the run is what gets the vCPU out).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,11 @@ int kvm_probe_main(void)
 	}
 	for (int k = 0; k < KVM_CHECK_NR; k++)
 		printf("%s %s\n", checks[k].name, kvm_check_result_name(c.result[k]));
+	/* Ring 0 slower than the bt engine's: ring 0 is emulated (tests skip heavy guests). */
+	struct probe_figures f;
+	if (autoselect_figures(&f, why, sizeof(why)) == 0)
+		printf("ring0-speed %s kvm %" PRIu64 " bt %" PRIu64 " insns/s\n",
+		       f.kvm_ips >= f.bt_ips ? "works" : "slow", f.kvm_ips, f.bt_ips);
 	kvm_host_checks_describe(&c, why, sizeof(why));
 	fprintf(stderr, "vmon: kvm: %s%s\n", why[0] ? why : "every check works",
 		c.cached ? " (cached)" : "");

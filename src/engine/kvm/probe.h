@@ -72,7 +72,9 @@ bool kvm_checks_hide_cx16(const struct kvm_host_checks *c);
 uint64_t kvm_checks_pack(const struct kvm_host_checks *c);
 int kvm_checks_unpack(uint64_t v, struct kvm_host_checks *c);
 
-/* `vmon probe`: one line per check, "NAME RESULT". Exit status 0, or 1 without kvm. */
+/* `vmon probe`: one line per check, "NAME RESULT", then "ring0-speed works|slow kvm N bt M
+ * insns/s" (--engine auto's figures: slow when kvm runs ring 0 slower than bt). Exit status
+ * 0, or 1 without kvm. */
 int kvm_probe_main(void);
 
 #endif
