@@ -16,6 +16,7 @@
 #include "engine/kvm/probe.h"
 #include "event.h"
 #include "hw/acpi_pm.h"
+#include "hw/clock.h"
 #include "hw/devices.h"
 #include "hw/irqchip.h"
 #include "hw/pci.h"
@@ -368,6 +369,9 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 		    const struct engine_ops *engine, struct snapshot_reader *snap)
 {
 	struct vm *vm = &h->vm;
+	/* Guest time (the TSC, the API's uptime_ms) starts with the VM, whatever the engine: it
+	 * starts on first use otherwise, and under kvm nothing uses it before the API asks. */
+	guest_tsc_epoch_ns();
 	int err = mem_init(&vm->mem, cfg->mem_size);
 	if (err < 0) {
 		fprintf(stderr, "vmon: guest RAM (%llu bytes): %s\n",
@@ -500,8 +504,9 @@ static void dump_seg(FILE *f, const char *name, const struct seg_reg *s)
 		(unsigned long long)s->base, s->limit, s->attr);
 }
 
-/* One screen of state for a guest that shut down (triple fault). */
-static void dump_state(struct vcpu *v)
+/* One screen of state after a shutdown (triple fault) or an engine error, whose line is
+ * printed first. */
+static void dump_registers(struct vcpu *v)
 {
 	static const char *const gpr_names[16] = {
 		"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -511,7 +516,6 @@ static void dump_state(struct vcpu *v)
 	struct cpu_state s;
 	FILE *f = stderr;
 
-	fprintf(f, "vmon: vcpu %d: shutdown (triple fault or unrecoverable guest state)\n", v->id);
 	if (v->vm->engine->get_state(v, &s) < 0) {
 		fprintf(f, "  (registers unavailable)\n");
 		return;
@@ -552,12 +556,17 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VCPU_EXIT_SHUTDOWN:
 			v->stats.count[STAT_SHUTDOWN]++;
-			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
-				dump_state(v);
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT)) {
+				fprintf(stderr, "vmon: vcpu %d: shutdown (triple fault or "
+					"unrecoverable guest state)\n", v->id);
+				dump_registers(v);
+			}
 			break;
 		case VCPU_EXIT_ERROR:
-			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT)) {
 				fprintf(stderr, "vmon: vcpu %d: %s\n", v->id, v->error);
+				dump_registers(v);
+			}
 			break;
 		}
 	}
