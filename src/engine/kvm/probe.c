@@ -149,11 +149,6 @@ const char *kvm_check_name(enum kvm_check k)
 	return checks[k].name;
 }
 
-const char *kvm_check_what(enum kvm_check k)
-{
-	return checks[k].what;
-}
-
 const char *kvm_check_result_name(enum kvm_check_result r)
 {
 	static const char *const names[] = {

@@ -45,10 +45,9 @@ struct kvm_host_checks {
  * KVM). 0, or -1 with why set when kvm is unusable or a probe VM cannot be made. */
 int kvm_host_checks(struct kvm_host_checks *c, char *why, size_t len);
 
-/* The check's short name (`vmon probe`, tests' `; kvm-needs:` headers) and what a failure
- * means, e.g. "iretd-cpl0" and "IRETD at CPL 0". */
+/* The check's short name (`vmon probe`, tests' `; kvm-needs:` headers), e.g. "iretd-cpl0",
+ * and a result's ("livelock"). */
 const char *kvm_check_name(enum kvm_check k);
-const char *kvm_check_what(enum kvm_check k);
 const char *kvm_check_result_name(enum kvm_check_result r);
 
 /* "software KVM: emulated by vmon: INT3 at CPL 0, ...; wrong: ...; livelock: ...; PV
