@@ -12,6 +12,8 @@ static const char usage_main[] =
 	"usage: vmon run [options]   run a virtual machine (vmon run --help)\n"
 	"       vmon api SOCK REQUEST   send one request to a running vmon's --api-sock\n"
 	"                               (REQUEST: a JSON object, or CMD [KEY=VALUE...])\n"
+	"       vmon probe              what the host's KVM gets wrong, one check a line\n"
+	"                               (docs/kvm.md; cached with --engine auto's figures)\n"
 	"       vmon --help | --version\n";
 
 static const char usage_run[] =
@@ -280,5 +282,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg)
 		return parse_run(argc - 2, argv + 2, cfg);
 	if (strcmp(cmd, "api") == 0)
 		return CLI_API;
+	if (strcmp(cmd, "probe") == 0)
+		return argc == 2 ? CLI_PROBE : fail("probe takes no arguments");
 	return fail("unknown command '%s' (try vmon --help)", cmd);
 }

@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "engine/kvm/probe.h"
 #include "runner.h"
 #include "sandbox.h"
 
@@ -18,6 +19,8 @@ int main(int argc, char **argv)
 		return EXIT_STATUS_USAGE;
 	case CLI_API:
 		return api_client_main(argc - 2, argv + 2);
+	case CLI_PROBE:
+		return kvm_probe_main();
 	case CLI_RUN:
 		break;
 	}

@@ -10,6 +10,7 @@
 #include "boot/boot.h"
 #include "hw/acpi_pm.h"
 #include "hw/devices.h"
+#include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "hw/pci.h"
 #include "hw/serial8250.h"
@@ -296,6 +297,9 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 		    const struct engine_ops *engine, bool from_snapshot)
 {
 	struct vm *vm = &h->vm;
+	/* Guest time (the TSC, the API's uptime_ms) starts with the VM, whatever the engine: it
+	 * starts on first use otherwise, and under kvm nothing uses it before the API asks. */
+	guest_tsc_epoch_ns();
 	int err = mem_init(&vm->mem, cfg->mem_size);
 	if (err < 0) {
 		vmon_log("guest RAM (%llu bytes): %s",
@@ -363,8 +367,9 @@ static void dump_seg(FILE *f, const char *name, const struct seg_reg *s)
 		(unsigned long long)s->base, s->limit, s->attr);
 }
 
-/* One screen of state for a guest that shut down (triple fault). */
-static void dump_state(struct vcpu *v)
+/* One screen of state after a shutdown (triple fault) or an engine error, whose line is
+ * printed first. */
+static void dump_registers(struct vcpu *v)
 {
 	static const char *const gpr_names[16] = {
 		"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -374,7 +379,6 @@ static void dump_state(struct vcpu *v)
 	struct cpu_state s;
 	FILE *f = stderr;
 
-	fprintf(f, "vmon: vcpu %d: shutdown (triple fault or unrecoverable guest state)\n", v->id);
 	if (v->vm->engine->get_state(v, &s) < 0) {
 		fprintf(f, "  (registers unavailable)\n");
 		return;
@@ -415,12 +419,17 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VCPU_EXIT_SHUTDOWN:
 			v->stats.count[STAT_SHUTDOWN]++;
-			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
-				dump_state(v);
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT)) {
+				vmon_log("vcpu %d: shutdown (triple fault or unrecoverable guest "
+					 "state)", v->id);
+				dump_registers(v);
+			}
 			break;
 		case VCPU_EXIT_ERROR:
-			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT)) {
 				vmon_log("vcpu %d: %s", v->id, v->error);
+				dump_registers(v);
+			}
 			break;
 		}
 	}

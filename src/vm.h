@@ -19,6 +19,7 @@
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 8
+#define VM_ENGINE_NOTE_MAX 640
 
 enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_BT };
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
@@ -108,6 +109,7 @@ struct vm {
 	struct vm_state_entry state[VM_MAX_STATE];
 	int nr_state;
 	uint64_t restore_ns;		/* --restore: host time the whole restore took */
+	char engine_note[VM_ENGINE_NOTE_MAX];	/* why this engine, what it lacks on this host */
 	struct migration *migration;	/* the API's migrate command (src/migrate.c), or NULL */
 
 	struct serial8250 *com1;
