@@ -66,8 +66,10 @@ check: build/vmon build/vmon-san build/unit-tests build/difftest guests
 guest:
 	scripts/build-guest.sh build/guest
 
+# The guest with a shell, --net user (and a web server on the host) and a scratch disk made in
+# build/demo/ (scripts/demo.sh); DEMO_ARGS adds vmon options, e.g. DEMO_ARGS="--reboot exit".
 demo: build/vmon guest
-	build/vmon run --kernel build/guest/vmlinuz --initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0"
+	scripts/demo.sh $(DEMO_ARGS)
 
 # Slow: Debian's kernel prints its first lines under the kvm engine (skips without /dev/kvm).
 linux-kvm: build/vmon guest
@@ -87,6 +89,7 @@ fuzz-diff: build/difftest
 	build/difftest --seed $$(date +%s) --seconds $(FUZZ_SECONDS) --repro build/fuzz-diff
 
 clean:
-	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests
+	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests \
+		build/demo
 
 -include $(shell find build/obj build/san -name '*.d' 2>/dev/null)

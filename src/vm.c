@@ -20,6 +20,7 @@
 #include "hw/pci.h"
 #include "hw/serial8250.h"
 #include "migrate.h"
+#include "reset.h"
 #include "snapshot/snapshot.h"
 #include "virtio/devices.h"
 #include "vm.h"
@@ -106,20 +107,26 @@ int vm_dma_write(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 	return 0;
 }
 
-/* Returns true for the caller whose status won. */
-static bool stop_vm(struct vm *vm, int status)
+/* Makes every vCPU thread leave its loop; kick: make a running one notice now. */
+static void stop_vcpus(struct vm *vm, bool kick)
 {
-	int unset = -1;
-	bool first = atomic_compare_exchange_strong(&vm->exit_status, &unset, status);
-
 	atomic_store(&vm->stop_requested, true);
-	if (first && vm->engine && vm->engine->kick)
+	if (kick && vm->engine && vm->engine->kick)
 		for (int i = 0; i < vm->nr_cpus; i++)
 			vm->engine->kick(vm->vcpu[i]);
 	/* Parked vCPUs and a waiting vm_pause() must see the stop too. */
 	pthread_mutex_lock(&vm->pause_lock);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/* Returns true for the caller whose status won. */
+static bool stop_vm(struct vm *vm, int status)
+{
+	int unset = -1;
+	bool first = atomic_compare_exchange_strong(&vm->exit_status, &unset, status);
+
+	stop_vcpus(vm, first);
 	return first;
 }
 
@@ -222,7 +229,13 @@ void vm_guest_reset(struct vm *vm)
 				"set; the panic message is on the console)\n");
 		return;
 	}
-	stop_vm(vm, EXIT_STATUS_OK);
+	if (vm->reset_fd < 0) {
+		stop_vm(vm, EXIT_STATUS_OK);
+		return;
+	}
+	/* vm_run() resets the machine once every vCPU thread has ended. */
+	atomic_store(&vm->reset_requested, true);
+	stop_vcpus(vm, true);
 }
 
 /* ---- Creation ------------------------------------------------------------------------------ */
@@ -441,12 +454,16 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	vm->console_out_fd = -1;
 	atomic_init(&vm->stop_requested, false);
 	atomic_init(&vm->exit_status, -1);
+	atomic_init(&vm->reset_requested, false);
+	vm->reset_fd = -1;
 	pthread_mutex_init(&h->start_lock, NULL);
 	pthread_cond_init(&h->start_cond, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 
 	int status = build_vm(h, &built, engine, snap);
+	if (!status && !snap && !cfg->reboot_exit && reset_image_create(vm) < 0)
+		status = EXIT_STATUS_HOST;
 	if (incoming_fd >= 0 && migrate_incoming_done(snap, incoming_fd, status == 0) < 0 &&
 	    !status)
 		status = EXIT_STATUS_HOST;
@@ -548,7 +565,7 @@ static void release_vcpus(struct vm_host *h)
 int vm_run(struct vm *vm)
 {
 	struct vm_host *h = host_of(vm);
-	int started = 0;
+	int started;
 
 	if (console_start(h->console, vm, h->events, vm->com1) < 0 ||
 	    (h->api && api_start(h->api, h->events) < 0) ||
@@ -556,20 +573,31 @@ int vm_run(struct vm *vm)
 		console_stop(h->console);
 		return EXIT_STATUS_HOST;
 	}
-	for (; started < vm->nr_cpus; started++) {
-		int err = pthread_create(&vm->vcpu[started]->thread, NULL, vcpu_thread,
-					 vm->vcpu[started]);
-		if (err) {
-			fprintf(stderr, "vmon: vcpu thread: %s\n", strerror(err));
-			/* nr_cpus bounds the kicks: never kick a thread that does not exist. */
-			vm->nr_cpus = started;
-			stop_vm(vm, EXIT_STATUS_HOST);
-			break;
+	for (;;) {
+		for (started = 0; started < vm->nr_cpus; started++) {
+			int err = pthread_create(&vm->vcpu[started]->thread, NULL, vcpu_thread,
+						 vm->vcpu[started]);
+			if (err) {
+				fprintf(stderr, "vmon: vcpu thread: %s\n", strerror(err));
+				/* nr_cpus bounds the kicks: never kick a thread that does not exist. */
+				vm->nr_cpus = started;
+				stop_vm(vm, EXIT_STATUS_HOST);
+				break;
+			}
 		}
+		release_vcpus(h);
+		for (int i = 0; i < started; i++)
+			pthread_join(vm->vcpu[i]->thread, NULL);
+		/* A reset, unless something else ended the VM meanwhile: boot again. */
+		if (atomic_load(&vm->exit_status) >= 0 || !atomic_load(&vm->reset_requested))
+			break;
+		if (reset_machine(vm) < 0)
+			stop_vm(vm, EXIT_STATUS_HOST);
+		/* A stop during the reset set exit_status before the stop flag that the reset
+		 * cleared: seen here. */
+		if (atomic_load(&vm->exit_status) >= 0)
+			break;
 	}
-	release_vcpus(h);
-	for (int i = 0; i < started; i++)
-		pthread_join(vm->vcpu[i]->thread, NULL);
 
 	event_loop_stop(h->events);
 	console_stop(h->console);
@@ -605,6 +633,8 @@ void vm_destroy(struct vm *vm)
 	virtio_rng_destroy(h->rng);
 	virtio_net_destroy(h->net);
 	pci_destroy(h->pci);
+	if (vm->reset_fd >= 0)
+		close(vm->reset_fd);
 	console_close(h->console);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
