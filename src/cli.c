@@ -21,6 +21,7 @@ static const char usage_run[] =
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
 	"                [--net user] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
+	"                [--reboot restart|exit]\n"
 	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
 	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"       vmon run --incoming URI [--disk FILE[,ro]]... [--rng] [--net user]\n"
@@ -46,6 +47,9 @@ static const char usage_run[] =
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
 	"  --sandbox on|off  seccomp allowlist once the VM is built (default on; off for\n"
 	"                    debugging: gdb, strace of what a new feature calls)\n"
+	"  --reboot R        when the guest resets the machine (Linux `reboot`): restart\n"
+	"                    (default) boots it again from its power-on state, exit ends vmon\n"
+	"                    with status 0 (QEMU's -no-reboot); a kernel panic always exits 3\n"
 	"  --restore FILE    continue the VM saved by the API's snapshot command; give it the\n"
 	"                    devices it was taken with (disks of the same sizes, --rng, --net)\n"
 	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
@@ -168,7 +172,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
 			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
-			"--incoming", "--sandbox",
+			"--incoming", "--sandbox", "--reboot",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -226,6 +230,10 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
 				return fail("--sandbox %s: must be on or off", val);
 			cfg->no_sandbox = strcmp(val, "off") == 0;
+		} else if (strcmp(name, "--reboot") == 0) {
+			if (strcmp(val, "restart") != 0 && strcmp(val, "exit") != 0)
+				return fail("--reboot %s: must be restart or exit", val);
+			cfg->reboot_exit = strcmp(val, "exit") == 0;
 		} else if (strcmp(name, "--disk") == 0) {
 			if (parse_disk(val, cfg) == CLI_ERROR)
 				return CLI_ERROR;

@@ -56,7 +56,8 @@ static const int plain_calls[] = {
 static const unsigned long tty_ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ,
 					    FIONBIO, FIONREAD };
 
-static const int fcntl_cmds[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL };
+/* F_DUPFD_CLOEXEC: a guest reset reads the power-on state through a copy of its fd (reset.c). */
+static const int fcntl_cmds[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC };
 
 struct filter {
 	scmp_filter_ctx ctx;

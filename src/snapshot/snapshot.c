@@ -290,6 +290,21 @@ int snapshot_write_state(struct vm *vm, struct snap_writer *w, char *err, size_t
 	return 0;
 }
 
+int snapshot_write_all(struct vm *vm, struct snap_writer *w, bool compress, uint64_t *pages,
+		       char *err, size_t errlen)
+{
+	int ret = snapshot_write_config(vm, w);
+	if (!ret)
+		ret = snapshot_write_clock(vm, w);
+	if (!ret)
+		ret = snapshot_write_device_set(vm, w);
+	if (!ret)
+		ret = snapshot_write_ram(vm, w, NULL, compress, pages);
+	if (!ret)
+		ret = snapshot_write_state(vm, w, err, errlen);
+	return ret < 0 || w->failed ? -1 : 0;
+}
+
 int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapshot_info *info,
 		  char *err, size_t errlen)
 {
@@ -306,16 +321,8 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 		return -1;
 	}
 	char why[128] = "";
-	int ret = snapshot_write_config(vm, &w);
-	if (!ret)
-		ret = snapshot_write_clock(vm, &w);
-	if (!ret)
-		ret = snapshot_write_device_set(vm, &w);
-	if (!ret)
-		ret = snapshot_write_ram(vm, &w, NULL, compress, &info->ram_pages);
-	if (!ret)
-		ret = snapshot_write_state(vm, &w, why, sizeof(why));
-	if (ret < 0 || w.failed) {
+	int ret = snapshot_write_all(vm, &w, compress, &info->ram_pages, why, sizeof(why));
+	if (ret < 0) {
 		snprintf(err, errlen, "%s: %s", tmp, why[0] ? why : strerror(errno ? errno : EIO));
 		snap_writer_abort(&w);
 		unlink(tmp);
@@ -536,13 +543,18 @@ fail:
 struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 {
 	FILE *f = fopen(path, "rbe");
-	char name[SNAP_NAME_LEN + 1];
-	struct state_in in;
 
 	if (!f) {
 		vmon_log("%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	return snapshot_open_file(f, path, cfg);
+}
+
+struct snapshot_reader *snapshot_open_file(FILE *f, const char *path, struct vm_config *cfg)
+{
+	char name[SNAP_NAME_LEN + 1];
+	struct state_in in;
 	struct snapshot_reader *sr = open_reader(f, path, "snapshot", cfg);
 	/* Before any device exists: everything the VM builds sees the snapshot's TSC epoch. */
 	if (sr && (next_section(sr, "clock", name, &in) < 0 ||

@@ -202,6 +202,8 @@ static int handle_exit(struct vcpu *v, struct kvm_vcpu_priv *kv)
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_RESET:
+			vm_guest_reset(v->vm);
+			return VCPU_EXIT_STOP;
 		case KVM_SYSTEM_EVENT_SHUTDOWN:
 			vm_request_stop(v->vm, EXIT_STATUS_OK);
 			return VCPU_EXIT_STOP;
