@@ -1,8 +1,10 @@
 /* vmon: `vmon run ...` -> command line -> VM -> run -> exit status. */
 #include <signal.h>
+#include <string.h>
 
 #include "api.h"
 #include "cli.h"
+#include "net/backend.h"
 #include "sandbox.h"
 #include "vm.h"
 
@@ -10,6 +12,8 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 
+	if (argc == 2 && strcmp(argv[1], NET_SLIRP_HELPER_CMD) == 0)
+		return net_slirp_helper_main();
 	switch (cli_parse(argc, argv, &cfg)) {
 	case CLI_HELP:
 	case CLI_VERSION:
@@ -35,7 +39,6 @@ int main(int argc, char **argv)
 		struct sandbox_policy policy = {
 			.kvm = vm->engine == &kvm_engine,
 			.api = cfg.api_sock != NULL,
-			.net = cfg.net_user,
 		};
 		if (sandbox_enter(&policy) < 0) {
 			vm_destroy(vm);

@@ -302,7 +302,7 @@ static int create_pci(struct vm_host *h)
 			return EXIT_STATUS_HOST;
 	}
 	if (vm->cfg.net_user) {
-		h->net = virtio_net_create(vm, h->pci);
+		h->net = virtio_net_create(vm, h->pci, vm->cfg.net_backend);
 		if (!h->net)
 			return EXIT_STATUS_HOST;
 	}
