@@ -25,12 +25,14 @@ if ! scripts/build-guest.sh build/guest >/dev/null 2>"$logdir/build-guest.log"; 
 	exit 0
 fi
 bytes=$((mib << 20))
+server=
+trap '[ -z "$server" ] || kill "$server" 2>/dev/null' EXIT
 
 # run LOG VMON-BINARY NET-OPTION: one guest run; prints "h2g g2h rtt" or nothing.
 run() {
-	local log=$1 vmon=$2 net=$3 host=$1.host src done sink echo pid
+	local log=$1 vmon=$2 net=$3 host=$1.host src done sink echo
 	python3 -u bench/net_host.py "$bytes" >"$host" 2>&1 &
-	pid=$!
+	server=$!
 	for _ in $(seq 50); do
 		[ -s "$host" ] && break
 		sleep 0.1
@@ -47,8 +49,9 @@ run() {
 		[ "$(wc -l <"$host")" -ge 2 ] && break
 		sleep 0.1
 	done
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill "$server" 2>/dev/null
+	wait "$server" 2>/dev/null
+	server=
 	sed -n 2p "$host" | grep -E '^[0-9.]+ [0-9.]+ [0-9.]+$'
 }
 

@@ -579,13 +579,24 @@ int vm_run(struct vm *vm)
 	return atomic_load(&vm->exit_status);
 }
 
+/* The teardown order, for every thread besides the vCPUs (vm_run joined those): each is
+ * stopped and joined here, before anything it uses (RAM, interrupt controllers, the engine,
+ * devices) is freed. The event loop first, since its API requests start migrations. */
+static void stop_device_threads(struct vm_host *h)
+{
+	if (h->events)
+		event_loop_stop(h->events);	/* console input, the API */
+	migrate_cleanup(&h->vm);		/* the migration sender */
+	virtio_net_stop(h->net);		/* frames from the network backend */
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
 	struct vm_host *h = host_of(vm);
 
-	migrate_cleanup(vm);		/* its thread uses the vCPUs and RAM */
+	stop_device_threads(h);
 	for (int i = 0; i < VM_MAX_CPUS; i++) {
 		if (!vm->vcpu[i])
 			continue;
