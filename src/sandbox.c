@@ -136,6 +136,8 @@ static void add_api(struct filter *f)
 	allow_socket(f, AF_INET6, false);
 	allow(f, SCMP_SYS(connect));
 	allow(f, SCMP_SYS(setsockopt));
+	/* Ending a migration (done, cancelled, or the VM quit under it) unblocks its sender. */
+	allow(f, SCMP_SYS(shutdown));
 }
 
 /* The slirp helper (src/net/slirp_helper.c), not vmon: slirp proxies the guest's TCP, UDP and

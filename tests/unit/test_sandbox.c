@@ -143,6 +143,12 @@ static int do_read_passwd_refused(void)
 	return open("/etc/passwd", O_RDONLY) < 0 && errno == EACCES ? 0 : 1;
 }
 
+/* Ending a migration: shutdown() on its socket (here a pipe, which the kernel refuses). */
+static int do_shutdown(void)
+{
+	return shutdown(test_pipe[1], SHUT_RDWR) < 0 && errno == ENOTSOCK ? 0 : 1;
+}
+
 static int do_socket_netlink(void)
 {
 	return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0) >= 0 ? 0 : 1;
@@ -207,6 +213,7 @@ TEST(sandbox_allows_what_running_needs)
 	/* Landlock (Linux 5.13+) holds the helper to that one file. */
 	if (syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) >= 1)
 		CHECK(exited_ok(in_sandbox(NET_HELPER, do_read_passwd_refused)));
+	CHECK(exited_ok(in_sandbox(&api, do_shutdown)));
 	CHECK(exited_ok(in_sandbox(&kvm, do_kvm_ioctl)));
 
 	set_tmp_path();
