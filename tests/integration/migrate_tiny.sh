@@ -12,6 +12,9 @@
 #                         line "not a vmon migration stream"
 #   migrate/refused       migrate to a port nobody listens on: an error reply, the VM runs on
 #   migrate/cli           --incoming with --kernel: exit 2, one line
+#   migrate/stalled       the dirtier migrating to a target that accepts and never reads, and
+#   migrate/trickle       to one that reads a trickle (16 KiB/s): the migration fails within
+#                         10-25 s ("took less than"), the source's guest runs on
 #   migrate/guest-exits   the dirtier exits (port 0xf4) while a migration to a target that never
 #                         reads runs: vmon ends with the guest's status and removes its socket
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh. VMON_TEST_ENGINE (bt)
@@ -211,6 +214,37 @@ while True:
 	wait_for "$work/$1.port" '[0-9]' 10
 	turi=tcp:127.0.0.1:$(cat "$work/$1.port")
 }
+
+# ---- targets that take nothing, or a trickle: no progress, the migration fails in time
+for kind in stalled:0 trickle:16384; do
+	name=migrate/${kind%%:*}
+	errors=()
+	slow_target "${kind%%:*}" "${kind#*:}"
+	source_vm "s-${kind%%:*}" dirtier nest
+	wait_for "$work/s-${kind%%:*}.out" filled || errors+=("the source never filled its buffer")
+	sock=$work/s-${kind%%:*}.sock
+	api "$sock" migrate uri="$turi"
+	[ $rc = 0 ] || errors+=("migrate: $reply")
+	t0=$(date +%s)
+	until_migration active "$sock" || errors+=("not active: $reply")
+	failed=no
+	for _ in $(seq 250); do
+		api "$sock" status
+		grep -q '"migration":{"state":"failed"' <<<"$reply" && failed=yes && break
+		sleep 0.1
+	done
+	t1=$(date +%s)
+	[ $failed = yes ] || errors+=("still not failed after $((t1 - t0)) s: $reply")
+	[ $failed = no ] || [ $((t1 - t0)) -ge 9 ] || errors+=("failed after $((t1 - t0)) s: $reply")
+	[ $failed = no ] || grep -q 'took less than 1024 KiB in 10 s' <<<"$reply" ||
+		errors+=("error: $reply")
+	[ "$(vm_state)" = running ] || errors+=("source not running: $reply")
+	api "$sock" quit
+	reap "$spid"
+	status=$?
+	[ $status = 0 ] || errors+=("source: exit status $status" "$(cat "$work/s-${kind%%:*}.err")")
+	if [ ${#errors[@]} = 0 ]; then ok "$name"; else fail "$name" "${errors[@]}"; fi
+done
 
 # ---- the guest exits in the middle of a migration (its last tick, port 0xf4)
 errors=()
