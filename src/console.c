@@ -16,6 +16,7 @@
 
 #include "console.h"
 #include "event.h"
+#include "host_file.h"
 #include "hw/serial8250.h"
 
 #define CTRL_A		0x01
@@ -95,9 +96,11 @@ struct console *console_open(const struct vm_config *cfg)
 	if (cfg->console == CONSOLE_STDIO) {
 		c->out_fd = STDOUT_FILENO;
 	} else if (cfg->console == CONSOLE_FILE) {
-		c->out_fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		const char *why;
+		c->out_fd = host_file_open(cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC, 0644,
+					   true, &why);
 		if (c->out_fd < 0) {
-			fprintf(stderr, "vmon: %s: %s\n", cfg->console_path, strerror(errno));
+			fprintf(stderr, "vmon: %s: %s\n", cfg->console_path, why);
 			free(c);
 			return NULL;
 		}

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_file.h"
 #include "sandbox.h"
 
 #define KVMIO		0xAE	/* ioctl type of every /dev/kvm, VM and vCPU request */
@@ -32,8 +33,6 @@
 /* Every file-system right of Landlock's first ABI: what the slirp helper gives up. */
 #define LANDLOCK_FS_V1	((LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1)
 
-/* The snapshot writer's fopen(path, "wbe"): the one way a sandboxed vmon opens a file. */
-#define SNAPSHOT_OPEN_FLAGS	(O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
 
 static bool active;
 
@@ -127,7 +126,7 @@ static void add_api(struct filter *f)
 	allow(f, SCMP_SYS(accept4));
 	/* snapshot: FILE.tmp written, fsynced, renamed (unlinked on failure); the socket
 	 * itself is unlinked on exit. */
-	allow_if(f, SCMP_SYS(openat), SCMP_A2(SCMP_CMP_EQ, SNAPSHOT_OPEN_FLAGS));
+	allow_if(f, SCMP_SYS(openat), SCMP_A2(SCMP_CMP_EQ, HOST_FILE_CREATE_FLAGS));
 	allow(f, SCMP_SYS(rename));
 	allow(f, SCMP_SYS(unlink));
 	/* migrate: one stream socket to the target (numeric address, see sandbox_active()). */

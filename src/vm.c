@@ -18,6 +18,7 @@
 #include "hw/devices.h"
 #include "hw/irqchip.h"
 #include "hw/pci.h"
+#include "host_file.h"
 #include "hw/serial8250.h"
 #include "migrate.h"
 #include "snapshot/snapshot.h"
@@ -231,9 +232,10 @@ static int check_readable(const char *path)
 {
 	if (!path)
 		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *why;
+	int fd = host_file_open(path, O_RDONLY, 0, false, &why);
 	if (fd < 0) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "vmon: %s: %s\n", path, why);
 		return -1;
 	}
 	close(fd);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The control plane against hostile files, signals and clients (sanitized build, bt engine,
+# tests/guests/ticker.asm):
+#   control/fifo-inputs     --kernel, --initrd, --boot-sector, --restore or --console naming a
+#                           FIFO: one line, exit 2, at once (opening one used to block forever)
+#   control/fifo-snapshot   a snapshot whose FILE.tmp is a FIFO: an error reply at once, and
+#                           status, resume and quit still answer (it wedged the API)
+# Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit
+
+vmon=build/vmon-san
+client=build/vmon
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+ticker=build/guests/ticker.bin
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1"; shift; printf '    %s\n' "$@"; }
+api() { reply=$(timeout 10 "$client" api "$1" "${@:2}" 2>&1); rc=$?; }
+wait_for() {	# wait_for FILE PATTERN [SECONDS]
+	for _ in $(seq $((${3:-30} * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# start NAME: the ticker (20 s) with an API socket NAME.sock; sets pid.
+start() {
+	"$vmon" run --engine bt --kernel "$ticker" --cmdline long --console "$work/$1.out" \
+		--api-sock "$work/$1.sock" </dev/null 2>"$work/$1.err" &
+	pid=$!
+	pids+=("$pid")
+	wait_for "$work/$1.out" "tick 00" || true
+}
+
+# ---- FIFOs where vmon expects files
+errors=()
+mkfifo "$work/fifo"
+for args in "--kernel $work/fifo" "--kernel $ticker --initrd $work/fifo" \
+	    "--boot-sector $work/fifo" "--restore $work/fifo" "--kernel $ticker --console $work/fifo"; do
+	# shellcheck disable=SC2086
+	timeout 20 "$vmon" run --engine bt $args </dev/null >"$work/out" 2>"$work/err"
+	status=$?
+	if [ $status != 2 ] || [ "$(wc -l <"$work/err")" != 1 ] ||
+	   ! grep -q "^vmon: $work/fifo: not a regular file" "$work/err"; then
+		errors+=("$args: exit status $status: $(cat "$work/err")")
+	fi
+done
+if [ ${#errors[@]} = 0 ]; then ok control/fifo-inputs; else fail control/fifo-inputs "${errors[@]}"; fi
+
+errors=()
+start fifo
+mkfifo "$work/snap.tmp"
+api "$work/fifo.sock" snapshot path="$work/snap"
+[ $rc != 0 ] && grep -q 'snap.tmp: not a regular file' <<<"$reply" || errors+=("snapshot: $reply")
+api "$work/fifo.sock" status
+grep -q '"state":"running"' <<<"$reply" || errors+=("status: $reply")
+api "$work/fifo.sock" pause
+api "$work/fifo.sock" resume
+[ $rc = 0 ] || errors+=("resume: $reply")
+api "$work/fifo.sock" quit
+[ $rc = 0 ] || errors+=("quit: $reply")
+wait "$pid"
+status=$?
+[ $status = 0 ] || errors+=("exit status $status: $(cat "$work/fifo.err")")
+[ -p "$work/snap.tmp" ] || errors+=("the FIFO was replaced")
+[ -e "$work/snap" ] && errors+=("a snapshot file was left")
+if [ ${#errors[@]} = 0 ]; then ok control/fifo-snapshot; else fail control/fifo-snapshot "${errors[@]}"; fi
