@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "event.h"
+#include "fatal_signal.h"
 #include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "migrate.h"
@@ -515,8 +516,7 @@ static void listener_readable(void *opaque)
 
 /* For the fatal-signal path, which only has globals. */
 static char signal_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-static struct sigaction previous[sizeof(fatal_signals) / sizeof(fatal_signals[0])];
+static struct fatal_signals fatal_signals;
 
 /* Remove the socket, then let whatever handled the signal before (the console restoring the
  * terminal, or the default action) take it. */
@@ -524,9 +524,7 @@ static void fatal_signal(int sig)
 {
 	if (signal_path[0])
 		unlink(signal_path);
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		if (fatal_signals[i] == sig)
-			sigaction(sig, &previous[i], NULL);
+	fatal_signals_restore(&fatal_signals, sig);
 	raise(sig);
 }
 
@@ -591,9 +589,7 @@ int api_start(struct api *a, struct event_loop *loop)
 		return -1;
 	}
 	strcpy(signal_path, a->path);
-	struct sigaction sa = { .sa_handler = fatal_signal };
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		sigaction(fatal_signals[i], &sa, &previous[i]);
+	fatal_signals_install(&fatal_signals, fatal_signal, 0);
 	return 0;
 }
 

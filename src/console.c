@@ -16,6 +16,7 @@
 
 #include "console.h"
 #include "event.h"
+#include "fatal_signal.h"
 #include "host_file.h"
 #include "hw/serial8250.h"
 
@@ -36,7 +37,7 @@ struct console {
 /* Terminal state for the exit paths, which only have globals (atexit, signal handlers). */
 static struct termios saved_termios;
 static volatile sig_atomic_t raw_mode;
-static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static struct fatal_signals fatal_signals;
 
 static void restore_tty(void)
 {
@@ -63,10 +64,7 @@ static int enter_raw_mode(void)
 		atexit(restore_tty);
 		atexit_done = true;
 	}
-	struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND };
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		sigaction(fatal_signals[i], &sa, NULL);
+	fatal_signals_install(&fatal_signals, fatal_signal, SA_RESETHAND);
 
 	struct termios t = saved_termios;
 	t.c_iflag &= (tcflag_t)~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);

@@ -5,6 +5,9 @@
 #                           FIFO: one line, exit 2, at once (opening one used to block forever)
 #   control/fifo-snapshot   a snapshot whose FILE.tmp is a FIFO: an error reply at once, and
 #                           status, resume and quit still answer (it wedged the API)
+#   control/signals         USR1, USR2, ALRM, VTALRM, XCPU and a real-time signal end vmon as
+#                           that signal, with the API socket removed and, on a terminal (script
+#                           gives it one), the terminal's modes restored
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
@@ -68,3 +71,23 @@ status=$?
 [ -p "$work/snap.tmp" ] || errors+=("the FIFO was replaced")
 [ -e "$work/snap" ] && errors+=("a snapshot file was left")
 if [ ${#errors[@]} = 0 ]; then ok control/fifo-snapshot; else fail control/fifo-snapshot "${errors[@]}"; fi
+
+# ---- default-fatal signals: the socket goes, the terminal comes back, the signal is the status
+errors=()
+for sig in USR1 USR2 ALRM VTALRM XCPU RTMIN+3; do
+	num=$(kill -l "$sig" 2>/dev/null) || num=$(( $(kill -l RTMIN) + 3 ))
+	sock=$work/sig.sock
+	# Under script, stdin is a terminal: vmon puts it in raw mode; after vmon is gone, stty
+	# must show canonical mode and echo again.
+	script -qec "stty sane; $vmon run --engine bt --kernel $ticker --cmdline long \
+		--api-sock $sock --console stdio >$work/sig.out 2>$work/sig.err & p=\$!; \
+		for i in \$(seq 300); do grep -q 'tick 00' $work/sig.out && break; sleep 0.1; done; \
+		kill -$num \$p; wait \$p; echo status=\$?; stty -a" /dev/null </dev/null >"$work/tty.log" 2>&1
+	status=$(sed -n 's/^status=\([0-9]*\).*/\1/p' "$work/tty.log" | tr -d '\r')
+	[ "$status" = $((128 + num)) ] || errors+=("SIG$sig: status '$status', expected $((128 + num))")
+	[ -e "$sock" ] && errors+=("SIG$sig: the API socket was left behind")
+	grep -q ' icanon' "$work/tty.log" && grep -q ' echo ' "$work/tty.log" ||
+		errors+=("SIG$sig: the terminal stayed raw: $(grep -o -- '-\{0,1\}icanon\|-\{0,1\}echo ' "$work/tty.log" | tr '\n' ' ')")
+	rm -f "$sock"
+done
+if [ ${#errors[@]} = 0 ]; then ok control/signals; else fail control/signals "${errors[@]}"; fi
