@@ -8,6 +8,8 @@
 #   control/signals         USR1, USR2, ALRM, VTALRM, XCPU and a real-time signal end vmon as
 #                           that signal, with the API socket removed and, on a terminal (script
 #                           gives it one), the terminal's modes restored
+#   control/api-idle        9 idle connections: once the 8 held ones are idle for 10 s, a new
+#                           client is served; while they are not, it is refused and counted
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
@@ -91,3 +93,32 @@ for sig in USR1 USR2 ALRM VTALRM XCPU RTMIN+3; do
 	rm -f "$sock"
 done
 if [ ${#errors[@]} = 0 ]; then ok control/signals; else fail control/signals "${errors[@]}"; fi
+
+# ---- idle API connections give way; refusals are counted
+errors=()
+start idle
+python3 - "$work/idle.sock" >"$work/idle.log" 2>&1 <<'PY' &
+import socket, sys, time
+held = []
+for _ in range(8):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)
+time.sleep(1)	# accepted by now
+print("held", flush=True)
+time.sleep(60)
+PY
+holder=$!
+pids+=("$holder")
+wait_for "$work/idle.log" held 30 || errors+=("the 8 connections were not made")
+api "$work/idle.sock" status
+# Refused: the reply says so, unless the close outran it (the client then sees none).
+[ $rc != 0 ] && ! grep -q '"ok":true' <<<"$reply" || errors+=("9th connection while 8 are fresh: $reply")
+sleep 11
+api "$work/idle.sock" status
+grep -q '"ok":true' <<<"$reply" || errors+=("9th connection after 10 s idle: $reply")
+grep -q '"refused":1' <<<"$reply" || errors+=("refusals not counted: $reply")
+grep -q '"idle_closed":8' <<<"$reply" || errors+=("idle connections not closed: $reply")
+grep -q 'vmon: --api-sock: refused a connection' "$work/idle.err" || errors+=("no stderr line")
+kill "$holder" 2>/dev/null
+api "$work/idle.sock" quit
+wait "$pid"
+if [ ${#errors[@]} = 0 ]; then ok control/api-idle; else fail control/api-idle "${errors[@]}"; fi
