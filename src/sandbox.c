@@ -174,6 +174,9 @@ static void add_sanitizer(struct filter *f)
 
 	allow(f, SCMP_SYS(sched_getaffinity));
 	allow(f, SCMP_SYS(sigaltstack));
+	/* The symbolizer finds the binary through /proc/self/exe. */
+	allow(f, SCMP_SYS(readlink));
+	allow(f, SCMP_SYS(readlinkat));
 	allow(f, SCMP_SYS(newfstatat));
 	static const int lsan_calls[] = { SCMP_SYS(prctl), SCMP_SYS(ptrace), SCMP_SYS(wait4),
 		SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(getppid) };

@@ -10,6 +10,8 @@
 #                           gives it one), the terminal's modes restored
 #   control/api-idle        9 idle connections: once the 8 held ones are idle for 10 s, a new
 #                           client is served; while they are not, it is refused and counted
+#   control/asan-report     a sandboxed vmon-san killed with SIGSEGV: ASan's report is complete
+#                           (its symbolizer's readlink is allowed in the test build)
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
@@ -122,3 +124,18 @@ kill "$holder" 2>/dev/null
 api "$work/idle.sock" quit
 wait "$pid"
 if [ ${#errors[@]} = 0 ]; then ok control/api-idle; else fail control/api-idle "${errors[@]}"; fi
+
+# ---- a sanitizer report inside the sandbox
+errors=()
+"$vmon" run --engine bt --kernel "$ticker" --cmdline long --console none </dev/null \
+	2>"$work/asan.err" &
+pid=$!
+pids+=("$pid")
+sleep 2
+kill -SEGV "$pid"
+wait "$pid"
+status=$?
+[ $status != 159 ] || errors+=("killed by the sandbox (SIGSYS) while reporting")
+grep -q '^SUMMARY: AddressSanitizer: SEGV' "$work/asan.err" || errors+=("report: $(tail -n 3 "$work/asan.err")")
+grep -q 'in main ' "$work/asan.err" || errors+=("no symbolized stack: $(grep '#' "$work/asan.err" | head -n 3)")
+if [ ${#errors[@]} = 0 ]; then ok control/asan-report; else fail control/asan-report "${errors[@]}"; fi
