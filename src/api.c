@@ -56,13 +56,6 @@ struct api {
 	uint64_t refused, idle_closed;	/* connections turned away, idle ones closed (`status`) */
 };
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- Commands ------------------------------------------------------------------------------ */
 

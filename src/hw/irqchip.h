@@ -86,6 +86,8 @@ uint64_t ns_from_guest_tsc(uint64_t tsc);
  * and continues from the snapshot's time in a restored VM (src/hw/clock.c). Every device timer,
  * the TSC and kvmclock run on it. */
 uint64_t host_now_ns(void);
+/* Host CLOCK_MONOTONIC (ns), for host-side timeouts that a pause must not stop. */
+uint64_t monotonic_ns(void);
 /* CLOCK_MONOTONIC time at which the VM clock reads ns (for timed sleeps); UINT64_MAX stays. */
 uint64_t vm_clock_to_monotonic(uint64_t ns);
 /* Pause / resume (no vCPU runs meanwhile): the clock stops, then continues from where it was. */
