@@ -3,7 +3,8 @@
 # an upload to the host (10.0.2.2), and powers off a second later. vmon must stop the device
 # threads before it frees what they use (a delivery into a freed interrupt controller was a
 # heap-use-after-free in 1 of 7 sanitized runs). VMON_TEARDOWN_RUNS runs (default 4) of the
-# sanitized vmon, alternating the backends; each must exit 0 with no sanitizer report.
+# sanitized vmon (VMON_SAN, default build/vmon-san), alternating the backends; each must exit
+# 0 with no sanitizer report.
 #   net/teardown-while-flowing
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh. Needs python3.
 set -uo pipefail
@@ -64,7 +65,7 @@ runs=${VMON_TEARDOWN_RUNS:-4}
 for ((i = 0; i < runs; i++)); do
 	backend=${backends[i % ${#backends[@]}]}
 	console=$logdir/run$i-$backend.console
-	timeout -k 5 "$limit" build/vmon-san run --engine bt --mem 256M --console stdio \
+	timeout -k 5 "$limit" "${VMON_SAN:-build/vmon-san}" run --engine bt --mem 256M --console stdio \
 		--kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" --net "$backend" \
 		--cmdline "console=ttyS0 vmon.run=\"$cmd\"" </dev/null >"$console" 2>"$console.stderr"
 	status=$?
