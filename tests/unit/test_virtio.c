@@ -379,15 +379,22 @@ static uint16_t rx_used_after(struct rig *r, uint16_t before, int ms)
 	return idx;
 }
 
+/* A bus with virtio-net on the slirp helper, its BAR found. */
+static bool net_rig_up(struct rig *r)
+{
+	bool up = bus_up(r);
+
+	r->net = up ? virtio_net_create(r->vm, r->bus, NET_BACKEND_SLIRP) : NULL;
+	return r->net && find_bar(r);
+}
+
 TEST(virtio_net_arp_through_the_slirp_helper)
 {
 	static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct rig r;
 
-	CHECK(bus_up(&r));
-	r.net = r.bus ? virtio_net_create(r.vm, r.bus, NET_BACKEND_SLIRP) : NULL;
-	CHECK(r.net && find_bar(&r));
-	if (!r.net || !r.bar) {
+	if (!net_rig_up(&r)) {
+		CHECK(!"virtio-net with the slirp helper");
 		rig_down(&r);
 		return;
 	}
@@ -628,10 +635,8 @@ TEST(virtio_net_stop_ends_delivery)
 {
 	struct rig r;
 
-	CHECK(bus_up(&r));
-	r.net = r.bus ? virtio_net_create(r.vm, r.bus, NET_BACKEND_SLIRP) : NULL;
-	CHECK(r.net && find_bar(&r));
-	if (!r.net || !r.bar) {
+	if (!net_rig_up(&r)) {
+		CHECK(!"virtio-net with the slirp helper");
 		rig_down(&r);
 		return;
 	}
