@@ -17,7 +17,7 @@ static const char usage_run[] =
 	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
-	"                [--net user] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
+	"                [--net user|passt|slirp] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
 	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
 	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"       vmon run --incoming URI [--disk FILE[,ro]]... [--rng] [--net user]\n"
