@@ -36,7 +36,7 @@ struct vm_config {
 	const char *restore;		/* --restore: snapshot file instead of kernel/boot sector */
 	const char *incoming;		/* --incoming: migration URI instead of kernel/boot sector */
 	struct vm_disk {
-		char path[PATH_MAX];	/* raw image, a multiple of 512 bytes */
+		char path[PATH_MAX];	/* qcow2 or raw image (src/block/block.h) */
 		bool readonly;
 		uint64_t bytes;		/* its size, once virtio-blk opened it */
 	} disk[VM_MAX_DISKS];		/* virtio-blk: /dev/vda, vdb, ... in order */
