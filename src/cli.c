@@ -14,7 +14,8 @@ static const char usage_main[] =
 	"       vmon --help | --version\n";
 
 static const char usage_run[] =
-	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
+	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE |\n"
+	"                --firmware FILE|seabios)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
 	"                [--net user] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
@@ -27,6 +28,8 @@ static const char usage_run[] =
 	"                    unusable, else the faster of the two by a short probe (cached\n"
 	"                    per host boot); says which and why on stderr\n"
 	"  --kernel FILE     Linux bzImage or multiboot kernel\n"
+	"  --firmware F      start a PC BIOS image from the reset vector (F: a file, or seabios for\n"
+	"                    Debian's /usr/share/seabios/bios-256k.bin); it boots from the disks\n"
 	"  --boot-sector FILE  raw real-mode image loaded at 0x7c00 (512 bytes..1 MiB)\n"
 	"  --initrd FILE     initial ramdisk (Linux) or module (multiboot)\n"
 	"  --cmdline STR     kernel command line\n"
@@ -167,7 +170,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
 			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
-			"--incoming", "--sandbox",
+			"--incoming", "--sandbox", "--firmware",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -192,6 +195,8 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->kernel = val;
 		} else if (strcmp(name, "--boot-sector") == 0) {
 			cfg->boot_sector = val;
+		} else if (strcmp(name, "--firmware") == 0) {
+			cfg->firmware = val;
 		} else if (strcmp(name, "--initrd") == 0) {
 			cfg->initrd = val;
 		} else if (strcmp(name, "--api-sock") == 0) {
@@ -245,18 +250,19 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 	if (cfg->restore && cfg->incoming)
 		return fail("--restore and --incoming exclude each other");
 	if (cfg->restore || cfg->incoming) {
-		if (cfg->kernel || cfg->boot_sector || cfg->initrd || cfg->cmdline || machine_given)
+		if (cfg->kernel || cfg->boot_sector || cfg->firmware || cfg->initrd || cfg->cmdline ||
+		    machine_given)
 			return fail("%s takes the machine from the %s: no --kernel, --boot-sector, "
 				    "--initrd, --cmdline, --mem or --cpus",
 				    cfg->restore ? "--restore" : "--incoming",
 				    cfg->restore ? "snapshot" : "migration stream");
 		return CLI_RUN;
 	}
-	if (cfg->kernel && cfg->boot_sector)
-		return fail("--kernel and --boot-sector exclude each other");
-	if (!cfg->kernel && !cfg->boot_sector)
+	if (!!cfg->kernel + !!cfg->boot_sector + !!cfg->firmware > 1)
+		return fail("--kernel, --boot-sector and --firmware exclude each other");
+	if (!cfg->kernel && !cfg->boot_sector && !cfg->firmware)
 		return fail("run needs --kernel FILE or --boot-sector FILE");
-	if (cfg->boot_sector && (cfg->initrd || cfg->cmdline))
+	if (!cfg->kernel && (cfg->initrd || cfg->cmdline))
 		return fail("--initrd and --cmdline need --kernel");
 	return CLI_RUN;
 }

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "boot/boot.h"
+#include "boot/firmware.h"
 #include "console.h"
 #include "engine/autoselect.h"
 #include "event.h"
@@ -597,6 +598,7 @@ void vm_destroy(struct vm *vm)
 	api_close(h->api);		/* the event loop has stopped: no request is being served */
 	event_loop_destroy(h->events);
 	acpi_pm_destroy(vm->acpi_pm);
+	firmware_destroy(vm->firmware);
 	serial8250_destroy(vm->com1);
 	i8042_destroy(h->kbd);
 	rtc_destroy(h->rtc);

@@ -25,6 +25,7 @@ struct vm_config {
 	enum engine_choice engine;
 	const char *kernel;		/* bzImage or multiboot kernel */
 	const char *boot_sector;	/* raw image loaded at 0x7c00 */
+	const char *firmware;		/* BIOS image run from the reset vector (src/boot/firmware.c) */
 	const char *initrd;
 	const char *cmdline;
 	uint64_t mem_size;
@@ -64,6 +65,7 @@ struct vcpu {
 
 struct serial8250;
 struct acpi_pm;
+struct firmware;
 struct migration;
 
 /* One registered piece of device / engine state (snapshot/state.h). */
@@ -109,6 +111,7 @@ struct vm {
 
 	struct serial8250 *com1;
 	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */
+	struct firmware *firmware;	/* boot_load() with --firmware; vm_destroy: firmware_destroy() */
 	int console_out_fd;		/* where guest serial output goes, -1 for none */
 };
 

@@ -296,6 +296,10 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		if (delivering >= 0) {
 			int second = bt_fault_during_delivery(delivering, vector);
 			if (second == BT_VEC_SHUTDOWN) {
+				/* A guest that reset the machine may triple-fault before it notices
+				 * (SeaBIOS tries one way to reset after another): the VM has ended. */
+				if (atomic_load(&vm->stop_requested))
+					return VCPU_EXIT_STOP;
 				fprintf(stderr, "vmon: vcpu %d: triple fault (vector %d during #DF delivery)\n",
 					v->id, vector);
 				return VCPU_EXIT_SHUTDOWN;

@@ -1,0 +1,141 @@
+/* A BIOS image as a PC has it: the whole image at the top of the 32-bit address space (read-only;
+ * the reset vector is its last 16 bytes) and its last 128 KiB also below 1 MiB, at
+ * 0xe0000-0xfffff, where the BIOS runs in real mode and keeps its data once it has made that
+ * area writable. The machine's description reaches the BIOS through fw_cfg.
+ *
+ * The vCPU starts at F000:FFF0 with its code segment's base at 0xf0000 rather than the
+ * architectural 0xffff0000. Both addresses hold the same bytes, and the first instruction of
+ * every PC BIOS is a far jump into the F000 segment, after which the base is 0xf0000 anyway; the
+ * bt engine fetches instructions from RAM only, and this way no engine needs to fetch from the
+ * ROM's first page. SeaBIOS's 32-bit start-up code then runs from the image at the top of 4 GiB,
+ * fetched through vm->mem.rom.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot/bytes.h"
+#include "boot/file.h"
+#include "boot/firmware.h"
+#include "hw/fw_cfg.h"
+#include "vm.h"
+
+#define ROM_ALIGN		(64u << 10)
+#define ROM_MAX			(16u << 20)
+#define SHADOW_MAX		(128u << 10)
+#define RESET_BASE		0xf0000ull
+#define COM1_PORT		0x3f8
+
+struct firmware {
+	struct fw_cfg *cfg;
+	uint8_t *rom;
+	size_t size;
+};
+
+static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
+{
+	const struct firmware *fw = opaque;
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < size && off + i < fw->size; i++)
+		v |= (uint64_t)fw->rom[off + i] << (8 * i);
+	return v;
+}
+
+/* Writes to the ROM are dropped, as on a PC. */
+static const struct io_ops rom_ops = { .read = rom_read };
+
+/* etc/e820: the RAM as one entry per region (le64 address, le64 length, le32 type). */
+static int add_e820(struct vm *vm, struct fw_cfg *cfg)
+{
+	uint8_t map[2 * 20] = { 0 };
+	int n = vm->mem.nr_regions;
+
+	for (int i = 0; i < n; i++) {
+		put_le64(map + 20 * i, vm->mem.region[i].gpa);
+		put_le64(map + 20 * i + 8, vm->mem.region[i].size);
+		put_le32(map + 20 * i + 16, 1);		/* RAM */
+	}
+	return fw_cfg_add_file(cfg, "etc/e820", map, (size_t)n * 20);
+}
+
+static int describe_machine(struct vm *vm, struct fw_cfg *cfg)
+{
+	uint8_t ram[8], cpus[2], sercon[2], fail_wait[4] = { 0 };
+
+	put_le64(ram, vm->mem.size);
+	put_le16(cpus, (uint16_t)vm->cfg.cpus);
+	put_le16(sercon, COM1_PORT);
+	if (fw_cfg_add(cfg, FW_CFG_RAM_SIZE, ram, 8) < 0 ||
+	    fw_cfg_add(cfg, FW_CFG_NB_CPUS, cpus, 2) < 0 ||
+	    fw_cfg_add(cfg, FW_CFG_MAX_CPUS, cpus, 2) < 0 || add_e820(vm, cfg) < 0 ||
+	    /* The BIOS's and the boot loader's screen output goes to COM1: there is no VGA. */
+	    fw_cfg_add_file(cfg, "etc/sercon-port", sercon, 2) < 0 ||
+	    /* Nothing to boot: the BIOS resets the machine at once instead of retrying in 60 s,
+	     * and vmon ends (a PC reset ends a vmon VM). */
+	    fw_cfg_add_file(cfg, "etc/boot-fail-wait", fail_wait, 4) < 0)
+		return -1;
+	return 0;
+}
+
+int firmware_load(struct vm *vm)
+{
+	const char *path = strcmp(vm->cfg.firmware, "seabios") == 0 ? FIRMWARE_SEABIOS
+								       : vm->cfg.firmware;
+	struct firmware *fw = calloc(1, sizeof(*fw));
+
+	if (!fw) {
+		fprintf(stderr, "vmon: out of memory\n");
+		return -1;
+	}
+	uint8_t *image;
+	if (boot_file_slurp(path, ROM_MAX, &image, &fw->size) < 0) {
+		free(fw);
+		return -1;
+	}
+	if (!fw->size || fw->size % ROM_ALIGN) {
+		fprintf(stderr, "vmon: %s: a BIOS image is a multiple of 64 KiB up to 16 MiB, not %zu bytes\n",
+			path, fw->size);
+		free(image);
+		free(fw);
+		return -1;
+	}
+	/* Page-aligned: the kvm engine maps it into the guest as it is. */
+	fw->rom = aligned_alloc(ROM_ALIGN, fw->size);
+	if (!fw->rom) {
+		fprintf(stderr, "vmon: out of memory\n");
+		free(image);
+		free(fw);
+		return -1;
+	}
+	memcpy(fw->rom, image, fw->size);
+	free(image);
+	size_t shadow = fw->size < SHADOW_MAX ? fw->size : SHADOW_MAX;
+	if (mem_write(&vm->mem, 0x100000 - shadow, fw->rom + fw->size - shadow, shadow) < 0) {
+		fprintf(stderr, "vmon: guest memory too small for the BIOS\n");
+		firmware_destroy(fw);
+		return -1;
+	}
+	fw->cfg = fw_cfg_create(vm);
+	if (!fw->cfg || describe_machine(vm, fw->cfg) < 0 ||
+	    bus_register(&vm->mmio, 0x100000000ull - fw->size, fw->size, &rom_ops, fw, "bios") < 0) {
+		fprintf(stderr, "vmon: cannot create the firmware's devices\n");
+		firmware_destroy(fw);
+		return -1;
+	}
+	vm->firmware = fw;
+	vm->mem.rom = fw->rom;
+	vm->mem.rom_gpa = 0x100000000ull - fw->size;
+	vm->mem.rom_size = fw->size;
+	vm->boot_state.seg[S_CS].base = RESET_BASE;
+	return 0;
+}
+
+void firmware_destroy(struct firmware *fw)
+{
+	if (!fw)
+		return;
+	fw_cfg_destroy(fw->cfg);
+	free(fw->rom);
+	free(fw);
+}
