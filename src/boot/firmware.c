@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot/acpi.h"
 #include "boot/bytes.h"
 #include "boot/file.h"
 #include "boot/firmware.h"
@@ -59,6 +60,93 @@ static int add_e820(struct vm *vm, struct fw_cfg *cfg)
 	return fw_cfg_add_file(cfg, "etc/e820", map, (size_t)n * 20);
 }
 
+/* QEMU's ACPI table loader script (hw/acpi/bios-linker-loader.c): 128-byte commands that tell
+ * the BIOS where to put each file, which pointers to relocate and which checksums to fix. */
+#define LOADER_CMD		128
+#define LOADER_ALLOCATE		1
+#define LOADER_ADD_POINTER	2
+#define LOADER_ADD_CHECKSUM	3
+#define ZONE_HIGH		1
+#define ZONE_FSEG		2
+#define ACPI_TABLES_FILE	"etc/acpi/tables"
+#define ACPI_RSDP_FILE		"etc/acpi/rsdp"
+#define LOADER_MAX		16
+
+struct loader {
+	uint8_t cmd[LOADER_MAX][LOADER_CMD];
+	int n;
+};
+
+static uint8_t *loader_cmd(struct loader *l, uint32_t type)
+{
+	uint8_t *c = l->cmd[l->n++];
+	memset(c, 0, LOADER_CMD);
+	put_le32(c, type);
+	return c;
+}
+
+static void loader_allocate(struct loader *l, const char *file, uint32_t align, uint8_t zone)
+{
+	uint8_t *c = loader_cmd(l, LOADER_ALLOCATE);
+	strcpy((char *)c + 4, file);
+	put_le32(c + 60, align);
+	c[64] = zone;
+}
+
+/* The 4-byte pointer at dest_off in dest becomes an address in the tables file. */
+static void loader_pointer(struct loader *l, const char *dest, uint32_t dest_off)
+{
+	uint8_t *c = loader_cmd(l, LOADER_ADD_POINTER);
+	strcpy((char *)c + 4, dest);
+	strcpy((char *)c + 60, ACPI_TABLES_FILE);
+	put_le32(c + 116, dest_off);
+	c[120] = 4;
+}
+
+static void loader_checksum(struct loader *l, const char *file, uint32_t start, uint32_t len,
+			    uint32_t sum_off)
+{
+	uint8_t *c = loader_cmd(l, LOADER_ADD_CHECKSUM);
+	strcpy((char *)c + 4, file);
+	put_le32(c + 60, start + sum_off);
+	put_le32(c + 64, start);
+	put_le32(c + 68, len);
+}
+
+/* vmon's own ACPI tables (src/boot/acpi.c, the same as with --kernel), built as if at address 0
+ * so that each pointer holds an offset into the tables file: the BIOS places the file and adds
+ * its address to each pointer the loader script names, then fixes the checksums. The RSDP
+ * travels in a file of its own, in the F segment where the OS looks for it. */
+static int add_acpi(struct vm *vm, struct fw_cfg *cfg)
+{
+	static uint8_t t[8192];
+	struct loader l = { .n = 0 };
+	size_t len = acpi_build(t, sizeof(t), 0, vm->cfg.cpus);
+
+	if (!len)
+		return -1;
+	/* The layout acpi.c builds: RSDP -> RSDT -> (FADT -> FACS, DSDT), MADT. */
+	uint32_t rsdt = get_le32(t + 16), rsdt_len = get_le32(t + rsdt + 4);
+	uint32_t fadt = get_le32(t + rsdt + ACPI_HDR_SIZE);
+
+	loader_allocate(&l, ACPI_TABLES_FILE, 64, ZONE_HIGH);
+	loader_allocate(&l, ACPI_RSDP_FILE, 16, ZONE_FSEG);
+	loader_pointer(&l, ACPI_RSDP_FILE, 16);
+	loader_checksum(&l, ACPI_RSDP_FILE, 0, ACPI_RSDP_SIZE, 8);
+	for (uint32_t e = rsdt + ACPI_HDR_SIZE; e < rsdt + rsdt_len; e += 4)
+		loader_pointer(&l, ACPI_TABLES_FILE, e);
+	loader_checksum(&l, ACPI_TABLES_FILE, rsdt, rsdt_len, 9);
+	loader_pointer(&l, ACPI_TABLES_FILE, fadt + 36);	/* FACS */
+	loader_pointer(&l, ACPI_TABLES_FILE, fadt + 40);	/* DSDT */
+	loader_checksum(&l, ACPI_TABLES_FILE, fadt, get_le32(t + fadt + 4), 9);
+
+	if (fw_cfg_add_file(cfg, ACPI_TABLES_FILE, t, len) < 0 ||
+	    fw_cfg_add_file(cfg, ACPI_RSDP_FILE, t, ACPI_RSDP_SIZE) < 0 ||
+	    fw_cfg_add_file(cfg, "etc/table-loader", l.cmd, (size_t)l.n * LOADER_CMD) < 0)
+		return -1;
+	return 0;
+}
+
 static int describe_machine(struct vm *vm, struct fw_cfg *cfg)
 {
 	uint8_t ram[8], cpus[2], sercon[2], fail_wait[4] = { 0 };
@@ -73,7 +161,7 @@ static int describe_machine(struct vm *vm, struct fw_cfg *cfg)
 	    fw_cfg_add_file(cfg, "etc/sercon-port", sercon, 2) < 0 ||
 	    /* Nothing to boot: the BIOS resets the machine at once instead of retrying in 60 s,
 	     * and vmon ends (a PC reset ends a vmon VM). */
-	    fw_cfg_add_file(cfg, "etc/boot-fail-wait", fail_wait, 4) < 0)
+	    fw_cfg_add_file(cfg, "etc/boot-fail-wait", fail_wait, 4) < 0 || add_acpi(vm, cfg) < 0)
 		return -1;
 	return 0;
 }
