@@ -34,16 +34,6 @@ timeout -k 5 "$limit" build/vmon run --engine "${VMON_LINUX_ENGINE:-bt}" --firmw
 	tr -d '\r' >"$console"
 status=${PIPESTATUS[0]}
 
-report() {
-	if [ -n "$2" ]; then
-		echo "FAIL $1"
-		echo "    $2"
-		tail -n 5 "$3" "$3.stderr" | sed 's/^/    | /'
-	else
-		echo "ok $1"
-	fi
-}
-
 why=''
 grep -q 'GNU GRUB' "$console" && grep -q 'vmon test Linux' "$console" ||
 	why="no GRUB menu on the console"

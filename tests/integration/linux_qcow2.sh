@@ -88,18 +88,10 @@ vmon_args=(--disk "$rd,ro" --disk "$wr" --disk "$top")
 boot linux/qcow2-read 1 "$cmd"
 
 line() { sed -n "s/^$1=//p" <<<"$output"; }
-report() {
-	if [ -n "$2" ]; then
-		echo "FAIL $1"
-		echo "    $2"
-		tail -n 5 "$logdir/qcow2-read.console" "$logdir/qcow2-read.console.stderr" | sed 's/^/    /'
-	else
-		echo "ok $1"
-	fi
-}
+console=$logdir/qcow2-read.console
 why=$reason
 [ -n "$why" ] || [ "$(line read)" = "$sum_src" ] || why="read=$(line read), expected $sum_src"
-report linux/qcow2-read "$why"
+report linux/qcow2-read "$why" "$console"
 
 why=$reason
 [ -n "$why" ] || [ "$(line write)" = 0 ] || why="the guest's dd failed"
@@ -108,7 +100,7 @@ why=$reason
 [ -n "$why" ] || { qemu-img convert -O raw "$wr" "$logdir/out.raw" &&
 		   [ "$(head -c 65536 "$logdir/out.raw" | sha256sum | cut -d' ' -f1)" = "$blob_sum" ]; } ||
 	why="the image does not hold /data/blob"
-report linux/qcow2-write "$why"
+report linux/qcow2-write "$why" "$console"
 
 why=$reason
 [ -n "$why" ] || [ "$(line backing)" = "$sum_base" ] || why="backing=$(line backing), expected $sum_base"
@@ -120,4 +112,4 @@ why=$reason
 		   [ "$(head -c $((1536 + 65536)) "$logdir/out.raw" | tail -c 65536 | sha256sum |
 			cut -d' ' -f1)" = "$blob_sum" ]; } ||
 	why="the overlay does not hold /data/blob at sector 3"
-report linux/qcow2-backing "$why"
+report linux/qcow2-backing "$why" "$console"

@@ -94,6 +94,18 @@ static struct blk *open_ok(const char *path, bool ro)
 	return b;
 }
 
+/* Whether the disk path opens read-only and holds exactly data. */
+static bool reads_as(const char *path, const uint8_t *data)
+{
+	struct blk *b = open_ok(path, true);
+	uint8_t *got = b ? read_disk(b) : NULL;
+	bool same = got && memcmp(got, data, DISK) == 0;
+
+	free(got);
+	blk_close(b);
+	return same;
+}
+
 /* The bytes of a qemu-img convert of path to raw. */
 static uint8_t *as_raw(const char *path)
 {
@@ -237,14 +249,7 @@ TEST(qcow2_backing_file)
 	/* A relative name: resolved against the overlay's directory. */
 	CHECK_EQ(sh("cd %s && qemu-img create -f qcow2 -o cluster_size=4096 -b base.qcow2 -F qcow2 top.qcow2",
 		    dir), 0);
-	struct blk *b = open_ok(top, true);
-	CHECK(b != NULL);
-	if (b) {
-		uint8_t *got = read_disk(b);
-		CHECK(got && memcmp(got, data, DISK) == 0);
-		free(got);
-		blk_close(b);
-	}
+	CHECK(reads_as(top, data));
 	uint8_t *ref = pattern(3);
 	write_and_verify(failed_, top, ref, 11);
 	uint8_t *base_now = as_raw(base);
@@ -253,14 +258,7 @@ TEST(qcow2_backing_file)
 	/* A raw backing file works too; a chain of three as well. */
 	CHECK_EQ(sh("qemu-img create -f qcow2 -b %s -F raw %s", raw, base), 0);
 	CHECK_EQ(sh("qemu-img create -f qcow2 -b %s -F qcow2 %s", base, top), 0);
-	b = open_ok(top, true);
-	CHECK(b != NULL);
-	if (b) {
-		uint8_t *got = read_disk(b);
-		CHECK(got && memcmp(got, data, DISK) == 0);
-		free(got);
-		blk_close(b);
-	}
+	CHECK(reads_as(top, data));
 	/* Loops: an image that backs itself, and two that back each other. */
 	char err[BLK_ERR_LEN];
 	CHECK_EQ(sh("qemu-img rebase -u -b %s -F qcow2 %s", top, top), 0);
