@@ -22,7 +22,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check unit guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
+.PHONY: all check check-slow unit guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -68,6 +68,10 @@ guest:
 
 demo: build/vmon guest
 	build/vmon run --kernel build/guest/vmlinuz --initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0"
+
+# Slow (minutes): memtest86+ runs a whole first pass under bt.
+check-slow: build/vmon
+	tests/slow/memtest.sh
 
 # Slow: Debian's kernel prints its first lines under the kvm engine (skips without /dev/kvm).
 linux-kvm: build/vmon guest
