@@ -74,6 +74,8 @@ struct qcow2 {
 	} l2[L2_CACHE];
 	uint64_t tick;
 	uint8_t *cluster_buf;		/* copy-on-write of one cluster */
+	uint8_t *zeros;			/* one cluster of zeros, for new metadata clusters (an
+					 * allocation can happen while cluster_buf holds data) */
 	uint8_t *zin;			/* compressed bytes of one cluster */
 	uint8_t *zout;			/* the last cluster decompressed, for entry zout_entry */
 	uint64_t zout_entry;
@@ -330,8 +332,7 @@ static int add_refcount_block(struct qcow2 *q, uint64_t ci)
 	uint64_t off = ci << q->cluster_bits, rti = ci / q->rb_entries;
 	uint8_t entry[8];
 
-	memset(q->cluster_buf, 0, q->cs);
-	if (pwrite_full(q->fd, q->cluster_buf, q->cs, off) < 0)
+	if (pwrite_full(q->fd, q->zeros, q->cs, off) < 0)
 		return -1;
 	if (off + q->cs > q->file_size)
 		q->file_size = off + q->cs;
@@ -340,6 +341,87 @@ static int add_refcount_block(struct qcow2 *q, uint64_t ci)
 		return -1;
 	put_be64(entry, off);
 	return pwrite_full(q->fd, entry, 8, q->rt_offset + rti * 8);
+}
+
+/* Drops one reference from each host cluster of [off, off + len). */
+static int release(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	for (uint64_t ci = off >> q->cluster_bits; ci <= (off + len - 1) >> q->cluster_bits; ci++) {
+		uint64_t rc;
+		if (refcount_get(q, ci, &rc) < 0)
+			return -1;
+		if (rc && refcount_set(q, ci, rc - 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The refcount table covers too few clusters for ci: a larger copy goes at the end of the file
+ * with the refcount blocks that count its own clusters, the header then names it in one write,
+ * and the old table's clusters are released. Until that write the image is the old one, intact
+ * (the new clusters are only leaked if vmon stops in between). */
+static int grow_refcount_table(struct qcow2 *q, uint64_t ci)
+{
+	uint64_t per_cluster = q->cs / 8;
+	uint64_t want = ci / q->rb_entries + 1 > 2 * q->rt_entries ? ci / q->rb_entries + 1
+								   : 2 * q->rt_entries;
+	uint64_t clusters = (want + per_cluster - 1) / per_cluster;
+	uint64_t entries = clusters * per_cluster, start = q->alloc_next >> q->cluster_bits;
+	uint64_t end = start + clusters;	/* first cluster after the new table and blocks */
+	uint64_t *old = q->rt, old_entries = q->rt_entries, old_off = q->rt_offset;
+	uint8_t hdr[12];
+
+	if (clusters << q->cluster_bits > MAX_REFTABLE_BYTES)
+		return corrupt(q, "refcount table would exceed 8 MiB", entries);
+	uint64_t *rt = calloc(entries, 8), *disk = calloc(entries, 8);
+	if (!rt || !disk) {
+		free(rt);
+		free(disk);
+		return -1;
+	}
+	memcpy(rt, old, old_entries * 8);
+	/* Refcount blocks for every new cluster that has none, each placed at the end (it then
+	 * counts itself when it covers its own place). */
+	for (uint64_t c = start; c < end; c++) {
+		if (c / q->rb_entries >= entries)
+			goto fail;
+		if (!rt[c / q->rb_entries])
+			rt[c / q->rb_entries] = end++ << q->cluster_bits;
+	}
+	for (uint64_t i = 0; i < entries; i++)
+		if (rt[i] && (i >= old_entries || !old[i]) &&
+		    pwrite_full(q->fd, q->zeros, q->cs, rt[i]) < 0)
+			goto fail;
+	q->rt = rt;
+	q->rt_entries = entries;
+	for (uint64_t c = start; c < end; c++)
+		if (refcount_set(q, c, 1) < 0)
+			goto restore;
+	for (uint64_t i = 0; i < entries; i++)
+		put_be64(&disk[i], rt[i]);
+	if (pwrite_full(q->fd, disk, entries * 8, start << q->cluster_bits) < 0)
+		goto restore;
+	put_be64(hdr, start << q->cluster_bits);
+	hdr[8] = (uint8_t)(clusters >> 24);
+	hdr[9] = (uint8_t)(clusters >> 16);
+	hdr[10] = (uint8_t)(clusters >> 8);
+	hdr[11] = (uint8_t)clusters;
+	if (fdatasync(q->fd) < 0 || pwrite_full(q->fd, hdr, sizeof(hdr), 48) < 0)
+		goto restore;
+	q->rt_offset = start << q->cluster_bits;
+	q->alloc_next = end << q->cluster_bits;
+	if (q->alloc_next > q->file_size)
+		q->file_size = q->alloc_next;
+	free(old);
+	free(disk);
+	return release(q, old_off, (old_entries * 8 + q->cs - 1) & ~(q->cs - 1));
+restore:
+	q->rt = old;
+	q->rt_entries = old_entries;
+fail:
+	free(rt);
+	free(disk);
+	return corrupt(q, "cannot grow the refcount table", entries);
 }
 
 /* A free host cluster, its refcount set to 1; 0 if none can be had. Clusters are taken from
@@ -353,8 +435,9 @@ static uint64_t alloc_cluster(struct qcow2 *q)
 		int placed = refcount_place(q, ci, &where, &shift);
 
 		if (placed < 0) {
-			corrupt(q, "refcount table full (vmon does not grow it)", q->rt_entries);
-			return 0;
+			if (grow_refcount_table(q, ci) < 0)
+				return 0;
+			continue;
 		}
 		q->alloc_next += q->cs;
 		if (placed == 1) {
@@ -370,19 +453,6 @@ static uint64_t alloc_cluster(struct qcow2 *q)
 			return 0;
 		return ci << q->cluster_bits;
 	}
-}
-
-/* Drops one reference from each host cluster of [off, off + len). */
-static int release(struct qcow2 *q, uint64_t off, uint64_t len)
-{
-	for (uint64_t ci = off >> q->cluster_bits; ci <= (off + len - 1) >> q->cluster_bits; ci++) {
-		uint64_t rc;
-		if (refcount_get(q, ci, &rc) < 0)
-			return -1;
-		if (rc && refcount_set(q, ci, rc - 1) < 0)
-			return -1;
-	}
-	return 0;
 }
 
 /* A new cluster holding data (cs bytes); its offset, or 0. */
@@ -509,6 +579,7 @@ static void qcow2_close(struct blk *b)
 	free(q->l1);
 	free(q->rt);
 	free(q->cluster_buf);
+	free(q->zeros);
 	free(q->zin);
 	free(q->zout);
 	close(q->fd);
@@ -688,9 +759,10 @@ static const char *load_tables(struct qcow2 *q)
 	q->l1 = malloc(q->l1_size * 8 + 8);
 	q->rt = malloc(q->rt_entries * 8);
 	q->cluster_buf = malloc(q->cs);
+	q->zeros = calloc(1, q->cs);
 	q->zin = malloc(2 * q->cs);
 	q->zout = malloc(q->cs);
-	if (!q->l1 || !q->rt || !q->cluster_buf || !q->zin || !q->zout)
+	if (!q->l1 || !q->rt || !q->cluster_buf || !q->zeros || !q->zin || !q->zout)
 		return "out of memory";
 	if (pread_full(q->fd, q->l1, q->l1_size * 8, q->l1_offset) < 0 ||
 	    pread_full(q->fd, q->rt, q->rt_entries * 8, q->rt_offset) < 0)

@@ -239,6 +239,59 @@ TEST(qcow2_writes_stay_clean)
 	cleanup();
 }
 
+/* The header's refcount_table_clusters (big-endian, at 56). */
+static uint32_t refcount_table_clusters(const char *img)
+{
+	uint8_t be[4] = { 0 };
+	FILE *f = fopen(img, "rb");
+	if (f) {
+		if (fseek(f, 56, SEEK_SET) != 0 || fread(be, 1, 4, f) != 4)
+			memset(be, 0, 4);
+		fclose(f);
+	}
+	return (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
+}
+
+/* 512-byte clusters: qemu-img's refcount table covers 8 MiB of file; writing 24 MiB makes vmon
+ * add refcount blocks while data waits to be written and grow the table (twice), and the image
+ * must still check clean and hold the data. */
+TEST(qcow2_refcount_table_grows)
+{
+	const char *img = tmp("small-clusters.qcow2"), *raw = tmp("small-clusters.raw");
+	size_t chunk = 64 << 10, total = 24 << 20;
+	uint8_t *buf = malloc(chunk), *back = malloc(chunk);
+
+	CHECK_EQ(sh("qemu-img create -f qcow2 -o cluster_size=512 %s 32M", img), 0);
+	uint32_t table_clusters = refcount_table_clusters(img);
+	struct blk *b = open_ok(img, false);
+	CHECK(b != NULL);
+	if (b) {
+		for (size_t off = 0; off < total; off += chunk) {
+			memset(buf, (int)(off / chunk + 1), chunk);
+			CHECK(blk_pwrite(b, off, buf, chunk) == 0);
+		}
+		blk_close(b);
+	}
+	CHECK(refcount_table_clusters(img) > table_clusters);
+	CHECK_EQ(sh("qemu-img check %s", img), 0);
+	CHECK_EQ(sh("qemu-img convert -O raw %s %s", img, raw), 0);
+	FILE *f = fopen(raw, "rb");
+	CHECK(f != NULL);
+	bool same = f != NULL;
+	for (size_t off = 0; f && same && off < total; off += chunk) {
+		memset(buf, (int)(off / chunk + 1), chunk);
+		same = fread(back, 1, chunk, f) == chunk && memcmp(back, buf, chunk) == 0;
+		if (!same)
+			fprintf(stderr, "  the 64 KiB at %zu differ\n", off);
+	}
+	CHECK(same);
+	if (f)
+		fclose(f);
+	free(buf);
+	free(back);
+	cleanup();
+}
+
 TEST(qcow2_backing_file)
 {
 	const char *raw = tmp("base.raw"), *base = tmp("base.qcow2"), *top = tmp("top.qcow2");
