@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "block/block.h"
+#include "boot/bytes.h"
 
 #define V2_HEADER_LEN		72
 #define V3_HEADER_LEN		104
@@ -82,27 +83,6 @@ struct qcow2 {
 	bool reported;			/* a corruption found while running was reported */
 };
 
-static uint64_t be64(const void *p)
-{
-	const uint8_t *b = p;
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-static uint32_t be32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static void put_be64(void *p, uint64_t v)
-{
-	uint8_t *b = p;
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
-}
-
 static struct qcow2 *q_of(struct blk *b)
 {
 	return (struct qcow2 *)b;
@@ -160,7 +140,7 @@ static int l2_entry(struct qcow2 *q, uint64_t gofs, uint64_t *entry)
 	uint64_t *t = l2_table(q, l2off);
 	if (!t)
 		return corrupt(q, "cannot read the L2 table", l2off);
-	*entry = be64(&t[l2i]);
+	*entry = get_be64((const uint8_t *)&t[l2i]);
 	return 0;
 }
 
@@ -398,14 +378,11 @@ static int grow_refcount_table(struct qcow2 *q, uint64_t ci)
 		if (refcount_set(q, c, 1) < 0)
 			goto restore;
 	for (uint64_t i = 0; i < entries; i++)
-		put_be64(&disk[i], rt[i]);
+		put_be64((uint8_t *)&disk[i], rt[i]);
 	if (pwrite_full(q->fd, disk, entries * 8, start << q->cluster_bits) < 0)
 		goto restore;
 	put_be64(hdr, start << q->cluster_bits);
-	hdr[8] = (uint8_t)(clusters >> 24);
-	hdr[9] = (uint8_t)(clusters >> 16);
-	hdr[10] = (uint8_t)(clusters >> 8);
-	hdr[11] = (uint8_t)clusters;
+	put_be32(hdr + 8, (uint32_t)clusters);
 	if (fdatasync(q->fd) < 0 || pwrite_full(q->fd, hdr, sizeof(hdr), 48) < 0)
 		goto restore;
 	q->rt_offset = start << q->cluster_bits;
@@ -512,7 +489,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t gofs, uint8_t *buf, size_t
 
 	if (!t)
 		return -1;
-	uint64_t e = be64(&t[l2i]), host = e & OFFSET_MASK;
+	uint64_t e = get_be64((const uint8_t *)&t[l2i]), host = e & OFFSET_MASK;
 	bool compressed = e & COMPRESSED;
 
 	if (!compressed && host && host >= q->file_size)
@@ -624,7 +601,7 @@ static const char *check_tables(struct qcow2 *q, uint64_t *bad)
 		if (pread_full(q->fd, t, q->cs, l2) < 0)
 			return "cannot read an L2 table";
 		for (uint64_t k = 0; k < q->l2_entries; k++) {
-			uint64_t e = be64(&t[k]), off, len;
+			uint64_t e = get_be64((const uint8_t *)&t[k]), off, len;
 			*bad = e;
 			if (e & COMPRESSED) {
 				compressed_range(q, e, &off, &len);
@@ -646,7 +623,7 @@ static const char *check_tables(struct qcow2 *q, uint64_t *bad)
 static const char *check_extensions(const uint8_t *h, uint64_t start, uint64_t end)
 {
 	while (start + 8 <= end) {
-		uint32_t type = be32(h + start), len = be32(h + start + 4);
+		uint32_t type = get_be32(h + start), len = get_be32(h + start + 4);
 		if (type == EXT_END)
 			return NULL;
 		if (type == EXT_DATA_FILE)
@@ -675,19 +652,19 @@ static const char *backing_path(const char *image, const uint8_t *name, uint32_t
 static const char *parse_header(struct qcow2 *q, const uint8_t *h, uint64_t hlen, bool readonly,
 				uint64_t *backing_off, uint32_t *backing_len)
 {
-	q->version = be32(h + 4);
+	q->version = get_be32(h + 4);
 	if (q->version != 2 && q->version != 3)
 		return "qcow2 version is neither 2 nor 3";
-	*backing_off = be64(h + 8);
-	*backing_len = be32(h + 16);
-	q->cluster_bits = be32(h + 20);
-	q->blk.size = be64(h + 24);
-	uint32_t crypt = be32(h + 32);
-	q->l1_size = be32(h + 36);
-	q->l1_offset = be64(h + 40);
-	q->rt_offset = be64(h + 48);
-	uint64_t rt_clusters = be32(h + 56);
-	uint32_t snapshots = be32(h + 60);
+	*backing_off = get_be64(h + 8);
+	*backing_len = get_be32(h + 16);
+	q->cluster_bits = get_be32(h + 20);
+	q->blk.size = get_be64(h + 24);
+	uint32_t crypt = get_be32(h + 32);
+	q->l1_size = get_be32(h + 36);
+	q->l1_offset = get_be64(h + 40);
+	q->rt_offset = get_be64(h + 48);
+	uint64_t rt_clusters = get_be32(h + 56);
+	uint32_t snapshots = get_be32(h + 60);
 	uint64_t incompat = 0, autoclear = 0;
 	uint32_t refcount_order = 4, header_len = V2_HEADER_LEN;
 
@@ -697,10 +674,10 @@ static const char *parse_header(struct qcow2 *q, const uint8_t *h, uint64_t hlen
 	if (q->version == 3) {
 		if (hlen < V3_HEADER_LEN)
 			return "file too short for a qcow2 v3 header";
-		incompat = be64(h + 72);
-		autoclear = be64(h + 88);
-		refcount_order = be32(h + 96);
-		header_len = be32(h + 100);
+		incompat = get_be64(h + 72);
+		autoclear = get_be64(h + 88);
+		refcount_order = get_be32(h + 96);
+		header_len = get_be32(h + 100);
 		if (header_len < V3_HEADER_LEN || header_len % 8 || header_len > q->cs ||
 		    header_len > hlen)
 			return "bad header length";
@@ -768,9 +745,9 @@ static const char *load_tables(struct qcow2 *q)
 	    pread_full(q->fd, q->rt, q->rt_entries * 8, q->rt_offset) < 0)
 		return "cannot read the L1 or refcount table";
 	for (uint64_t i = 0; i < q->l1_size; i++)
-		q->l1[i] = be64(&q->l1[i]);
+		q->l1[i] = get_be64((const uint8_t *)&q->l1[i]);
 	for (uint64_t i = 0; i < q->rt_entries; i++)
-		q->rt[i] = be64(&q->rt[i]);
+		q->rt[i] = get_be64((const uint8_t *)&q->rt[i]);
 	return NULL;
 }
 

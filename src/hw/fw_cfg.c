@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot/bytes.h"
 #include "hw/fw_cfg.h"
 #include "vm.h"
 
@@ -45,23 +46,6 @@ struct fw_cfg {
 	uint32_t offset;		/* next byte of the selected item */
 	uint32_t dma_high;
 };
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static struct fw_cfg_item *find(struct fw_cfg *f, uint16_t key)
 {
@@ -146,8 +130,8 @@ static void dma(struct fw_cfg *f, uint64_t gpa)
 
 	if (mem_read(&f->vm->mem, gpa, acc, sizeof(acc)) < 0)
 		return;
-	uint32_t control = be32(acc), len = be32(acc + 4);
-	uint64_t addr = (uint64_t)be32(acc + 8) << 32 | be32(acc + 12);
+	uint32_t control = get_be32(acc), len = get_be32(acc + 4);
+	uint64_t addr = (uint64_t)get_be32(acc + 8) << 32 | get_be32(acc + 12);
 	bool error = false;
 
 	if (control & DMA_SELECT)

@@ -23,17 +23,6 @@ static void read_bytes(struct fw_cfg *f, uint8_t *out, size_t n)
 		out[i] = (uint8_t)fw_cfg_io_read(f, 1, 1);
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* A DMA request: access structure at acc_gpa; returns the control word written back. */
 static uint32_t dma(struct vm *vm, struct fw_cfg *f, uint64_t acc_gpa, uint32_t control,
 		    uint32_t len, uint64_t addr)
@@ -50,7 +39,7 @@ static uint32_t dma(struct vm *vm, struct fw_cfg *f, uint64_t acc_gpa, uint32_t 
 	fw_cfg_io_write(f, 8, 4, __builtin_bswap32((uint32_t)acc_gpa));
 	uint8_t back[4] = { 0xff, 0xff, 0xff, 0xff };
 	mem_read(&vm->mem, acc_gpa, back, 4);
-	return be32(back);
+	return get_be32(back);
 }
 
 TEST(fw_cfg_ports_and_dma)
@@ -78,8 +67,8 @@ TEST(fw_cfg_ports_and_dma)
 	CHECK(fw_cfg_add_file(f, "a-name-of-fifty-six-bytes-is-too-long-for-the-directory!", "x", 1) < 0);
 	select_key(f, FW_CFG_FILE_DIR);
 	read_bytes(f, buf, 4 + 2 * 64);
-	CHECK_EQ(be32(buf), 2);
-	CHECK_EQ(be32(buf + 4 + 64), 6);			/* size */
+	CHECK_EQ(get_be32(buf), 2);
+	CHECK_EQ(get_be32(buf + 4 + 64), 6);			/* size */
 	CHECK_EQ(buf[4 + 64 + 4] << 8 | buf[4 + 64 + 5], FW_CFG_FILE_FIRST + 1);
 	CHECK(strcmp((char *)buf + 4 + 64 + 8, "etc/two") == 0);
 

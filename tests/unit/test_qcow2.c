@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "boot/bytes.h"
 #include "test.h"
 
 #define DISK		(1u << 20)	/* 1 MiB images */
@@ -249,7 +250,7 @@ static uint32_t refcount_table_clusters(const char *img)
 			memset(be, 0, 4);
 		fclose(f);
 	}
-	return (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
+	return get_be32(be);
 }
 
 /* 512-byte clusters: qemu-img's refcount table covers 8 MiB of file; writing 24 MiB makes vmon
@@ -326,20 +327,6 @@ TEST(qcow2_backing_file)
 
 /* --- hostile images ------------------------------------------------------------------------ */
 
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void set_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 static uint8_t *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -390,12 +377,12 @@ TEST(qcow2_pointers_outside_the_file_refused)
 	uint8_t *p = malloc(len);
 	/* An L2 entry for a data cluster far past the end. */
 	memcpy(p, good, len);
-	set_be64(p + l2 + 8, (1ull << 63) | (len + (1u << 20)));
+	put_be64(p + l2 + 8, (1ull << 63) | (len + (1u << 20)));
 	CHECK(write_file(img, p, len) == 0);
 	CHECK(blk_open(img, true, err) == NULL && strstr(err, "data cluster outside the file"));
 	/* A refcount block past the end. */
 	memcpy(p, good, len);
-	set_be64(p + rt, (len + 40960) & ~4095ull);
+	put_be64(p + rt, (len + 40960) & ~4095ull);
 	CHECK(write_file(img, p, len) == 0);
 	CHECK(blk_open(img, false, err) == NULL && strstr(err, "refcount block outside the file"));
 	/* An L1 table larger than the file. */
