@@ -303,8 +303,9 @@ bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
 	if (*delivering >= 0) {
 		int second = bt_fault_during_delivery(*delivering, vector);
 		if (second == BT_VEC_SHUTDOWN) {
-			vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
-				 cpu->vcpu->id, vector);
+			if (!atomic_load(&cpu->bvm->vm->stop_requested))
+				vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
+					 cpu->vcpu->id, vector);
 			return false;
 		}
 		if (second == EXC_DF && vector != EXC_DF) {
@@ -330,7 +331,9 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 
 	irqchip_set_current_cpu(v->id);
 	if (setjmp(cpu->fault_jmp) && !bt_fault_landed(cpu, &delivering))
-		return VCPU_EXIT_SHUTDOWN;
+		/* A guest that reset the machine may triple-fault before it notices (SeaBIOS
+		 * tries one way to reset after another): the VM has ended. */
+		return atomic_load(&vm->stop_requested) ? VCPU_EXIT_STOP : VCPU_EXIT_SHUTDOWN;
 	delivering = -1;
 
 	for (;;) {

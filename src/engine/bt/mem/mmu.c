@@ -43,6 +43,7 @@
 #define TLBF_LARGE	2u	/* from a 2M/4M/1G page: INVLPG of any address in it drops it */
 #define TLBF_MMIO	4u
 #define TLBF_LISTED	8u	/* in cpu->tlb_used */
+#define TLBF_ROM	16u	/* with TLBF_MMIO: firmware ROM, fetched through addend (mem.h) */
 
 static void pf(struct bt_cpu *cpu, uint64_t lin, uint32_t err)
 {
@@ -234,6 +235,7 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 	}
 
 	uint8_t *hva = gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
+	const uint8_t *rom = hva ? NULL : gpa_to_rom(&cpu->vm->mem, w.gpa, BT_PAGE);
 	uint64_t slow = hva ? 0 : TLB_SLOW;
 	if (hva)
 		mem_populate(&cpu->vm->mem, hva);
@@ -241,8 +243,8 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		cpu->tlb_used[cpu->tlb_nr_used++] = (uint16_t)(tlb << BT_TLB_BITS | bt_tlb_index(lin));
 	e->gpa_page = w.gpa;
 	e->flags = (w.global ? TLBF_GLOBAL : 0) | (w.shift > 12 ? TLBF_LARGE : 0) |
-		   (hva ? 0 : TLBF_MMIO) | TLBF_LISTED;
-	e->addend = hva ? (uintptr_t)hva - (uintptr_t)page : 0;
+		   (hva ? 0 : TLBF_MMIO) | (rom ? TLBF_ROM : 0) | TLBF_LISTED;
+	e->addend = hva ? (uintptr_t)hva - (uintptr_t)page : rom ? (uintptr_t)rom - (uintptr_t)page : 0;
 	e->tag_read = page | slow;
 	e->tag_exec = w.exec ? page | slow : TLB_INVALID;
 	if (bt_walk_allows(&w, BT_WRITE, user, cpu->s.cr0 & CR0_WP))
@@ -390,7 +392,7 @@ const uint8_t *bt_fetch_page(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_pag
 	/* Called for every block the interpreter enters: the hit must stay cheap. */
 	if (e->tag_exec != (lin & BT_PAGE_MASK))
 		e = bt_translate(cpu, lin, BT_EXEC, tlb);
-	if (e->flags & TLBF_MMIO)
+	if ((e->flags & (TLBF_MMIO | TLBF_ROM)) == TLBF_MMIO)
 		bt_shutdown(cpu, "instruction fetch from a guest-physical page that is not RAM");
 	*gpa_page = e->gpa_page;
 	return (const uint8_t *)(uintptr_t)((lin & BT_PAGE_MASK) + e->addend);
