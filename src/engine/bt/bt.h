@@ -152,6 +152,7 @@ struct bt_cpu {
 	uint64_t next_rip;	/* set before each handler runs; handlers change it to jump */
 	bool end_block;		/* a handler changed mode/paging/CS: leave the current block */
 	bool inhibit_irq;	/* STI / MOV SS shadow for exactly one instruction */
+	bool nmi_blocked;	/* an NMI was delivered and no IRET has run since (SDM 6.7.1) */
 
 	struct bt_tlb_entry tlb[BT_TLB_NR][BT_TLB_SIZE];
 	/* Entries filled since the last flush (TLB << BT_TLB_BITS | index, each once): flushes

@@ -114,6 +114,7 @@ static void reset_cpu(struct bt_cpu *cpu)
 	cpu_state_reset(&cpu->s);
 	cpu->s.gpr[R_RDX] = 0x306f2;	/* CPUID.1.EAX of vmon's CPU model */
 	cpu->inhibit_irq = false;
+	cpu->nmi_blocked = false;
 	bt_set_rflags(cpu, cpu->s.rflags);
 	bt_update_mode(cpu);
 	bt_tlb_flush(cpu, true);
@@ -135,6 +136,7 @@ static void bt_vcpu_save(void *opaque, struct state_out *o)
 	struct bt_vcpu *bv = opaque;
 
 	state_put_bool(o, bv->wait_sipi);
+	state_put_bool(o, bv->cpu.nmi_blocked);
 }
 
 static int bt_vcpu_load(void *opaque, struct state_in *in)
@@ -142,6 +144,7 @@ static int bt_vcpu_load(void *opaque, struct state_in *in)
 	struct bt_vcpu *bv = opaque;
 
 	bv->wait_sipi = state_get_bool(in);
+	bv->cpu.nmi_blocked = state_get_bool(in);
 	atomic_store(&bv->irq_hint, true);	/* look for pending interrupts first thing */
 	return in->bad ? -1 : 0;
 }
@@ -253,6 +256,23 @@ static bool handle_init_sipi(struct bt_vcpu *bv)
 	return bv->wait_sipi;
 }
 
+/* Deliver an NMI the local APIC holds, unless an earlier one is still being handled (blocked
+ * until IRET: the APIC keeps this one latched meanwhile, and a third is lost as on hardware) or
+ * the instruction after MOV SS / POP SS (or STI) has not run yet. IF does not matter. */
+static bool inject_nmi(struct bt_vcpu *bv)
+{
+	struct bt_cpu *cpu = &bv->cpu;
+
+	if (cpu->nmi_blocked || cpu->inhibit_irq ||
+	    !irqchip_take_nmi(cpu->bvm->irqchip, cpu->vcpu->id))
+		return false;
+	cpu->stats.interrupts++;
+	cpu->vcpu->stats.count[STAT_IRQ_INJECTED]++;
+	bt_deliver(cpu, EXC_NMI, false, 0, BT_DELIVER_HW);
+	cpu->nmi_blocked = true;
+	return true;
+}
+
 /* Deliver an external interrupt if RFLAGS.IF and no STI/MOV SS shadow allow it. */
 static bool inject_irq(struct bt_vcpu *bv)
 {
@@ -324,7 +344,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 
 		bool halted = cpu->s.halted;
 		delivering = BT_EXC_BENIGN;
-		bool injected = inject_irq(bv);
+		bool injected = inject_nmi(bv) || inject_irq(bv);
 		delivering = -1;
 		/* Leaving HLT, for an interrupt or a kick, consumes the kick (as in KVM). */
 		if (halted) {

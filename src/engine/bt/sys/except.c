@@ -434,6 +434,13 @@ void bt_op_iret(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize;
 
+	/* IRET ends NMI blocking, even when it then faults (SDM 6.7.1; VMX's "NMI unblocking
+	 * due to IRET" reports that case). An NMI latched meanwhile comes right after it: the
+	 * kick sends the run loop to look. */
+	if (cpu->nmi_blocked) {
+		cpu->nmi_blocked = false;
+		atomic_store(&cpu->kick, true);
+	}
 	if (cpu->mode == BT_MODE_REAL) {
 		iret_real(cpu, size);
 	} else if (cpu->mode == BT_MODE_V86) {
