@@ -328,7 +328,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		}
 		cpu->stats.exceptions[vector]++;
 		delivering = bt_exc_class(vector);
-		bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
+		bt_deliver(cpu, vector, has_error, error, BT_DELIVER_EXC);
 	}
 	delivering = -1;
 

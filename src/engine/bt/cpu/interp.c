@@ -447,12 +447,16 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 	while (done < budget && !cpu->s.halted &&
 	       !atomic_load_explicit(&cpu->kick, memory_order_relaxed)) {
 		bool shadow = cpu->inhibit_irq;
+		/* RF (from an IRET) exempts one instruction from its instruction breakpoint and is
+		 * cleared as that instruction runs; a fault in it pushes RF set again. */
+		bool rf = cpu->s.rflags & RFLAGS_RF;
 		uint64_t left = budget - done;
-		unsigned max = shadow ? 1 : left < BLOCK_MAX ? (unsigned)left : BLOCK_MAX;
+		unsigned max = shadow || rf ? 1 : left < BLOCK_MAX ? (unsigned)left : BLOCK_MAX;
 		unsigned ran;
 
 		sync_tlb(cpu);
 		struct block *b = find_block(cpu);
+		cpu->s.rflags &= ~RFLAGS_RF;
 		bt_tb_fn tb = hot_code(cpu, b);
 		if (tb && b->n <= max) {
 			/* the last translated block left for this one: chain them */
@@ -465,7 +469,7 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 			uint64_t chained = cpu->stats.insns;
 			cpu->tb_exit = NULL;
 			cpu->end_block = false;
-			ran = tb(cpu, chain_limit(left, shadow));
+			ran = tb(cpu, chain_limit(left, shadow || rf));
 			/* blocks left for chained ones were counted by the chain guards */
 			done += cpu->stats.insns - chained;
 			cpu->stats.tb_runs++;

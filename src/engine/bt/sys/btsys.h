@@ -20,8 +20,10 @@
 #define BT_VEC_SHUTDOWN	(-1)
 
 /* bt_deliver's soft argument: INT n / INT3 / INTO check the gate DPL; INT1 (ICEBP) returns
- * to the next instruction like them but skips the DPL check. */
-enum { BT_DELIVER_HW = 0, BT_DELIVER_SOFT = 1, BT_DELIVER_ICEBP = 2 };
+ * to the next instruction like them but skips the DPL check. BT_DELIVER_EXC is an exception an
+ * instruction raised (bt_raise): a fault-class one pushes RFLAGS with RF set. BT_DELIVER_HW is
+ * everything else the CPU delivers on its own (interrupts, NMIs, debug traps). */
+enum { BT_DELIVER_HW = 0, BT_DELIVER_SOFT = 1, BT_DELIVER_ICEBP = 2, BT_DELIVER_EXC = 3 };
 
 /* Exception classes of the SDM's double-fault rules (Vol. 3, Table 6-5). */
 enum { BT_EXC_BENIGN, BT_EXC_CONTRIBUTORY, BT_EXC_PF, BT_EXC_DF };

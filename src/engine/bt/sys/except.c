@@ -167,7 +167,7 @@ static uint64_t tss_read(struct bt_cpu *cpu, unsigned off, unsigned size)
 }
 
 static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error,
-			 int soft, uint64_t ret_ip)
+			 int soft, uint64_t ret_ip, uint64_t rf)
 {
 	struct cpu_state *s = &cpu->s;
 	uint32_t gate_err = (uint32_t)vector * 8 + 2;
@@ -233,7 +233,7 @@ static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 		frame_push(cpu, &f, s->seg[S_SS].sel);
 		frame_push(cpu, &f, s->gpr[R_RSP]);
 	}
-	frame_push(cpu, &f, flags);
+	frame_push(cpu, &f, flags | rf);
 	frame_push(cpu, &f, s->seg[S_CS].sel);
 	frame_push(cpu, &f, ret_ip);
 	if (has_error)
@@ -261,7 +261,7 @@ static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 }
 
 static void deliver_long(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error,
-			 int soft, uint64_t ret_ip)
+			 int soft, uint64_t ret_ip, uint64_t rf)
 {
 	struct cpu_state *s = &cpu->s;
 	uint32_t gate_err = (uint32_t)vector * 8 + 2;
@@ -301,7 +301,7 @@ static void deliver_long(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 			   .tlb = new_cpl == 3 ? BT_TLB_USER : BT_TLB_SUP };
 	frame_push(cpu, &f, s->seg[S_SS].sel);
 	frame_push(cpu, &f, s->gpr[R_RSP]);
-	frame_push(cpu, &f, flags);
+	frame_push(cpu, &f, flags | rf);
 	frame_push(cpu, &f, s->seg[S_CS].sel);
 	frame_push(cpu, &f, ret_ip);
 	if (has_error)
@@ -324,17 +324,33 @@ static void deliver_long(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 	s->rip = target;
 }
 
+/* Faults (not traps, aborts, #DB or interrupts) push RFLAGS with RF set, so that the
+ * handler's IRET re-runs the instruction without its instruction breakpoint firing again
+ * (SDM vol. 3, 6.13 and 17.3.1.1). Real mode pushes only FLAGS. */
+static bool is_fault(int vector)
+{
+	switch (vector) {
+	case EXC_DE: case EXC_BR: case EXC_UD: case EXC_NM: case EXC_TS: case EXC_NP:
+	case EXC_SS: case EXC_GP: case EXC_PF: case EXC_MF: case EXC_AC: case EXC_XM:
+		return true;
+	default:
+		return false;
+	}
+}
+
 void bt_deliver(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error, int soft)
 {
-	uint64_t ret_ip = soft ? cpu->next_rip : cpu->s.rip;
+	bool after = soft == BT_DELIVER_SOFT || soft == BT_DELIVER_ICEBP;
+	uint64_t ret_ip = after ? cpu->next_rip : cpu->s.rip;
+	uint64_t rf = soft == BT_DELIVER_EXC && is_fault(vector) ? RFLAGS_RF : 0;
 
 	cpu->s.halted = false;
 	if (cpu->mode == BT_MODE_REAL)
 		deliver_real(cpu, vector, ret_ip);
 	else if (cpu->s.efer & EFER_LMA)
-		deliver_long(cpu, vector, has_error, error, soft, ret_ip);
+		deliver_long(cpu, vector, has_error, error, soft, ret_ip, rf);
 	else
-		deliver_prot(cpu, vector, has_error, error, soft, ret_ip);
+		deliver_prot(cpu, vector, has_error, error, soft, ret_ip, rf);
 	/* From a handler (INT n) the interpreter commits next_rip after we return. */
 	cpu->next_rip = cpu->s.rip;
 	cpu->inhibit_irq = false;
