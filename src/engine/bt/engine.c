@@ -115,8 +115,11 @@ static void reset_cpu(struct bt_cpu *cpu)
 	cpu->s.gpr[R_RDX] = 0x306f2;	/* CPUID.1.EAX of vmon's CPU model */
 	cpu->inhibit_irq = false;
 	cpu->nmi_blocked = false;
+	cpu->inhibit_db = false;
+	cpu->dbg_hit = 0;
 	bt_set_rflags(cpu, cpu->s.rflags);
 	bt_update_mode(cpu);
+	bt_dbg_update(cpu);
 	bt_tlb_flush(cpu, true);
 }
 
@@ -326,6 +329,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			}
 			vector = second;
 		}
+		cpu->dbg_hit = 0;	/* a faulting instruction did not complete: no data #DB */
 		cpu->stats.exceptions[vector]++;
 		delivering = bt_exc_class(vector);
 		bt_deliver(cpu, vector, has_error, error, BT_DELIVER_EXC);
@@ -357,11 +361,13 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			continue;
 		}
 
-		/* Single-step: one instruction, then the #DB trap (DR6.BS). */
+		/* Single-step: one instruction, then the #DB trap (DR6.BS); a data or I/O breakpoint
+		 * met traps the same way. Both wait one more instruction after MOV SS / POP SS. */
 		bool tf = cpu->s.rflags & RFLAGS_TF;
 		uint64_t ran = bt_interp_run(cpu, tf ? 1 : SLICE_INSNS);
-		if (tf && ran) {
-			cpu->s.dr[6] |= 1ull << 14;
+		bool step = tf && ran;
+		if ((step || cpu->dbg_hit) && !cpu->inhibit_db) {
+			bt_dbg_trap_status(cpu, step);
 			cpu->stats.exceptions[EXC_DB]++;
 			delivering = BT_EXC_BENIGN;
 			bt_deliver(cpu, EXC_DB, false, 0, BT_DELIVER_HW);
@@ -406,6 +412,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 		lapic_set_tpr(l, (uint8_t)(s->cr8 & 0xf));
 	}
 	bt_update_mode(cpu);
+	bt_dbg_update(cpu);
 	bt_shadow_reset(cpu);	/* guest memory may have been loaded too */
 	bt_tlb_flush(cpu, true);
 	return 0;

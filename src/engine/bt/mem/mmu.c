@@ -251,6 +251,13 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		e->tag_write = TLB_INVALID;
 	if (hva && e->tag_write != TLB_INVALID)
 		bt_dirty_fill(cpu, e, acc);
+	if (__builtin_expect(cpu->dbg_data, 0)) {
+		/* Data breakpoints in the page: its accesses take the slow path, which checks. */
+		if (bt_dbg_page_watched(cpu, page, false))
+			e->tag_read |= TLB_SLOW;
+		if (e->tag_write != TLB_INVALID && bt_dbg_page_watched(cpu, page, true))
+			e->tag_write |= TLB_SLOW;
+	}
 	return e;
 }
 
@@ -311,7 +318,8 @@ uint8_t *bt_bulk_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, uint6
 {
 	const struct bt_tlb_entry *e = bt_translate(cpu, lin, acc, bt_cur_tlb(cpu));
 
-	if (e->flags & TLBF_MMIO)
+	if ((e->flags & TLBF_MMIO) ||
+	    (cpu->dbg_data && bt_dbg_page_watched(cpu, lin & BT_PAGE_MASK, acc == BT_WRITE)))
 		return NULL;
 	if (gpa_page)
 		*gpa_page = e->gpa_page;
@@ -323,6 +331,8 @@ uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int t
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
 
 	cpu->stats.tlb_hits_slowpath++;
+	if (cpu->dbg_data)
+		bt_dbg_data_access(cpu, lin, size, false);
 
 	if (first >= size)
 		return read_part(cpu, bt_translate(cpu, lin, BT_READ, tlb), lin, size);
@@ -345,6 +355,8 @@ void bt_write_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, uint64_t
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
 
 	cpu->stats.tlb_hits_slowpath++;
+	if (cpu->dbg_data)
+		bt_dbg_data_access(cpu, lin, size, true);
 
 	if (first >= size) {
 		write_part(cpu, bt_translate(cpu, lin, BT_WRITE, tlb), lin, size, val);
@@ -377,7 +389,8 @@ void *bt_rmw_ptr(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size)
 	}
 	/* Code and page-table pages go through bt_write_lin_slow too, which invalidates decoded
 	 * blocks and shadow entries after the store rather than before it. */
-	if ((e->flags & TLBF_MMIO) || page_watched(cpu->bvm, e->gpa_page))
+	if ((e->flags & TLBF_MMIO) || page_watched(cpu->bvm, e->gpa_page) ||
+	    (cpu->dbg_data && bt_dbg_page_watched(cpu, lin & BT_PAGE_MASK, true)))
 		return NULL;
 	return (void *)(uintptr_t)(lin + e->addend);
 }

@@ -105,6 +105,17 @@ static inline struct bt_vcpu *bt_vcpu_of(struct bt_cpu *cpu)
  * state that real hardware would handle, e.g. a task gate). Never returns. */
 _Noreturn void bt_shutdown(struct bt_cpu *cpu, const char *why);
 
+/* ---- debug.c: debug registers ---- */
+/* DR7 or CR4.DE changed: recompute the armed breakpoints (flushes the TLB if data ones change). */
+void bt_dbg_update(struct bt_cpu *cpu);
+/* Data breakpoints (on writes; with write false, on reads) in the page at page. */
+bool bt_dbg_page_watched(const struct bt_cpu *cpu, uint64_t page, bool write);
+/* An access (slow path) or port I/O: a breakpoint it meets is recorded for the trap. */
+void bt_dbg_data_access(struct bt_cpu *cpu, uint64_t lin, unsigned size, bool write);
+void bt_dbg_io(struct bt_cpu *cpu, uint16_t port, unsigned size);
+/* MOV DR with DR7.GD: #DB. */
+void bt_dbg_check_gd(struct bt_cpu *cpu);
+
 /* ---- dirty.c: the dirty-page log ---- */
 /* A TLB entry for RAM that permits writing was just filled for access acc: marks its page
  * (a write) or withholds the write permission (a read or fetch) while logging. */

@@ -353,7 +353,7 @@ void bt_deliver(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error, 
 		deliver_prot(cpu, vector, has_error, error, soft, ret_ip, rf);
 	/* From a handler (INT n) the interpreter commits next_rip after we return. */
 	cpu->next_rip = cpu->s.rip;
-	cpu->inhibit_irq = false;
+	cpu->inhibit_irq = cpu->inhibit_db = false;
 	cpu->end_block = true;
 }
 
