@@ -411,6 +411,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 		lapic_set_base_msr(l, s->apic_base);
 		lapic_set_tpr(l, (uint8_t)(s->cr8 & 0xf));
 	}
+	bt_apic_moved(cpu);
 	bt_update_mode(cpu);
 	bt_dbg_update(cpu);
 	bt_shadow_reset(cpu);	/* guest memory may have been loaded too */

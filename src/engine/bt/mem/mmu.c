@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/bt/sys/btsys.h"
+#include "hw/irqchip.h"
 #include "mem.h"
 #include "vm.h"
 
@@ -233,7 +234,9 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		bt_shadow_store(cpu, lin, &w);
 	}
 
-	uint8_t *hva = gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
+	/* A relocated xAPIC page hides the RAM under it. */
+	uint64_t apic = bt_vcpu_of(cpu)->apic_page;
+	uint8_t *hva = apic && w.gpa == apic ? NULL : gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
 	uint64_t slow = hva ? 0 : TLB_SLOW;
 	if (hva)
 		mem_populate(&cpu->vm->mem, hva);
@@ -263,6 +266,17 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 
 /* ---- Slow paths ---------------------------------------------------------------------------- */
 
+/* The device at gpa: this CPU's relocated xAPIC page, or the bus. */
+static void mmio(struct bt_cpu *cpu, uint64_t gpa, unsigned size, bool write, uint64_t *val)
+{
+	uint64_t page = bt_vcpu_of(cpu)->apic_page;
+
+	if (page && (gpa & BT_PAGE_MASK) == page &&
+	    lapic_mmio_relocated(bt_lapic(cpu), gpa, size, write, val))
+		return;
+	vm_mmio(cpu->vcpu, gpa, size, write, val);
+}
+
 /* One part of an access that lies within one page, already translated. */
 static uint64_t read_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint64_t lin,
 			  unsigned size)
@@ -273,12 +287,12 @@ static uint64_t read_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint
 	if (!(e->flags & TLBF_MMIO))
 		return bt_host_load((const uint8_t *)(uintptr_t)(lin + e->addend), size);
 	if (size == 1 || size == 2 || size == 4 || size == 8) {
-		vm_mmio(cpu->vcpu, gpa, size, false, &v);
+		mmio(cpu, gpa, size, false, &v);
 		return size == 8 ? v : v & ((1ull << (size * 8)) - 1);
 	}
 	for (unsigned k = 0; k < size; k++) {
 		uint64_t b = 0;
-		vm_mmio(cpu->vcpu, gpa + k, 1, false, &b);
+		mmio(cpu, gpa + k, 1, false, &b);
 		v |= (b & 0xff) << (8 * k);
 	}
 	return v;
@@ -291,12 +305,12 @@ static void write_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint64_
 
 	if (e->flags & TLBF_MMIO) {
 		if (size == 1 || size == 2 || size == 4 || size == 8) {
-			vm_mmio(cpu->vcpu, gpa, size, true, &val);
+			mmio(cpu, gpa, size, true, &val);
 			return;
 		}
 		for (unsigned k = 0; k < size; k++) {
 			uint64_t b = (val >> (8 * k)) & 0xff;
-			vm_mmio(cpu->vcpu, gpa + k, 1, true, &b);
+			mmio(cpu, gpa + k, 1, true, &b);
 		}
 		return;
 	}

@@ -94,6 +94,9 @@ struct bt_vcpu {
 	atomic_bool irq_hint;		/* the irqchip kicked: an interrupt may be pending */
 	atomic_bool pv_unhalt;		/* KVM_HC_KICK_CPU came: the next (or current) HLT ends */
 	int64_t tsc_offset;		/* guest TSC = guest_tsc_from_ns(now) + tsc_offset */
+	/* Guest-physical page of this CPU's xAPIC when relocated from LAPIC_DEFAULT_BASE (it then
+	 * takes precedence over RAM there), else 0. */
+	uint64_t apic_page;
 };
 
 static inline struct bt_vcpu *bt_vcpu_of(struct bt_cpu *cpu)
@@ -104,6 +107,10 @@ static inline struct bt_vcpu *bt_vcpu_of(struct bt_cpu *cpu)
 /* Stop the vCPU: vcpu_run returns VCPU_EXIT_SHUTDOWN after printing why (unsupported guest
  * state that real hardware would handle, e.g. a task gate). Never returns. */
 _Noreturn void bt_shutdown(struct bt_cpu *cpu, const char *why);
+
+/* ---- msr.c ---- */
+/* IA32_APIC_BASE changed (a write, a restore): follow a relocated xAPIC page. */
+void bt_apic_moved(struct bt_cpu *cpu);
 
 /* ---- debug.c: debug registers ---- */
 /* DR7 or CR4.DE changed: recompute the armed breakpoints (flushes the TLB if data ones change). */
