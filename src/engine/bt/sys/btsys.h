@@ -112,6 +112,16 @@ _Noreturn void bt_shutdown(struct bt_cpu *cpu, const char *why);
 /* IA32_APIC_BASE changed (a write, a restore): follow a relocated xAPIC page. */
 void bt_apic_moved(struct bt_cpu *cpu);
 
+/* ---- task.c: hardware task switches (32-bit protected mode) ---- */
+enum bt_task_reason { BT_TASK_JMP, BT_TASK_CALL, BT_TASK_IRET, BT_TASK_INT };
+/* Switch to the task of TSS selector sel; ret_ip is the EIP saved in the old task, an error
+ * code (exceptions through a task gate) is pushed on the new task's stack. */
+void bt_task_switch(struct bt_cpu *cpu, uint16_t sel, enum bt_task_reason reason, uint64_t ret_ip,
+		    bool has_error, uint32_t error);
+/* JMP / CALL far to sel: if it names a TSS or a task gate (protected mode), do the task switch
+ * and return true; false for anything else (a code segment). */
+bool bt_task_target(struct bt_cpu *cpu, uint16_t sel, enum bt_task_reason reason, uint64_t ret_ip);
+
 /* ---- debug.c: debug registers ---- */
 /* DR7 or CR4.DE changed: recompute the armed breakpoints (flushes the TLB if data ones change). */
 void bt_dbg_update(struct bt_cpu *cpu);

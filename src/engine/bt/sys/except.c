@@ -2,8 +2,8 @@
  * the IVT (real mode), the IDT with 8-byte gates (protected mode, with a TSS stack switch on a
  * privilege change) or 16-byte gates (IA-32e: IST, 16-byte aligned frame), and IRET.
  *
- * Not supported (the vCPU stops with a message): task gates, IRET with NT=1 (task return),
- * IRET to virtual-8086 mode. Delivery *from* v86 mode to a ring-0 handler works.
+ * Task gates and IRET with NT=1 switch tasks (task.c). Not supported (the vCPU stops with a
+ * message): IRET to virtual-8086 mode. Delivery *from* v86 mode to a ring-0 handler works.
  * #DF escalation lives in the run loop (engine.c), which sees a fault raised during delivery.
  */
 #include <stdio.h>
@@ -177,14 +177,16 @@ static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 	uint64_t gate = bt_read_lin(cpu, (s->idt.base + (uint32_t)vector * 8) & 0xffffffffull, 8,
 				    BT_TLB_SUP);
 	unsigned type = (gate >> 40) & 0x1f;
-	if (type == 0x5)
-		bt_shutdown(cpu, "interrupt through a task gate (task switching is not supported)");
-	if (type != 0x6 && type != 0x7 && type != 0xe && type != 0xf)
+	if (type != 0x5 && type != 0x6 && type != 0x7 && type != 0xe && type != 0xf)
 		bt_raise(cpu, EXC_GP, gate_err);
 	if (soft == BT_DELIVER_SOFT && ((gate >> 45) & 3) < cpu->cpl)
 		bt_raise(cpu, EXC_GP, gate_err);
 	if (!(gate & (1ull << 47)))
 		bt_raise(cpu, EXC_NP, gate_err);
+	if (type == 0x5) {
+		bt_task_switch(cpu, (uint16_t)(gate >> 16), BT_TASK_INT, ret_ip, has_error, error);
+		return;
+	}
 
 	bool gate32 = type & 8;
 	uint16_t sel = (uint16_t)(gate >> 16);
@@ -392,7 +394,9 @@ static void iret_prot(struct bt_cpu *cpu, unsigned size)
 	if (cur & RFLAGS_NT) {
 		if (s->efer & EFER_LMA)
 			bt_raise(cpu, EXC_GP, 0);
-		bt_shutdown(cpu, "IRET with NT=1 (task return is not supported)");
+		/* Back to the task in the back link of the current TSS. */
+		bt_task_switch(cpu, (uint16_t)tss_read(cpu, 0, 2), BT_TASK_IRET, cpu->next_rip, false, 0);
+		return;
 	}
 	uint64_t ip = bt_stack_peek(cpu, rsp, 0, size);
 	uint16_t cs = (uint16_t)bt_stack_peek(cpu, rsp, size, size);
