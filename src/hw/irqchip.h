@@ -58,6 +58,8 @@ bool irqchip_take_sipi(struct irqchip *c, int cpu, uint8_t *vector);
 /* NMI addressed to cpu (ICR or IOAPIC delivery mode NMI), once per event; the engine delivers
  * vector 2 regardless of RFLAGS.IF. */
 bool irqchip_take_nmi(struct irqchip *c, int cpu);
+/* An external NMI, wired as on PCs to every CPU's LINT1 (QEMU's `nmi` does the same). */
+void irqchip_nmi_button(struct irqchip *c);
 
 /* The calling thread runs vCPU cpu: LAPIC MMIO accesses from this thread reach that CPU's LAPIC.
  * Each vCPU thread calls it once before running; threads that never do see CPU 0. */

@@ -196,6 +196,19 @@ bool lapic_accept(struct lapic *l, const struct apic_msg *m)
 	return true;
 }
 
+void lapic_lint1(struct lapic *l)
+{
+	uint32_t lvt = l->lvt[LVT_LINT1];
+
+	/* With the APIC off, LINT1 is the processor's NMI pin itself. */
+	if (!hw_enabled(l) || (!(lvt & LVT_MASKED) && ((lvt >> 8) & 7) == APIC_DM_NMI)) {
+		l->nmi_pending = true;
+		irqchip_kick_cpu(l->owner, l->cpu);
+	} else if (!(lvt & LVT_MASKED) && ((lvt >> 8) & 7) == APIC_DM_FIXED) {
+		lapic_set_irr(l, lvt & 0xff, false);
+	}
+}
+
 bool lapic_match_dest(const struct lapic *l, const struct apic_msg *m)
 {
 	uint32_t bcast = m->x2apic ? 0xffffffff : 0xff;

@@ -426,6 +426,13 @@ static void bt_irq_line(struct vm *vm, unsigned gsi, int level)
 	irqchip_set_irq(bvm->irqchip, gsi, level);
 }
 
+static void bt_nmi(struct vm *vm)
+{
+	struct bt_vm *bvm = vm->engine_priv;
+
+	irqchip_nmi_button(bvm->irqchip);
+}
+
 static void bt_msi(struct vm *vm, uint64_t addr, uint32_t data)
 {
 	struct bt_vm *bvm = vm->engine_priv;
@@ -565,6 +572,7 @@ const struct engine_ops bt_engine = {
 	.set_state = bt_set_state,
 	.irq_line = bt_irq_line,
 	.msi = bt_msi,
+	.nmi = bt_nmi,
 	.ram_written = bt_ram_written,
 	.kick = bt_kick,
 	.print_stats = bt_print_stats,
