@@ -9,28 +9,12 @@
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"
+%include "apic_base.inc"
 
 LAPIC		equ 0xfee00000
 REG_VERSION	equ 0x30
 REG_TPR		equ 0x80
-MSR_APIC_BASE	equ 0x1b
-BASE_BSP	equ 1 << 8
-BASE_EN		equ 1 << 11
 MOVED		equ 0x400000		; RAM
-
-%macro WRMSR_BASE 1
-	mov ecx, MSR_APIC_BASE
-	mov eax, %1
-	xor edx, edx
-	wrmsr
-%endmacro
-
-%macro SHOW 2
-	mov eax, %2
-	PRINT %1, " "
-	HEX eax, 8
-	PRINT 10
-%endmacro
 
 	MULTIBOOT_KERNEL
 main:

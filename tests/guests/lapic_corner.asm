@@ -11,6 +11,7 @@
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"
+%include "apic_base.inc"
 %include "idt.inc"
 
 LAPIC		equ 0xfee00000
@@ -20,30 +21,10 @@ REG_SVR		equ 0xf0
 REG_LVT_TIMER	equ 0x320
 REG_TMICT	equ 0x380
 REG_TMCCT	equ 0x390
-MSR_APIC_BASE	equ 0x1b
 MSR_TSC_DEADLINE equ 0x6e0
-BASE_BSP	equ 1 << 8
-BASE_EXTD	equ 1 << 10
-BASE_EN		equ 1 << 11
 MOVED		equ 0x400000		; RAM
 TIMER_VECTOR	equ 0x40
 TSC_DEADLINE	equ 2 << 17
-
-; WRMSR_BASE value: IA32_APIC_BASE = value (EDX = 0).
-%macro WRMSR_BASE 1
-	mov ecx, MSR_APIC_BASE
-	mov eax, %1
-	xor edx, edx
-	wrmsr
-%endmacro
-
-; SHOW "name", value: prints name and the value as 8 hex digits.
-%macro SHOW 2
-	mov eax, %2
-	PRINT %1, " "
-	HEX eax, 8
-	PRINT 10
-%endmacro
 
 	MULTIBOOT_KERNEL
 main:

@@ -18,18 +18,6 @@ ICR_NMI		equ 4 << 8
 PATIENCE	equ 100000000		; spins before a wait gives up
 FLOOD		equ 2000
 
-; WAIT_COUNT counter, value: spins until [counter] >= value or PATIENCE runs out; EAX = [counter].
-%macro WAIT_COUNT 2
-	mov ecx, PATIENCE
-%%spin:	mov eax, [%1]
-	cmp eax, %2
-	jae %%done
-	pause
-	dec ecx
-	jnz %%spin
-%%done:
-%endmacro
-
 	MULTIBOOT_KERNEL
 main:
 	call idt_init
@@ -39,7 +27,7 @@ main:
 	; 1: a self-NMI, with IF=0.
 	cli
 	mov dword [LAPIC_ICR_LO], ICR_SELF | ICR_NMI
-	WAIT_COUNT nmis, 1
+	WAIT_FOR nmis, 1
 	PRINT "self nmi: "
 	HEX eax, 1
 	PRINT 10
@@ -47,7 +35,7 @@ main:
 	; 2: the handler sends two more and waits inside; one follows its IRET.
 	mov dword [nest_phase], 1
 	mov dword [LAPIC_ICR_LO], ICR_SELF | ICR_NMI
-	WAIT_COUNT nmis, 3
+	WAIT_FOR nmis, 3
 	mov ecx, 1000000		; and no third one
 .settle:
 	dec ecx
@@ -61,7 +49,7 @@ main:
 	; 3: the other CPU sends NMIs while this one runs MOV SS and POP SS in a loop; none may
 	; land on the instruction right after them.
 	START_AP
-	WAIT_COUNT ap_up, 1
+	WAIT_FOR ap_up, 1
 	mov dword [flood_go], 1
 	mov dx, ss
 shadow_loop:
@@ -85,7 +73,7 @@ after_popss:
 	jnz .ap_settle
 	mov eax, ICR_NMI
 	call send_ipi
-	WAIT_COUNT ap_nmis, 1
+	WAIT_FOR ap_nmis, 1
 	PRINT "cpu1 nmi: "
 	HEX eax, 1
 	PRINT 10
@@ -125,7 +113,7 @@ nmi:
 ap_main:
 	lidt [idt_desc]
 	lock inc dword [ap_up]
-	WAIT_COUNT flood_go, 1
+	WAIT_FOR flood_go, 1
 	mov esi, FLOOD
 .send:	mov edi, [nmis]
 	mov dword [LAPIC_ICR_HI], 0
