@@ -26,8 +26,9 @@
 /* Leaf 7 has subleaf 0 only (EAX = 0); other leaves have none, so ECX is ignored there. */
 /* Leaf 7.0 EDX: IA32_ARCH_CAPABILITIES exists (msr.c: the interpreter does not speculate). */
 #define LEAF7_EDX	(1u << 29)
-/* Leaf 1 ECX: CX16, TSC-deadline (LAPIC timer mode), hypervisor. */
-#define LEAF1_ECX	((1u << 13) | (1u << 24) | (1u << 31))
+/* Leaf 1 ECX: CX16, x2APIC (lapic.c's MSR interface), TSC-deadline (LAPIC timer mode),
+ * hypervisor. */
+#define LEAF1_ECX	((1u << 13) | (1u << 21) | (1u << 24) | (1u << 31))
 /* 0x80000001: EDX SYSCALL NX Page1GB RDTSCP LM; ECX LAHF/SAHF in 64-bit mode. */
 #define EXT1_EDX	((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29))
 #define EXT1_ECX	(1u << 0)

@@ -180,10 +180,10 @@ bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val)
 	case MSR_IA32_UCODE_REV:
 		return true;
 	case MSR_IA32_APIC_BASE:
-		/* x2APIC is not offered (CPUID.1:ECX bit 21 clear): EXTD is reserved too. */
+		/* x2APIC is offered (CPUID.1:ECX bit 21). */
 		if ((val >> BT_MAXPHYADDR) ||
 		    !lapic_base_msr_valid(bt_lapic(cpu) ? lapic_get_base_msr(bt_lapic(cpu)) : s->apic_base,
-					  val, false))
+					  val, true))
 			return false;
 		if (bt_lapic(cpu))
 			lapic_set_base_msr(bt_lapic(cpu), val);
