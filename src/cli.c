@@ -6,11 +6,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util/log.h"
 
 static const char usage_main[] =
 	"usage: vmon run [options]   run a virtual machine (vmon run --help)\n"
 	"       vmon api SOCK REQUEST   send one request to a running vmon's --api-sock\n"
 	"                               (REQUEST: a JSON object, or CMD [KEY=VALUE...])\n"
+	"       vmon probe              what the host's KVM gets wrong, one check a line\n"
+	"                               (docs/kvm.md; cached with --engine auto's figures)\n"
 	"       vmon --help | --version\n";
 
 static const char usage_run[] =
@@ -52,11 +55,9 @@ static enum cli_action fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("vmon: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmon_vlog(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_ERROR;
 }
 
@@ -281,5 +282,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg)
 		return parse_run(argc - 2, argv + 2, cfg);
 	if (strcmp(cmd, "api") == 0)
 		return CLI_API;
+	if (strcmp(cmd, "probe") == 0)
+		return argc == 2 ? CLI_PROBE : fail("probe takes no arguments");
 	return fail("unknown command '%s' (try vmon --help)", cmd);
 }

@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/e820.h"
 #include "boot/entry.h"
 #include "boot/layout.h"
 #include "boot/reason.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define MB_FLAG_AOUT_KLUDGE	(1u << 16)
@@ -307,7 +308,7 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 	char why[128];
 
 	if (multiboot_parse(img, len, m->size, &mb, why, sizeof(why))) {
-		fprintf(stderr, "vmon: %s: %s\n", path, why);
+		vmon_log("%s: %s", path, why);
 		return -1;
 	}
 	uint64_t above = (mb.end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
@@ -317,11 +318,11 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 
 		name_len = strlen(initrd->path);
 		if (start > low_end || initrd->size > low_end - start) {
-			fprintf(stderr, "vmon: initrd too large for guest memory\n");
+			vmon_log("initrd too large for guest memory");
 			return -1;
 		}
 		if (name_len >= BOOT_MB_MODNAME_MAX) {
-			fprintf(stderr, "vmon: %s: path too long for a multiboot module\n",
+			vmon_log("%s: path too long for a multiboot module",
 				initrd->path);
 			return -1;
 		}
@@ -332,8 +333,8 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 	}
 	size_t cmd_len = cmdline_len(path, vm->cfg.cmdline);
 	if (cmd_len >= BOOT_CMDLINE_MAX) {
-		fprintf(stderr, "vmon: --cmdline too long (%llu bytes at most with the path)\n",
-			BOOT_CMDLINE_MAX - 1);
+		vmon_log("--cmdline too long (%llu bytes at most with the path)",
+			 BOOT_CMDLINE_MAX - 1);
 		return -1;
 	}
 	p.info_addr = (uint32_t)place_loader_data(&mb, p.mod_start, p.mod_end, BOOT_MB_INFO_ADDR,
@@ -362,6 +363,6 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 	return 0;
 
 too_small:
-	fprintf(stderr, "vmon: %s: does not fit in guest memory\n", path);
+	vmon_log("%s: does not fit in guest memory", path);
 	return -1;
 }

@@ -46,10 +46,8 @@ struct engine_ops {
 	void (*nmi)(struct vm *vm);
 	/* Make vcpu_run() on another thread notice vm->stop_requested / pause_requested soon. */
 	void (*kick)(struct vcpu *v);
-	/* Engine-specific counters for --stats. */
-	void (*print_stats)(struct vm *vm, FILE *out);
-	/* The same counters by name for the JSON API: calls fn once per counter (any thread;
-	 * values may lag the vCPUs a little). NULL if the engine has none. */
+	/* Engine-specific counters by name, for --stats and the JSON API: calls fn once per
+	 * counter (any thread; values may lag the vCPUs a little). NULL if the engine has none. */
 	void (*counters)(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
 			 void *opaque);
 	/* Dirty-page log (src/dirty.h, vm_dirty_log_*): start logging every page the guest writes;

@@ -26,6 +26,7 @@
 #include "engine/bt/cpu/ops.h"
 #include "engine/bt/jit/translate.h"
 #include "mem.h"
+#include "util/log.h"
 
 #define BLOCK_MAX	64
 #define CACHE_BLOCKS	32768
@@ -74,7 +75,7 @@ struct block_cache {
 };
 
 /* VMON_BT_JIT_THRESHOLD=N: translate a block when it is about to run for the Nth time (1 = at
- * first sight, 0 = interpreter only). A test and tuning knob. */
+ * first sight, 0 = interpreter only). A test and tuning knob (docs/configuration.md). */
 static int jit_threshold(unsigned *out)
 {
 	const char *env = getenv("VMON_BT_JIT_THRESHOLD");
@@ -86,14 +87,14 @@ static int jit_threshold(unsigned *out)
 		return 0;
 	v = strtoul(env, &end, 10);
 	if (!*env || *end || v > 1000000) {
-		fprintf(stderr, "vmon: VMON_BT_JIT_THRESHOLD=%s: must be a number 0..1000000\n", env);
+		vmon_log("VMON_BT_JIT_THRESHOLD=%s: must be a number 0..1000000", env);
 		return -1;
 	}
 	*out = (unsigned)v;
 	return 0;
 }
 
-int bt_block_cache_init(struct bt_cpu *cpu)
+int bt_block_cache_init(struct bt_cpu *cpu, bool jit)
 {
 	struct block_cache *bc = calloc(1, sizeof(struct block_cache));
 
@@ -102,8 +103,10 @@ int bt_block_cache_init(struct bt_cpu *cpu)
 	/* The lookup tables and the block array are all used within a boot (insns[] after them
 	 * fills on demand, insns_reserve). */
 	host_populate(bc, offsetof(struct block_cache, insns));
-	if (jit_threshold(&bc->jit_threshold) < 0 ||
-	    (bc->jit_threshold && bt_tcache_init(&bc->tc, BT_TCACHE_SIZE) < 0)) {
+	if (!jit)
+		bc->jit_threshold = 0;
+	else if (jit_threshold(&bc->jit_threshold) < 0 ||
+		 (bc->jit_threshold && bt_tcache_init(&bc->tc, BT_TCACHE_SIZE) < 0)) {
 		free(bc);
 		return -1;
 	}
