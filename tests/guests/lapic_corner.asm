@@ -1,7 +1,7 @@
 ; Local APIC corner cases in 32-bit protected mode: IA32_APIC_BASE rejects a reserved bit with
 ; #GP, and the x2APIC enable too where CPUID does not offer x2APIC; with EN clear
-; CPUID.1:EDX.APIC reads 0 and the page reads all ones, and re-enabling starts from the reset
-; state; the TSC-deadline timer fires once and reads 0 afterwards, and a write of 0 disarms it;
+; CPUID.1:EDX.APIC reads 0 and the page reads all ones, and after re-enabling the registers
+; answer again (whether they kept their values the SDM leaves open); the TSC-deadline timer fires once and reads 0 afterwards, and a write of 0 disarms it;
 ; the current count reads 0 while the timer is stopped. (apic_relocate moves the page.)
 ; vmon-only: QEMU TCG keeps CPUID.1:EDX.APIC clear after re-enabling and reads the registers
 ; from the disabled page.
@@ -52,7 +52,7 @@ main:
 	rdmsr
 	SHOW "apic base", eax
 
-	; EN clear: no APIC in CPUID, nothing at the page; on again, reset state.
+	; EN clear: no APIC in CPUID, nothing at the page; on again, the registers are back.
 	mov dword [LAPIC + REG_SVR], 0x1ff
 	WRMSR_BASE LAPIC | BASE_BSP
 	call cpuid_apic
@@ -61,7 +61,7 @@ main:
 	WRMSR_BASE LAPIC | BASE_EN | BASE_BSP
 	call cpuid_apic
 	SHOW "on: cpuid.1:edx.apic", eax
-	SHOW "on: svr", [LAPIC + REG_SVR]
+	SHOW "on: version", [LAPIC + REG_VERSION]
 
 	; TSC-deadline: fires once, then the MSR reads 0.
 	mov dword [LAPIC + REG_SVR], 0x1ff
