@@ -22,7 +22,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check unit guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
+.PHONY: all check unit guests guest demo bench fuzz-diff fuzz fuzz-smoke fuzz-replay linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -59,7 +59,7 @@ guests: $(GUESTS)
 unit: build/unit-tests
 	build/unit-tests
 
-check: build/vmon build/vmon-san build/unit-tests build/difftest guests
+check: build/vmon build/vmon-san build/unit-tests build/difftest guests fuzz-replay
 	tests/run.sh
 
 # The default Linux guest: Debian's cloud kernel + busybox-static, cached under build/guest/.
@@ -86,7 +86,62 @@ FUZZ_SECONDS ?= 300
 fuzz-diff: build/difftest
 	build/difftest --seed $$(date +%s) --seconds $(FUZZ_SECONDS) --repro build/fuzz-diff
 
-clean:
-	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests
+# ---- Fuzzing: libFuzzer harnesses (tests/fuzz/TARGET.c) -------------------------------------
+# `make fuzz` runs every harness FUZZ_SECONDS (default above) from its seeds; new inputs go to
+# build/fuzz/TARGET/corpus/, crashes leave reproducers as build/fuzz/TARGET/crash-*.
+# `make fuzz-smoke` is the short run CI does. The harnesses are clang-only (libFuzzer); the same
+# harnesses built by $(CC) with the sanitizers replay the seeds and tests/fuzz/regressions/ in
+# `make check` (tests/integration/fuzz_replay.sh), so no clang is needed for that.
+FUZZ_CC      ?= clang-14
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/*.c)))
+FUZZ_SUPPORT := $(filter-out tests/fuzz/support/replay.c,$(wildcard tests/fuzz/support/*.c)) \
+		tests/unit/boot_fixture.c
+FOBJ         := build/fuzz/obj
+# clang's -Wextra also flags `{ NULL }` initialisers and the kernel's variable-size structs.
+FUZZ_CFLAGS  := -O1 -g $(CSTD) $(WARN) -Wno-missing-field-initializers \
+		-Wno-gnu-variable-sized-type-not-at-end -Isrc -Itests/unit -Itests/fuzz \
+		-Itests/fuzz/support -MMD -MP -pthread -fno-omit-frame-pointer \
+		-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/bin/%)
+REPLAY_BINS  := $(FUZZ_TARGETS:%=build/fuzz-replay/%)
 
--include $(shell find build/obj build/san -name '*.d' 2>/dev/null)
+# The network harness is the backend itself (it defines libslirp's functions).
+build/fuzz/bin/net build/fuzz-replay/net: LDLIBS := $(filter-out -lslirp,$(LDLIBS))
+
+$(FOBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/libvmon.a: $(LIB_SRCS:%.c=$(FOBJ)/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/bin/%: $(FOBJ)/tests/fuzz/%.o $(FUZZ_SUPPORT:%.c=$(FOBJ)/%.o) build/fuzz/libvmon.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+$(SOBJ)/tests/fuzz/%.o: CFLAGS += -Itests/fuzz -Itests/fuzz/support
+
+build/fuzz-replay/%: $(SOBJ)/tests/fuzz/%.o $(SOBJ)/tests/fuzz/support/replay.o \
+		     $(FUZZ_SUPPORT:%.c=$(SOBJ)/%.o) $(SLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+fuzz-replay: $(REPLAY_BINS)
+
+# Pattern-built objects, kept between builds.
+.SECONDARY: $(patsubst %.c,$(SOBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c)) \
+	    $(patsubst %.c,$(FOBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c))
+
+fuzz: build/vmon guests $(FUZZ_BINS)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: build/vmon guests $(FUZZ_BINS)
+	tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+clean:
+	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests \
+		build/fuzz/obj build/fuzz/bin build/fuzz/libvmon.a build/fuzz-replay
+
+-include $(shell find build/obj build/san $(FOBJ) -name '*.d' 2>/dev/null)
