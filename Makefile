@@ -50,7 +50,7 @@ $(SOBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -Itests/unit -c -o $@ $<
 
-build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc)
+build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc tests/guests/*/*.inc)
 	@mkdir -p $(dir $@)
 	$(NASM) -f bin -I tests/guests/ -o $@ $<
 
