@@ -14,6 +14,7 @@
 ; vmon-exit: 87
 %include "serial.inc"
 %include "multiboot.inc"
+%include "virtio.inc"
 
 OPS		equ 60000
 SEED		equ 0x2545f491
@@ -26,14 +27,6 @@ RINGS		equ SCRATCH		; slot s: descriptors, avail, used at RINGS + s * 0x10000
 DMA_BASE	equ 0x400000		; device buffers: 4-8 MiB
 DMA_MASK	equ 0x3ffff0
 IOBUF		equ SCRATCH + 0x80000	; string I/O buffer
-DEV_STATUS	equ 20
-Q_SELECT	equ 22
-Q_SIZE		equ 24
-Q_ENABLE	equ 28
-Q_DESC		equ 32
-Q_AVAIL		equ 40
-Q_USED		equ 48
-NOTIFY		equ 0x3000
 MSIX_TABLE	equ 0x3800
 MSIX_END	equ 0x3c00
 
@@ -110,9 +103,13 @@ random_port:
 .any:	mov dx, cx
 	ret
 
-pio_write:
+; A random port that is not left alone in dx (ecx: the random bits); CF set if there is none.
+allowed_port:
 	call random_port
-	call port_banned
+	jmp port_banned
+
+pio_write:
+	call allowed_port
 	jc .skip
 	push edx
 	call rand
@@ -129,20 +126,22 @@ pio_write:
 .skip:	ret
 
 pio_read:
-	call random_port
-	call port_banned
+	call allowed_port
 	jc .skip
 	test ecx, 1 << 16
 	jnz .dword
+	test ecx, 1 << 17
+	jnz .word
 	in al, dx
+	ret
+.word:	in ax, dx
 	ret
 .dword:	in eax, dx
 .skip:	ret
 
 ; REP OUTSB / INSB of 1-16 bytes on a random port.
 string_io:
-	call random_port
-	call port_banned
+	call allowed_port
 	jc .skip
 	push edx
 	call rand

@@ -24,54 +24,51 @@ main:
 	add ebp, 8
 	jmp .csum
 .ready:	; ARP first: slirp learns the guest's address and can answer.
-	mov ecx, 1
-	mov esi, arp_chain
-	call tx_chain
-	jc .no_tx
-	mov ebx, is_arp_reply
-	call rx_wait
-	jc .no_rx
+	call arp_answered
 
-	mov ecx, 1
 	mov esi, frames
-	call tx_chain
-	jc .no_tx
-	mov ecx, 1
+	call send
 	mov esi, frames + 8
-	call tx_chain
-	jc .no_tx
+	call send
 	mov ebx, is_echo_reply
 	call rx_wait
-	jc .no_rx
+	jc no_rx
 	PRINT "fragmented echo reply", 10
 
-	mov ebp, frames + 16
-.next:	cmp dword [ebp], 0
+	mov esi, frames + 16
+.next:	cmp dword [esi], 0
 	je .sent
-	mov ecx, 1
-	mov esi, ebp
-	call tx_chain
-	jc .no_tx
-	add ebp, 8
+	push esi
+	call send
+	pop esi
+	add esi, 8
 	jmp .next
 .sent:	PRINT "hostile fragments sent", 10
-	mov ecx, 1
-	mov esi, arp_chain
-	call tx_chain
-	jc .no_tx
-	mov ebx, is_arp_reply
-	call rx_wait
-	jc .no_rx
+	call arp_answered
 	PRINT "arp reply", 10
 	EXIT 0x2f
 .no_nic:
 	PRINT "no NIC", 10
 	EXIT EXIT_FAIL
-.no_tx:
-	PRINT "a frame was not completed", 10
+
+; The frame described by the (address, length) pair at esi, as one chain.
+send:	mov ecx, 1
+	call tx_chain
+	jc no_tx
+	ret
+
+; An ARP request, and its reply.
+arp_answered:
+	mov esi, arp_chain
+	call send
+	mov ebx, is_arp_reply
+	call rx_wait
+	jc no_rx
+	ret
+
+no_tx:	PRINT "a frame was not completed", 10
 	EXIT EXIT_FAIL
-.no_rx:
-	PRINT "no reply", 10
+no_rx:	PRINT "no reply", 10
 	EXIT EXIT_FAIL
 
 ; IPv4 from the guest: total length, fragment field (flags << 13 | offset / 8), protocol, dest.
