@@ -22,7 +22,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check unit guests guest demo bench fuzz-diff fuzz fuzz-smoke fuzz-replay linux-kvm kvm-nested clean
+.PHONY: all check unit guests guest demo bench fuzz-diff fuzz fuzz-smoke fuzz-replay fuzz-coverage linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -98,6 +98,7 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/*.c)))
 FUZZ_SUPPORT := $(filter-out tests/fuzz/support/replay.c,$(wildcard tests/fuzz/support/*.c)) \
 		tests/unit/boot_fixture.c
 FOBJ         := build/fuzz/obj
+COBJ         := build/fuzz/cov/obj
 # clang's -Wextra also flags `{ NULL }` initialisers and the kernel's variable-size structs.
 FUZZ_CFLAGS  := -O1 -g $(CSTD) $(WARN) -Wno-missing-field-initializers \
 		-Wno-gnu-variable-sized-type-not-at-end -Isrc -Itests/unit -Itests/fuzz \
@@ -132,7 +133,9 @@ fuzz-replay: $(REPLAY_BINS)
 
 # Pattern-built objects, kept between builds.
 .SECONDARY: $(patsubst %.c,$(SOBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c)) \
-	    $(patsubst %.c,$(FOBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c))
+	    $(patsubst %.c,$(FOBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c)) \
+	    $(patsubst %.c,$(COBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c)) \
+	    $(LIB_SRCS:%.c=$(COBJ)/%.o)
 
 fuzz: build/vmon guests $(FUZZ_BINS)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -140,8 +143,25 @@ fuzz: build/vmon guests $(FUZZ_BINS)
 fuzz-smoke: build/vmon guests $(FUZZ_BINS)
 	tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
 
+# Line coverage of what the fuzzers' corpora reach (after `make fuzz`), per source file of each
+# harness's surface: the harnesses with clang's source-based coverage, replaying the corpora.
+$(COBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fprofile-instr-generate \
+		-fcoverage-mapping -c -o $@ $<
+
+build/fuzz/cov/bin/%: $(COBJ)/tests/fuzz/%.o $(COBJ)/tests/fuzz/support/replay.o \
+		      $(FUZZ_SUPPORT:%.c=$(COBJ)/%.o) $(LIB_SRCS:%.c=$(COBJ)/%.o)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -fprofile-instr-generate -o $@ $^ $(LDLIBS)
+
+build/fuzz/cov/bin/net: LDLIBS := $(filter-out -lslirp,$(LDLIBS))
+
+fuzz-coverage: $(FUZZ_TARGETS:%=build/fuzz/cov/bin/%)
+	tests/fuzz/coverage.sh $(FUZZ_TARGETS)
+
 clean:
 	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests \
-		build/fuzz/obj build/fuzz/bin build/fuzz/libvmon.a build/fuzz-replay
+		build/fuzz/obj build/fuzz/bin build/fuzz/libvmon.a build/fuzz/cov build/fuzz-replay
 
--include $(shell find build/obj build/san $(FOBJ) -name '*.d' 2>/dev/null)
+-include $(shell find build/obj build/san $(FOBJ) $(COBJ) -name '*.d' 2>/dev/null)
