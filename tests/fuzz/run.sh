@@ -30,7 +30,7 @@ for target in "$@"; do
 	[ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
 	# stderr closed for the harness (refused inputs print a line each); sanitizer reports
 	# still reach the log.
-	"build/fuzz/bin/$target" -max_total_time="$secs" -timeout=20 -rss_limit_mb=4096 \
+	"build/fuzz/bin/$target" -max_total_time="$secs" -timeout=60 -rss_limit_mb=4096 \
 		-close_fd_mask=2 -print_final_stats=1 -artifact_prefix="$dir/" "${dict[@]}" \
 		"$dir/corpus" "$dir/seeds" >"$dir/log" 2>&1
 	status=$?

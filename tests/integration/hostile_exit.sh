@@ -7,8 +7,8 @@
 #                     with SIGSYS until migrate_cleanup stops calling shutdown() there)
 #   exit/migrate-net  the same with --net user
 #   exit/snapshot     the byte sent together with a snapshot request (five times: the byte
-#                     first, or the request 40 or 80 ms before it): the snapshot is whole and restores (its guest
-#                     ends on the next byte), or it failed and left no file
+#                     first, or the request 40 or 80 ms before it): the snapshot is whole and
+#                     restores (its guest ends on the next byte), or it failed and left no file
 #   exit/pause        sent while paused: nothing happens until resume, then the guest ends
 # Each must end with the guest's status (99), remove its API socket and print no sanitizer
 # report. Prints `ok NAME` / `FAIL NAME` for tests/run.sh. VMON_TEST_ENGINE (bt) picks the
@@ -63,7 +63,8 @@ start() {
 	pids+=("$vm")
 	exec 3>"$work/$name.in"
 	errors=()
-	wait_for "$work/$name.out" ready || errors+=("the guest never started: $(head -n 2 "$work/$name.err")")
+	wait_for "$work/$name.out" ready ||
+		errors+=("the guest never started: $(head -n 2 "$work/$name.err")")
 }
 
 # finish NAME: the VM must end with the guest's status, remove its socket, report nothing.
@@ -126,15 +127,17 @@ for i in 1 2 3 4 5; do	# odd: the byte first
 		wait "$snap"
 	fi
 	finish "snap$i" >"$work/snap$i.result"
-	grep -q '^ok ' "$work/snap$i.result" || snap_errors+=("snapshot $i: $(tail -n +2 "$work/snap$i.result" | tr '\n' ' ')")
+	grep -q '^ok ' "$work/snap$i.result" ||
+		snap_errors+=("snapshot $i: $(tail -n +2 "$work/snap$i.result" | tr '\n' ' ')")
 	[ ! -e "$work/snap$i.vmsnap.tmp" ] || snap_errors+=("snapshot $i: a .tmp file was left")
 	if [ -e "$work/snap$i.vmsnap" ]; then
 		whole=$((whole + 1))
 		# Whole: it restores, and that guest ends on its next byte too.
-		echo x | timeout 60 "$vmon" run --restore "$work/snap$i.vmsnap" --console stdio \
-			>"$work/restored$i.out" 2>"$work/restored$i.err"
+		echo x | timeout 60 "$vmon" run --engine "$engine" --restore "$work/snap$i.vmsnap" \
+			--console stdio >"$work/restored$i.out" 2>"$work/restored$i.err"
 		status=$?
-		[ $status = $want ] || snap_errors+=("snapshot $i: restored exit status $status: $(head -n 2 "$work/restored$i.err")")
+		[ $status = $want ] || snap_errors+=("snapshot $i: restored exit status $status:" \
+			"$(head -n 2 "$work/restored$i.err")")
 	fi
 done
 if [ ${#snap_errors[@]} = 0 ]; then
