@@ -56,10 +56,24 @@ build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc tests/guest
 
 guests: $(GUESTS)
 
+# Static programs run inside the Linux guest (tests/guest-programs/), packed as an initramfs
+# fragment the tests append to the guest's own (Linux unpacks concatenated archives in order).
+GUEST_PROGS := $(patsubst tests/guest-programs/%.c,build/guest-programs/%,\
+		$(wildcard tests/guest-programs/*.c))
+build/guest-programs/%: tests/guest-programs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -O2 $(WARN) -static -no-pie -pthread -o $@ $<
+
+build/guest-programs.cpio.gz: $(GUEST_PROGS)
+	rm -rf build/guest-programs/root && mkdir -p build/guest-programs/root/usr/bin
+	cp $^ build/guest-programs/root/usr/bin/
+	(cd build/guest-programs/root && find . -mindepth 1 | cpio -o -H newc --quiet) | gzip -9n >$@
+
 unit: build/unit-tests
 	build/unit-tests
 
-check: build/vmon build/vmon-san build/unit-tests build/difftest guests fuzz-replay
+check: build/vmon build/vmon-san build/unit-tests build/difftest guests build/guest-programs.cpio.gz \
+       fuzz-replay
 	tests/run.sh
 
 # The default Linux guest: Debian's cloud kernel + busybox-static, cached under build/guest/.

@@ -2,7 +2,7 @@
  * decoder applies): any bytes, in 16-, 32- and 64-bit code.
  * Input: one byte choosing the code size, then the instruction bytes (at most 15 are looked at).
  */
-#include "engine/bt/ops.h"
+#include "engine/bt/cpu/ops.h"
 #include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/bt/btsys.h"
+#include "engine/bt/sys/btsys.h"
 #include "engine/engine.h"
 #include "hw/irqchip.h"
 #include "vm.h"
