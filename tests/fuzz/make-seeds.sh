@@ -45,7 +45,7 @@ start_guest() {
 		--console none --disk "$work/disk" --rng --net user --api-sock "$work/api.sock" \
 		</dev/null 2>"$work/err" &
 	pid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		[ -S "$work/api.sock" ] && { sleep 0.3; return 0; }
 		sleep 0.1
 	done
@@ -108,7 +108,10 @@ migrate)
 	start_guest
 	record_stream "$work/mig.sock" "$out/ticker" &
 	rec=$!
-	sleep 0.3
+	for _ in $(seq 600); do
+		[ -S "$work/mig.sock" ] && break
+		sleep 0.1
+	done
 	"$vmon" api "$work/api.sock" migrate uri="unix:$work/mig.sock" >/dev/null
 	wait "$rec"
 	;;
