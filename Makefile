@@ -116,17 +116,18 @@ COBJ         := build/fuzz/cov/obj
 # clang's -Wextra also flags `{ NULL }` initialisers and the kernel's variable-size structs.
 FUZZ_CFLAGS  := -O1 -g $(CSTD) $(WARN) -Wno-missing-field-initializers \
 		-Wno-gnu-variable-sized-type-not-at-end -Isrc -Itests/unit -Itests/fuzz \
-		-Itests/fuzz/support -MMD -MP -pthread -fno-omit-frame-pointer \
-		-fsanitize=address,undefined -fno-sanitize-recover=undefined
+		-Itests/fuzz/support -MMD -MP -pthread -fno-omit-frame-pointer
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/bin/%)
 REPLAY_BINS  := $(FUZZ_TARGETS:%=build/fuzz-replay/%)
 
 # The network harness is the backend itself (it defines libslirp's functions).
-build/fuzz/bin/net build/fuzz-replay/net: LDLIBS := $(filter-out -lslirp,$(LDLIBS))
+build/fuzz/bin/net build/fuzz-replay/net build/fuzz/cov/bin/net: \
+	LDLIBS := $(filter-out -lslirp,$(LDLIBS))
 
 $(FOBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 build/fuzz/libvmon.a: $(LIB_SRCS:%.c=$(FOBJ)/%.o)
 	rm -f $@
@@ -134,7 +135,7 @@ build/fuzz/libvmon.a: $(LIB_SRCS:%.c=$(FOBJ)/%.o)
 
 build/fuzz/bin/%: $(FOBJ)/tests/fuzz/%.o $(FUZZ_SUPPORT:%.c=$(FOBJ)/%.o) build/fuzz/libvmon.a
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 $(SOBJ)/tests/fuzz/%.o: CFLAGS += -Itests/fuzz -Itests/fuzz/support
 
@@ -161,15 +162,12 @@ fuzz-smoke: build/vmon guests $(FUZZ_BINS)
 # harness's surface: the harnesses with clang's source-based coverage, replaying the corpora.
 $(COBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fprofile-instr-generate \
-		-fcoverage-mapping -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fprofile-instr-generate -fcoverage-mapping -c -o $@ $<
 
 build/fuzz/cov/bin/%: $(COBJ)/tests/fuzz/%.o $(COBJ)/tests/fuzz/support/replay.o \
 		      $(FUZZ_SUPPORT:%.c=$(COBJ)/%.o) $(LIB_SRCS:%.c=$(COBJ)/%.o)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -fprofile-instr-generate -o $@ $^ $(LDLIBS)
-
-build/fuzz/cov/bin/net: LDLIBS := $(filter-out -lslirp,$(LDLIBS))
 
 fuzz-coverage: $(FUZZ_TARGETS:%=build/fuzz/cov/bin/%)
 	tests/fuzz/coverage.sh $(FUZZ_TARGETS)
