@@ -60,6 +60,7 @@ static const char usage_run[] =
 	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
 	"                    the API's migrate command sends, then run it (devices as --restore)\n";
 
+static enum cli_action fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static enum cli_action fail(const char *fmt, ...)
 {
 	va_list ap;
