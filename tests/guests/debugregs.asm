@@ -5,6 +5,9 @@
 ; CR4.DE, DR7.GD (a MOV DR faults with DR6.BD, GD is clear in the handler) and single-step
 ; held off for the instruction after MOV SS.
 ; vmon-only because QEMU TCG ignores DR7.GD; every other line matches QEMU TCG.
+; bt only for now: PVM (a software KVM) never fires the data breakpoints, and vmon's KVM probe has no check for it yet
+; (a kvm-needs: check would let real KVMs run it).
+; engines: bt
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 87

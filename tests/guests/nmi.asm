@@ -4,6 +4,9 @@
 ; of them follows (latched, the other merged with it); an NMI never lands on the instruction
 ; right after MOV SS or POP SS (the other CPU sends a stream of them while this one runs both
 ; in a loop); an NMI IPI wakes the other CPU from HLT with IF=0.
+; bt only for now: PVM (a software KVM) loses NMIs after the first self-NMI, and vmon's KVM probe has no check for it yet
+; (a kvm-needs: check would let real KVMs run it).
+; engines: bt
 ; vmon-kind: kernel
 ; vmon-args: --cpus 2
 ; vmon-exit: 79
