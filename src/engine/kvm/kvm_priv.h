@@ -54,7 +54,7 @@ struct kvm_vm_priv {
 #define KVM_FALLBACK_NAMES	16
 
 struct kvm_fallback_count {
-	char name[48];
+	char name[64];
 	uint64_t count;
 };
 
