@@ -140,3 +140,24 @@ TEST(emulate_delivers_int3_through_the_idt)
 	CHECK_EQ(bt_emulate(f.e, &s, 1), BT_EMULATE_SHUTDOWN);
 	fixture_free(&f);
 }
+
+/* XRSTORS: the interpreter has no XSAVE family. It says so instead of running it (as #UD). */
+TEST(emulate_names_opcodes_it_does_not_know)
+{
+	static const uint8_t xrstors[] = { 0x48, 0x0f, 0xc7, 0x1f };
+	struct bt_insn_text t;
+	struct cpu_state s;
+	struct fixture f;
+
+	fixture_init(&f);
+	put(&f, CODE, xrstors, sizeof(xrstors));
+	boot_state_long(&s, CODE);
+	CHECK_EQ(bt_emulator_describe(f.e, &s, &t), -1);
+	CHECK(t.unknown);
+	CHECK(strstr(t.bytes, "unknown opcode") != NULL);
+	/* A page fault while fetching is not that. */
+	s.cr3 = 0x300000;	/* zeroed RAM: nothing mapped */
+	CHECK_EQ(bt_emulator_describe(f.e, &s, &t), -1);
+	CHECK(!t.unknown);
+	fixture_free(&f);
+}

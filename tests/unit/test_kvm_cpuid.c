@@ -472,3 +472,37 @@ TEST(kvm_cpuid_amd_leaves_untouched_on_intel)
 	CHECK_EQ(find(e, n, 0x80000001, 0)->ecx, 1u << 0);		/* no CmpLegacy */
 	CHECK_EQ(find(e, n, 0x80000008, 0)->ecx, 0);
 }
+
+/* What a software KVM cannot run (engine/kvm/probe.h) disappears from CPUID, nothing else. */
+TEST(kvm_cpuid_hides_what_the_host_cannot_run)
+{
+	struct kvm_cpuid_entry2 e[8];
+	int n = 0;
+	/* FMA, CX16, XSAVE, OSXSAVE, AVX, F16C + SSE3; leaf 7: AVX2, AVX-512F, BMI1; XSAVES. */
+	const uint32_t ecx1 = 1u << 12 | 1u << 13 | 1u << 26 | 1u << 27 | 1u << 28 | 1u << 29 | 1;
+
+	e[n++] = leaf(1, 0, 0x000906ea, 0, ecx1, 0);
+	e[n++] = leaf(7, 0, 0, 1u << 5 | 1u << 16 | 1u << 3, 0, 0);
+	e[n++] = leaf(0xd, 0, 7, 0x340, 0x340, 0);
+	e[n++] = leaf(0xd, 1, 0xf, 0, 0, 0);
+	e[n++] = leaf(0x40000001, 0, 0x01007afb, 0, 0, 0);
+
+	struct kvm_hidden none = { 0 };
+	kvm_cpuid_hide(e, n, &none);
+	CHECK_EQ(find(e, n, 1, 0)->ecx, ecx1);
+	CHECK_EQ(find(e, n, 0x40000001, 0)->eax, 0x01007afb);
+
+	struct kvm_hidden xsaves = { .xsaves = true, .cx16 = true, .pv_features = 1u << 7 | 1u << 13 };
+	kvm_cpuid_hide(e, n, &xsaves);
+	CHECK_EQ(find(e, n, 0xd, 1)->eax, 0x7);
+	CHECK_EQ(find(e, n, 0xd, 0)->eax, 7);
+	CHECK_EQ(find(e, n, 1, 0)->ecx, ecx1 & ~(1u << 13));
+	CHECK_EQ(find(e, n, 0x40000001, 0)->eax, 0x01007afb & ~(1u << 7 | 1u << 13));
+
+	struct kvm_hidden xsave = { .xsave = true };
+	kvm_cpuid_hide(e, n, &xsave);
+	CHECK_EQ(find(e, n, 1, 0)->ecx, 1u);
+	CHECK_EQ(find(e, n, 7, 0)->ebx, 1u << 3);		/* BMI1 stays */
+	CHECK_EQ(find(e, n, 0xd, 0)->eax, 0);
+	CHECK_EQ(find(e, n, 0xd, 1)->eax, 0);
+}

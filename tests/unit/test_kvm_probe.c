@@ -16,6 +16,8 @@ static const struct kvm_host_checks pvm = { .result = {
 	[KVM_CHECK_VMCALL] = KVM_CHECK_LIVELOCK,
 	[KVM_CHECK_VMMCALL] = KVM_CHECK_LIVELOCK,
 	[KVM_CHECK_CX16] = KVM_CHECK_EMULATED,
+	[KVM_CHECK_XSAVE] = KVM_CHECK_WRONG,
+	[KVM_CHECK_XSAVES] = KVM_CHECK_WRONG,
 } };
 
 static void all(struct kvm_host_checks *c, enum kvm_check_result r)
@@ -32,9 +34,12 @@ TEST(kvm_probe_describes_a_software_kvm)
 	kvm_host_checks_describe(&pvm, buf, sizeof(buf));
 	CHECK(strcmp(buf, "software KVM: emulated by vmon: INT3 at CPL 0, IRETD at CPL 0, "
 		     "CMPXCHG16B; wrong: non-PAE paging, SYSCALL from ring 3, INT n via a DPL 0 "
-		     "gate, real-mode IDT limit; livelock: VMCALL, VMMCALL; PV hypercalls hidden") == 0);
+		     "gate, real-mode IDT limit, XSAVE, XSAVES; livelock: VMCALL, VMMCALL; PV "
+		     "hypercalls hidden; XSAVE and AVX hidden") == 0);
 	CHECK(kvm_checks_hide_pv_hypercalls(&pvm));
 	CHECK(!kvm_checks_hide_cx16(&pvm));		/* the fallback runs it */
+	CHECK(kvm_checks_hide_xsave(&pvm));
+	CHECK(kvm_checks_hide_xsaves(&pvm));
 }
 
 TEST(kvm_probe_says_nothing_when_everything_works)
@@ -47,6 +52,11 @@ TEST(kvm_probe_says_nothing_when_everything_works)
 	CHECK_EQ(buf[0], 0);
 	CHECK(!kvm_checks_hide_pv_hypercalls(&c));
 	CHECK(!kvm_checks_hide_cx16(&c));
+	CHECK(!kvm_checks_hide_xsave(&c));
+	c.result[KVM_CHECK_XSAVES] = KVM_CHECK_WRONG;
+	kvm_host_checks_describe(&c, buf, sizeof(buf));
+	CHECK(strcmp(buf, "software KVM: wrong: XSAVES; XSAVES hidden") == 0);
+	c.result[KVM_CHECK_XSAVES] = KVM_CHECK_WORKS;
 	c.result[KVM_CHECK_CX16] = KVM_CHECK_WRONG;
 	c.result[KVM_CHECK_VMMCALL] = KVM_CHECK_WRONG;
 	kvm_host_checks_describe(&c, buf, sizeof(buf));

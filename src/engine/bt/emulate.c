@@ -133,10 +133,12 @@ int bt_emulator_describe(struct bt_emulator *e, const struct cpu_state *s, struc
 	size_t n = 0;
 
 	t->name[0] = 0;
+	t->unknown = false;
 	if (setjmp(cpu->fault_jmp)) {
+		t->unknown = !len && cpu->pending_vector == EXC_UD;
 		snprintf(t->bytes, sizeof(t->bytes), "(%s at %#llx: exception %d)",
-			 len ? "cannot read" : "cannot decode", (unsigned long long)lin,
-			 cpu->pending_vector);
+			 t->unknown ? "unknown opcode" : len ? "cannot read" : "cannot decode",
+			 (unsigned long long)lin, cpu->pending_vector);
 		return -1;
 	}
 	len = bt_decode(cpu, lin, &i);

@@ -9,6 +9,7 @@
 #ifndef VMON_BT_EMULATE_H
 #define VMON_BT_EMULATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cpu_state.h"
@@ -37,10 +38,12 @@ enum bt_emulate_result bt_emulate(struct bt_emulator *e, struct cpu_state *s, un
 
 /* The instruction at s's CS:RIP as text, e.g. bytes "48 0f c7 4d 20" and name "cmpxchg16b"
  * (empty when the interpreter has no name for it). -1 if it cannot be fetched or decoded:
- * bytes then says why. */
+ * bytes then says why, and unknown is set when the interpreter does not know the opcode (it
+ * would raise #UD where the CPU may well run it). */
 struct bt_insn_text {
-	char bytes[48];
+	char bytes[64];
 	char name[16];
+	bool unknown;
 };
 int bt_emulator_describe(struct bt_emulator *e, const struct cpu_state *s, struct bt_insn_text *t);
 

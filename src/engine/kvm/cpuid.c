@@ -14,6 +14,12 @@
 #define CPUID1_ECX_MONITOR	(1u << 3)
 #define CPUID1_ECX_VMX		(1u << 5)
 #define CPUID1_ECX_CX16		(1u << 13)
+/* XSAVE and the features whose state only XSAVE saves: FMA, XSAVE, OSXSAVE, AVX, F16C. */
+#define CPUID1_ECX_NEEDS_XSAVE	((1u << 12) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29))
+/* AVX2 and the AVX-512 family (F, DQ, IFMA, PF, ER, CD, BW, VL). */
+#define CPUID7_EBX_NEEDS_XSAVE	((1u << 5) | (1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | \
+				 (1u << 27) | (1u << 28) | (1u << 30) | (1u << 31))
+#define CPUID_D1_EAX_XSAVES	(1u << 3)
 #define CPUID1_ECX_OSXSAVE	(1u << 27)	/* mirrors CR4.OSXSAVE; KVM keeps it current */
 #define CPUID1_ECX_HYPERVISOR	(1u << 31)
 #define CPUID1_EDX_HTT		(1u << 28)
@@ -180,12 +186,29 @@ void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_
 	}
 }
 
-void kvm_cpuid_hide(struct kvm_cpuid_entry2 *e, int nent, uint32_t pv_features, bool cx16)
+void kvm_cpuid_hide(struct kvm_cpuid_entry2 *e, int nent, const struct kvm_hidden *h)
 {
 	for (int i = 0; i < nent; i++) {
-		if (e[i].function == 0x40000001)
-			e[i].eax &= ~pv_features;
-		if (e[i].function == 1 && cx16)
-			e[i].ecx &= ~CPUID1_ECX_CX16;
+		switch (e[i].function) {
+		case 1:
+			if (h->cx16)
+				e[i].ecx &= ~CPUID1_ECX_CX16;
+			if (h->xsave)
+				e[i].ecx &= ~CPUID1_ECX_NEEDS_XSAVE;
+			break;
+		case 7:
+			if (h->xsave && e[i].index == 0)
+				e[i].ebx &= ~CPUID7_EBX_NEEDS_XSAVE;
+			break;
+		case 0xd:
+			if (h->xsave)
+				e[i].eax = e[i].ebx = e[i].ecx = e[i].edx = 0;
+			else if (h->xsaves && e[i].index == 1)
+				e[i].eax &= ~CPUID_D1_EAX_XSAVES;
+			break;
+		case 0x40000001:
+			e[i].eax &= ~h->pv_features;
+			break;
+		}
 	}
 }

@@ -189,9 +189,13 @@ static int kvm_vm_create(struct vm *vm)
 		goto fail;
 	const struct kvm_host_checks *checks = kvm_installed_checks();
 	if (checks) {
-		kp->hidden_pv_features = kvm_checks_hide_pv_hypercalls(checks) ?
-					 KVM_PV_HYPERCALL_FEATURES : 0;
-		kp->hide_cx16 = kvm_checks_hide_cx16(checks);
+		kp->hidden = (struct kvm_hidden){
+			.pv_features = kvm_checks_hide_pv_hypercalls(checks) ?
+				       KVM_PV_HYPERCALL_FEATURES : 0,
+			.cx16 = kvm_checks_hide_cx16(checks),
+			.xsave = kvm_checks_hide_xsave(checks),
+			.xsaves = kvm_checks_hide_xsaves(checks),
+		};
 	}
 	if (check_kvm(kp->sys_fd, why, sizeof(why)) < 0) {
 		vmon_log("%s", why);

@@ -94,8 +94,14 @@ int kvm_fallback(struct vcpu *v, unsigned max)
 		snprintf(v->error, sizeof(v->error), "kvm: fallback: cannot read the vCPU state");
 		return VCPU_EXIT_ERROR;
 	}
-	/* Unreadable code is the interpreter's to fault on, as the CPU would. */
-	bt_emulator_describe(e, &s, &t);
+	/* Unreadable code is the interpreter's to fault on, as the CPU would; an opcode it does
+	 * not know (XSAVES, ...) must not become a #UD the CPU would not raise. */
+	if (bt_emulator_describe(e, &s, &t) < 0 && t.unknown) {
+		snprintf(v->error, sizeof(v->error), "KVM cannot emulate the instruction at rip "
+			 "%#llx and neither can vmon's fallback %s", (unsigned long long)s.rip,
+			 t.bytes);
+		return VCPU_EXIT_ERROR;
+	}
 	count(v->engine_priv, t.name[0] ? t.name : t.bytes);
 	if (bt_emulate(e, &s, max) == BT_EMULATE_SHUTDOWN)
 		return VCPU_EXIT_SHUTDOWN;

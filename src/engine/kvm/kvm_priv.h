@@ -19,6 +19,14 @@
 /* Upper bound of the MSRs vmon saves (kvm_msr_select() never returns more). */
 #define KVM_MSR_MAX		48
 
+/* What the host's KVM cannot run (probe.h), hidden from the guest's CPUID. */
+struct kvm_hidden {
+	uint32_t pv_features;	/* KVM PV feature bits (leaf 0x40000001 EAX) */
+	bool cx16;		/* CMPXCHG16B */
+	bool xsave;		/* XSAVE and what needs it (AVX, FMA, F16C, AVX2, AVX-512) */
+	bool xsaves;		/* XSAVES / XRSTORS */
+};
+
 struct kvm_vm_priv {
 	int sys_fd;			/* /dev/kvm */
 	int vm_fd;
@@ -34,9 +42,7 @@ struct kvm_vm_priv {
 	 * next test_fallback_insns instructions run in the fallback interpreter. */
 	uint32_t test_fallback_exit;
 	unsigned test_fallback_insns;
-	/* What the host's KVM cannot do (probe.h), hidden from the guest's CPUID. */
-	uint32_t hidden_pv_features;
-	bool hide_cx16;
+	struct kvm_hidden hidden;	/* what the host's KVM cannot do (probe.h) */
 };
 
 /* KVM PV features whose operation is a hypercall (Documentation/virt/kvm/x86/cpuid.rst):
@@ -47,7 +53,7 @@ struct kvm_vm_priv {
 #define KVM_FALLBACK_NAMES	16
 
 struct kvm_fallback_count {
-	char name[48];
+	char name[64];
 	uint64_t count;
 };
 
@@ -75,8 +81,7 @@ struct kvm_vcpu_priv {
 
 /* cpuid.c: turn KVM's supported CPUID into what vCPU vcpu_id of nr_cpus should see. */
 void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_cpus);
-/* Clears KVM PV features pv_features (leaf 0x40000001 EAX bits) and, if cx16, CMPXCHG16B. */
-void kvm_cpuid_hide(struct kvm_cpuid_entry2 *e, int nent, uint32_t pv_features, bool cx16);
+void kvm_cpuid_hide(struct kvm_cpuid_entry2 *e, int nent, const struct kvm_hidden *h);
 /* Whether leaf 0 names an AMD-architecture vendor (AMD, Hygon): KVM runs on SVM there. */
 bool kvm_cpuid_vendor_amd(const struct kvm_cpuid_entry2 *e, int nent);
 

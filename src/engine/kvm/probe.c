@@ -122,6 +122,18 @@ static const uint8_t syscall_entry_code[] = {
 	0xec,				/* in al, dx */
 	0xb0, REPORT_OK, 0xe6, CHECK_PORT, 0xf4,
 };
+static const uint8_t xsave_code[] = {
+	0xb8, 0x03, 0x00, 0x00, 0x00,	/* mov eax, 3		; x87 and SSE state */
+	0x31, 0xd2,			/* xor edx, edx */
+	0x0f, 0xae, 0x27,		/* xsave [rdi] */
+	0xb0, REPORT_OK, 0xe6, CHECK_PORT, 0xf4,
+};
+static const uint8_t xsaves_code[] = {
+	0xb8, 0x03, 0x00, 0x00, 0x00,
+	0x31, 0xd2,
+	0x0f, 0xc7, 0x2f,		/* xsaves [rdi] */
+	0xb0, REPORT_OK, 0xe6, CHECK_PORT, 0xf4,
+};
 static const uint8_t handler_code[] = { 0xb0, REPORT_OK, 0xe6, CHECK_PORT, 0xf4 };
 static const uint8_t gp_handler_code[] = {
 	0x58,				/* pop rax		; the error code */
@@ -143,6 +155,8 @@ static const struct check_def checks[KVM_CHECK_NR] = {
 	[KVM_CHECK_VMCALL] = { "vmcall", "VMCALL", CODE_OF(vmcall_code), 5, REPORT_OK },
 	[KVM_CHECK_VMMCALL] = { "vmmcall", "VMMCALL", CODE_OF(vmmcall_code), 5, REPORT_OK },
 	[KVM_CHECK_CX16] = { "cmpxchg16b", "CMPXCHG16B", CODE_OF(cx16_code), 8, REPORT_OK },
+	[KVM_CHECK_XSAVE] = { "xsave", "XSAVE", CODE_OF(xsave_code), 7, REPORT_OK },
+	[KVM_CHECK_XSAVES] = { "xsaves", "XSAVES", CODE_OF(xsaves_code), 7, REPORT_OK },
 };
 
 const char *kvm_check_name(enum kvm_check k)
@@ -254,6 +268,8 @@ static void lay_out(enum kvm_check k, struct guest_mem *m, struct cpu_state *s)
 		put_gate(m, 0x81, HANDLER, 0);
 		put_gate(m, 13, GP_HANDLER, 0);
 		s->gpr[R_RDI] = DATA;
+		s->cr4 |= CR4_OSFXSR | CR4_OSXSAVE;
+		s->xcr0 = 3;
 		if (k == KVM_CHECK_SYSCALL || k == KVM_CHECK_INT_GATE_DPL)
 			user_state(m, s);
 		break;
@@ -418,6 +434,16 @@ static size_t describe_group(const struct kvm_host_checks *c, unsigned r, const 
 	return n;
 }
 
+bool kvm_checks_hide_xsave(const struct kvm_host_checks *c)
+{
+	return c->result[KVM_CHECK_XSAVE] != KVM_CHECK_WORKS;
+}
+
+bool kvm_checks_hide_xsaves(const struct kvm_host_checks *c)
+{
+	return c->result[KVM_CHECK_XSAVES] != KVM_CHECK_WORKS;
+}
+
 void kvm_host_checks_describe(const struct kvm_host_checks *c, char *buf, size_t len)
 {
 	size_t n = 0;
@@ -430,6 +456,10 @@ void kvm_host_checks_describe(const struct kvm_host_checks *c, char *buf, size_t
 		n += (size_t)snprintf(buf + n, len - n, "; PV hypercalls hidden");
 	if (n && n < len && kvm_checks_hide_cx16(c))
 		n += (size_t)snprintf(buf + n, len - n, "; CX16 hidden");
+	if (n && n < len && kvm_checks_hide_xsave(c))
+		n += (size_t)snprintf(buf + n, len - n, "; XSAVE and AVX hidden");
+	else if (n && n < len && kvm_checks_hide_xsaves(c))
+		n += (size_t)snprintf(buf + n, len - n, "; XSAVES hidden");
 	if (n && n < len) {
 		/* The label goes in front. */
 		char body[KVM_CHECKS_DESCRIBE_MAX];

@@ -25,6 +25,8 @@ enum kvm_check {
 	KVM_CHECK_VMCALL,		/* VMCALL at CPL 0 returns (-KVM_ENOSYS) */
 	KVM_CHECK_VMMCALL,		/* VMMCALL likewise */
 	KVM_CHECK_CX16,			/* LOCK CMPXCHG16B */
+	KVM_CHECK_XSAVE,		/* XSAVE at CPL 0 (x87 and SSE state) */
+	KVM_CHECK_XSAVES,		/* XSAVES at CPL 0 */
 	KVM_CHECK_NR
 };
 
@@ -65,6 +67,10 @@ const struct kvm_host_checks *kvm_installed_checks(void);
 /* What the kvm engine hides from the guest's CPUID because of c. */
 bool kvm_checks_hide_pv_hypercalls(const struct kvm_host_checks *c);
 bool kvm_checks_hide_cx16(const struct kvm_host_checks *c);
+/* XSAVE (and AVX, which needs it), XSAVES: the interpreter has neither, so only "works" keeps
+ * them. */
+bool kvm_checks_hide_xsave(const struct kvm_host_checks *c);
+bool kvm_checks_hide_xsaves(const struct kvm_host_checks *c);
 
 /* Packing into the cache's kvm_checks number (never 0 for a probed host) and back (-1: not a
  * value pack wrote). */
