@@ -6,11 +6,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util/log.h"
 
 static const char usage_main[] =
 	"usage: vmon run [options]   run a virtual machine (vmon run --help)\n"
 	"       vmon api SOCK REQUEST   send one request to a running vmon's --api-sock\n"
 	"                               (REQUEST: a JSON object, or CMD [KEY=VALUE...])\n"
+	"       vmon probe              what the host's KVM gets wrong, one check a line\n"
+	"                               (docs/kvm.md; cached with --engine auto's figures)\n"
 	"       vmon --help | --version\n";
 
 static const char usage_run[] =
@@ -19,6 +22,7 @@ static const char usage_run[] =
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
 	"                [--net user] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
+	"                [--reboot restart|exit]\n"
 	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
 	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"       vmon run --incoming URI [--disk FILE[,ro]]... [--rng] [--net user]\n"
@@ -46,6 +50,9 @@ static const char usage_run[] =
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
 	"  --sandbox on|off  seccomp allowlist once the VM is built (default on; off for\n"
 	"                    debugging: gdb, strace of what a new feature calls)\n"
+	"  --reboot R        when the guest resets the machine (Linux `reboot`): restart\n"
+	"                    (default) boots it again from its power-on state, exit ends vmon\n"
+	"                    with status 0 (QEMU's -no-reboot); a kernel panic always exits 3\n"
 	"  --restore FILE    continue the VM saved by the API's snapshot command; give it the\n"
 	"                    devices it was taken with (disks of the same sizes, --rng, --net)\n"
 	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
@@ -55,11 +62,9 @@ static enum cli_action fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("vmon: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmon_vlog(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_ERROR;
 }
 
@@ -170,7 +175,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
 			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
-			"--incoming", "--sandbox", "--firmware",
+			"--incoming", "--sandbox", "--reboot", "--firmware",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -230,6 +235,10 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
 				return fail("--sandbox %s: must be on or off", val);
 			cfg->no_sandbox = strcmp(val, "off") == 0;
+		} else if (strcmp(name, "--reboot") == 0) {
+			if (strcmp(val, "restart") != 0 && strcmp(val, "exit") != 0)
+				return fail("--reboot %s: must be restart or exit", val);
+			cfg->reboot_exit = strcmp(val, "exit") == 0;
 		} else if (strcmp(name, "--disk") == 0) {
 			if (parse_disk(val, cfg) == CLI_ERROR)
 				return CLI_ERROR;
@@ -287,5 +296,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg)
 		return parse_run(argc - 2, argv + 2, cfg);
 	if (strcmp(cmd, "api") == 0)
 		return CLI_API;
+	if (strcmp(cmd, "probe") == 0)
+		return argc == 2 ? CLI_PROBE : fail("probe takes no arguments");
 	return fail("unknown command '%s' (try vmon --help)", cmd);
 }

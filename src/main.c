@@ -1,10 +1,11 @@
-/* vmon: `vmon run ...` -> command line -> VM -> run -> exit status. */
+/* vmon: `vmon run ...` -> command line -> runner (VM and its host side) -> run -> exit status. */
 #include <signal.h>
 
 #include "api.h"
 #include "cli.h"
+#include "engine/kvm/probe.h"
+#include "runner.h"
 #include "sandbox.h"
-#include "vm.h"
 
 int main(int argc, char **argv)
 {
@@ -18,6 +19,8 @@ int main(int argc, char **argv)
 		return EXIT_STATUS_USAGE;
 	case CLI_API:
 		return api_client_main(argc - 2, argv + 2);
+	case CLI_PROBE:
+		return kvm_probe_main();
 	case CLI_RUN:
 		break;
 	}
@@ -26,10 +29,11 @@ int main(int argc, char **argv)
 	/* A closed console pipe must not kill vmon mid-run: the UART drops what it cannot write. */
 	signal(SIGPIPE, SIG_IGN);
 
-	struct vm *vm;
-	int status = vm_create(&cfg, &vm);
+	struct runner *r;
+	int status = runner_create(&cfg, &r);
 	if (status)
 		return status;
+	struct vm *vm = runner_vm(r);
 	/* Everything is open and loaded: from here on only what running the VM needs. */
 	if (!cfg.no_sandbox) {
 		struct sandbox_policy policy = {
@@ -38,11 +42,11 @@ int main(int argc, char **argv)
 			.net = cfg.net_user,
 		};
 		if (sandbox_enter(&policy) < 0) {
-			vm_destroy(vm);
+			runner_destroy(r);
 			return EXIT_STATUS_HOST;
 		}
 	}
-	status = vm_run(vm);
-	vm_destroy(vm);
+	status = runner_run(r);
+	runner_destroy(r);
 	return status;
 }

@@ -1,4 +1,5 @@
-/* One virtual machine: guest RAM, buses, devices, vCPUs and their lifecycle. */
+/* One virtual machine: guest RAM, buses, devices, vCPUs and their lifecycle (the machine only;
+ * src/runner.h is the host side that runs it). */
 #ifndef VMON_VM_H
 #define VMON_VM_H
 
@@ -14,9 +15,11 @@
 #include "mem.h"
 #include "snapshot/state.h"
 #include "stats.h"
+#include "vm_clock.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 8
+#define VM_ENGINE_NOTE_MAX 640
 
 enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_BT };
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
@@ -45,6 +48,8 @@ struct vm_config {
 	bool rng;			/* virtio-rng */
 	bool net_user;			/* virtio-net on a user-mode network (libslirp) */
 	bool no_sandbox;		/* --sandbox off: no seccomp filter (src/sandbox.h) */
+	bool reboot_exit;		/* --reboot exit: a guest reset ends the VM (else it boots
+					 * again, src/reset.h) */
 	uint64_t start_ns;		/* CLOCK_REALTIME at start, for --stats (stats_start_ns) */
 };
 
@@ -95,6 +100,10 @@ struct vm {
 	/* Set once by whoever ends the VM; every vCPU loop polls stop_requested. */
 	atomic_bool stop_requested;
 	atomic_int exit_status;
+	/* The guest pulled the reset line: the vCPUs stop (stop_requested, exit_status unset) and
+	 * the VM boots again from its power-on state in reset_fd (-1: none, a reset ends the VM). */
+	atomic_bool reset_requested;
+	int reset_fd;
 
 	/* Pause (API, snapshot): every vCPU parks at an instruction boundary while pause_requested
 	 * is set; `parked` counts them (under pause_lock, pause_cond signals changes). */
@@ -103,21 +112,26 @@ struct vm {
 	pthread_cond_t pause_cond;
 	int parked;
 	bool paused;			/* all parked, VM clock stopped (under pause_lock) */
+	struct vm_clock clock;		/* the guest's time: stops while paused */
 
 	struct vm_state_entry state[VM_MAX_STATE];
 	int nr_state;
 	uint64_t restore_ns;		/* --restore: host time the whole restore took */
+	char engine_note[VM_ENGINE_NOTE_MAX];	/* why this engine, what it lacks on this host */
 	struct migration *migration;	/* the API's migrate command (src/migrate.c), or NULL */
 
 	struct serial8250 *com1;
-	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */
+	struct acpi_pm *acpi_pm;	/* the power button and PM timer the ACPI tables describe */
 	struct firmware *firmware;	/* boot_load() with --firmware; vm_destroy: firmware_destroy() */
 	int console_out_fd;		/* where guest serial output goes, -1 for none */
 };
 
-/* `vmon run`: build the VM from cfg (RAM, devices, loader, engine, vCPUs). Returns 0, or the
- * exit status (EXIT_STATUS_USAGE for bad input, 1 for host failures) after printing one line. */
-int vm_create(const struct vm_config *cfg, struct vm **out);
+/* Build the machine from cfg on engine: RAM, buses, devices, the engine's VM and vCPUs, and the
+ * guest from the loader, or with from_snapshot nothing in RAM yet (snapshot_load() fills it).
+ * Guest serial output goes to console_out_fd (-1: none). Returns 0, or the exit status
+ * (EXIT_STATUS_USAGE for bad input, 1 for host failures) after printing one line. */
+int vm_create(const struct vm_config *cfg, const struct engine_ops *engine, int console_out_fd,
+	      bool from_snapshot, struct vm **out);
 /* Runs every vCPU on its own thread until vm_request_stop(); returns the exit status. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
@@ -156,9 +170,11 @@ int vm_dma_write(struct vm *vm, uint64_t gpa, const void *src, uint64_t len);
 /* End the VM with this exit status (first caller wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status);
 
-/* The guest pulled the CPU reset line (i8042 command 0xfe, ...). vmon has no reboot: the VM
- * ends with status 0, or EXIT_STATUS_GUEST_FAULT when the BIOS warm-boot flag (0x1234 at
- * 0x472) is set, which is how a Linux guest reports a kernel panic (see src/boot/linux.c). */
+/* The guest pulled the CPU reset line (i8042 command 0xfe, ...): the VM boots again
+ * (--reboot restart, src/reset.h), or ends with status 0 (--reboot exit, and a restored or
+ * migrated VM, which has no power-on state). Always EXIT_STATUS_GUEST_FAULT when the BIOS
+ * warm-boot flag (0x1234 at 0x472) is set, which is how a Linux guest reports a kernel panic
+ * (see src/boot/linux.c). */
 void vm_guest_reset(struct vm *vm);
 
 #endif

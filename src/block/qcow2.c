@@ -23,7 +23,8 @@
 #include <zlib.h>
 
 #include "block/block.h"
-#include "boot/bytes.h"
+#include "util/bytes.h"
+#include "util/log.h"
 
 #define V2_HEADER_LEN		72
 #define V3_HEADER_LEN		104
@@ -92,7 +93,7 @@ static struct qcow2 *q_of(struct blk *b)
 static int corrupt(struct qcow2 *q, const char *what, uint64_t val)
 {
 	if (!q->reported)
-		fprintf(stderr, "vmon: %s: corrupt qcow2 image: %s (%#llx)\n", q->blk.path, what,
+		vmon_log("%s: corrupt qcow2 image: %s (%#llx)", q->blk.path, what,
 			(unsigned long long)val);
 	q->reported = true;
 	return -1;

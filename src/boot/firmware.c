@@ -15,10 +15,11 @@
 #include <string.h>
 
 #include "boot/acpi.h"
-#include "boot/bytes.h"
 #include "boot/file.h"
 #include "boot/firmware.h"
 #include "hw/fw_cfg.h"
+#include "util/bytes.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define ROM_ALIGN		(64u << 10)
@@ -158,10 +159,12 @@ static int describe_machine(struct vm *vm, struct fw_cfg *cfg)
 	    fw_cfg_add(cfg, FW_CFG_NB_CPUS, cpus, 2) < 0 ||
 	    fw_cfg_add(cfg, FW_CFG_MAX_CPUS, cpus, 2) < 0 || add_e820(vm, cfg) < 0 ||
 	    /* The BIOS's and the boot loader's screen output goes to COM1: there is no VGA. */
-	    fw_cfg_add_file(cfg, "etc/sercon-port", sercon, 2) < 0 ||
-	    /* Nothing to boot: the BIOS resets the machine at once instead of retrying in 60 s,
-	     * and vmon ends (a PC reset ends a vmon VM). */
-	    fw_cfg_add_file(cfg, "etc/boot-fail-wait", fail_wait, 4) < 0 || add_acpi(vm, cfg) < 0)
+	    fw_cfg_add_file(cfg, "etc/sercon-port", sercon, 2) < 0 || add_acpi(vm, cfg) < 0)
+		return -1;
+	/* Nothing to boot: with --reboot exit the BIOS resets the machine at once, which ends
+	 * the VM, instead of retrying every 60 s as a PC does (and as it still does when a reset
+	 * restarts the VM: resetting at once would loop). */
+	if (vm->cfg.reboot_exit && fw_cfg_add_file(cfg, "etc/boot-fail-wait", fail_wait, 4) < 0)
 		return -1;
 	return 0;
 }
@@ -173,7 +176,7 @@ int firmware_load(struct vm *vm)
 	struct firmware *fw = calloc(1, sizeof(*fw));
 
 	if (!fw) {
-		fprintf(stderr, "vmon: out of memory\n");
+		vmon_log("out of memory");
 		return -1;
 	}
 	uint8_t *image;
@@ -182,7 +185,7 @@ int firmware_load(struct vm *vm)
 		return -1;
 	}
 	if (!fw->size || fw->size % ROM_ALIGN) {
-		fprintf(stderr, "vmon: %s: a BIOS image is a multiple of 64 KiB up to 16 MiB, not %zu bytes\n",
+		vmon_log("%s: a BIOS image is a multiple of 64 KiB up to 16 MiB, not %zu bytes",
 			path, fw->size);
 		free(image);
 		free(fw);
@@ -191,7 +194,7 @@ int firmware_load(struct vm *vm)
 	/* Page-aligned: the kvm engine maps it into the guest as it is. */
 	fw->rom = aligned_alloc(ROM_ALIGN, fw->size);
 	if (!fw->rom) {
-		fprintf(stderr, "vmon: out of memory\n");
+		vmon_log("out of memory");
 		free(image);
 		free(fw);
 		return -1;
@@ -200,14 +203,14 @@ int firmware_load(struct vm *vm)
 	free(image);
 	size_t shadow = fw->size < SHADOW_MAX ? fw->size : SHADOW_MAX;
 	if (mem_write(&vm->mem, 0x100000 - shadow, fw->rom + fw->size - shadow, shadow) < 0) {
-		fprintf(stderr, "vmon: guest memory too small for the BIOS\n");
+		vmon_log("guest memory too small for the BIOS");
 		firmware_destroy(fw);
 		return -1;
 	}
 	fw->cfg = fw_cfg_create(vm);
 	if (!fw->cfg || describe_machine(vm, fw->cfg) < 0 ||
 	    bus_register(&vm->mmio, 0x100000000ull - fw->size, fw->size, &rom_ops, fw, "bios") < 0) {
-		fprintf(stderr, "vmon: cannot create the firmware's devices\n");
+		vmon_log("cannot create the firmware's devices");
 		firmware_destroy(fw);
 		return -1;
 	}

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "block/block.h"
-#include "boot/bytes.h"
+#include "util/bytes.h"
+#include "util/log.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -146,12 +147,12 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const s
 	struct blk *image = blk_open(disk->path, disk->readonly, err);
 
 	if (!image) {
-		fprintf(stderr, "vmon: %s\n", err);
+		vmon_log("%s", err);
 		return NULL;
 	}
 	struct virtio_blk *b = calloc(1, sizeof(*b));
 	if (!b) {
-		fprintf(stderr, "vmon: %s: %s\n", disk->path, strerror(ENOMEM));
+		vmon_log("%s: %s", disk->path, strerror(ENOMEM));
 		blk_close(image);
 		return NULL;
 	}
@@ -170,7 +171,7 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const s
 	char name[VM_STATE_NAME_LEN];
 	snprintf(name, sizeof(name), "virtio-blk%d", index);
 	if (virtio_pci_plug(&b->vd, bus, name) < 0) {
-		fprintf(stderr, "vmon: %s: no free PCI slot\n", disk->path);
+		vmon_log("%s: no free PCI slot", disk->path);
 		virtio_blk_destroy(b);
 		return NULL;
 	}

@@ -125,6 +125,14 @@ TEST(cli_help_version)
 	CHECK_EQ(PARSE(&c, "run", "--kernel", "k", "--help"), CLI_HELP);
 }
 
+TEST(cli_probe)
+{
+	struct vm_config c;
+
+	CHECK_EQ(PARSE(&c, "probe"), CLI_PROBE);
+	CHECK_EQ(PARSE(&c, "probe", "--engine", "kvm"), CLI_ERROR);
+}
+
 TEST(cli_bad_sizes_and_counts)
 {
 	struct vm_config c;

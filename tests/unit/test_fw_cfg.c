@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/firmware.h"
 #include "boot_fixture.h"
 #include "hw/fw_cfg.h"

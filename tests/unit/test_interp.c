@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/bt/btsys.h"	/* struct bt_vcpu: the engine's container of a bt_cpu */
-#include "engine/bt/ops.h"
+#include "engine/bt/sys/btsys.h"	/* struct bt_vcpu: the engine's container of a bt_cpu */
+#include "engine/bt/cpu/ops.h"
 #include "test.h"
 #include "vm.h"
 
@@ -35,7 +35,7 @@ static struct bt_cpu *fixture_init(struct fixture *f)
 	f->cpu = cpu;
 	cpu->vm = &f->vm;
 	cpu->bvm = &f->bvm;
-	if (bt_block_cache_init(cpu))
+	if (bt_block_cache_init(cpu, true))
 		abort();
 	for (int s = 0; s < S_NR; s++) {
 		cpu->s.seg[s].limit = 0xffffffff;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "test.h"
 
 #define DISK		(1u << 20)	/* 1 MiB images */

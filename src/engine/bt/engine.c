@@ -11,9 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/bt/btsys.h"
+#include "engine/bt/sys/btsys.h"
 #include "engine/engine.h"
 #include "hw/irqchip.h"
+#include "util/log.h"
 #include "vm.h"
 
 /* Instructions per interpreter slice: bounds the latency of timers and stop requests. */
@@ -59,18 +60,24 @@ void bt_irq_window_opened(struct bt_cpu *cpu)
 		atomic_store(&cpu->kick, true);
 }
 
+uint64_t bt_ram_pages(const struct vm *vm)
+{
+	uint64_t top = 0;
+
+	for (int k = 0; k < vm->mem.nr_regions; k++)
+		if (vm->mem.region[k].gpa + vm->mem.region[k].size > top)
+			top = vm->mem.region[k].gpa + vm->mem.region[k].size;
+	return (top + BT_PAGE - 1) >> 12;
+}
+
 static int bt_vm_create(struct vm *vm)
 {
 	struct bt_vm *bvm = calloc(1, sizeof(*bvm));
 	if (!bvm)
 		return -1;
 
-	uint64_t top = 0;
-	for (int k = 0; k < vm->mem.nr_regions; k++)
-		if (vm->mem.region[k].gpa + vm->mem.region[k].size > top)
-			top = vm->mem.region[k].gpa + vm->mem.region[k].size;
 	bvm->vm = vm;
-	bvm->nr_pages = (top + BT_PAGE - 1) >> 12;
+	bvm->nr_pages = bt_ram_pages(vm);
 	bvm->page_gen = calloc(bvm->nr_pages ? bvm->nr_pages : 1, sizeof(*bvm->page_gen));
 	bvm->nr_cpus = vm->cfg.cpus < 1 ? 1 : vm->cfg.cpus > VM_MAX_CPUS ? VM_MAX_CPUS : vm->cfg.cpus;
 	atomic_init(&bvm->tlb_gen, 0);
@@ -146,31 +153,40 @@ static int bt_vcpu_load(void *opaque, struct state_in *in)
 	return in->bad ? -1 : 0;
 }
 
+struct bt_vcpu *bt_vcpu_alloc(struct vcpu *v, struct bt_vm *bvm, bool jit)
+{
+	size_t size = (sizeof(struct bt_vcpu) + 63) & ~(size_t)63;
+	struct bt_vcpu *bv = aligned_alloc(64, size);
+
+	if (!bv)
+		return NULL;
+	host_populate(bv, size);	/* soft TLBs and shadow roots: hundreds of pages */
+	memset(bv, 0, size);
+	bv->cpu.vcpu = v;
+	bv->cpu.vm = v->vm;
+	bv->cpu.bvm = bvm;
+	bt_tlb_init(&bv->cpu);
+	if (bt_block_cache_init(&bv->cpu, jit) < 0) {
+		free(bv);
+		return NULL;
+	}
+	return bv;
+}
+
 static int bt_vcpu_create(struct vcpu *v)
 {
 	struct bt_vm *bvm = v->vm->engine_priv;
-	size_t size = (sizeof(struct bt_vcpu) + 63) & ~(size_t)63;
 
 	if (v->id < 0 || v->id >= bvm->nr_cpus) {
 		snprintf(v->error, sizeof(v->error), "vcpu id %d out of range", v->id);
 		return -1;
 	}
-	struct bt_vcpu *bv = aligned_alloc(64, size);
+	struct bt_vcpu *bv = bt_vcpu_alloc(v, bvm, true);
 	if (!bv)
 		return -1;
-	host_populate(bv, size);	/* soft TLBs and shadow roots: hundreds of pages */
-	memset(bv, 0, size);
 	struct bt_cpu *cpu = &bv->cpu;
-	cpu->vcpu = v;
-	cpu->vm = v->vm;
-	cpu->bvm = bvm;
-	bt_tlb_init(cpu);
 	char name[VM_STATE_NAME_LEN];
 	snprintf(name, sizeof(name), "bt-cpu%u", (uint8_t)v->id);
-	if (bt_block_cache_init(cpu) < 0) {
-		free(bv);
-		return -1;
-	}
 	if (vm_register_state(v->vm, name, bt_vcpu_save, bt_vcpu_load, bv) < 0) {
 		bt_block_cache_free(cpu);
 		free(bv);
@@ -187,7 +203,7 @@ static int bt_vcpu_create(struct vcpu *v)
 	/* All TSCs of a machine start together: an AP takes the BSP's TSC, so they stay in sync
 	 * (Linux's clocksource watchdog compares TSC reads across CPUs). */
 	bv->tsc_offset = v->id && bvm->cpu[0] ? bt_vcpu_of(bvm->cpu[0])->tsc_offset :
-		-(int64_t)guest_tsc_from_ns(host_now_ns());
+		-(int64_t)guest_tsc_from_ns(vm_clock_now_ns(&v->vm->clock));
 	/* Application processors wait for INIT-SIPI-SIPI. */
 	bv->wait_sipi = v->id != 0;
 	v->engine_priv = bv;
@@ -212,7 +228,7 @@ static void bt_vcpu_destroy(struct vcpu *v)
 /* Sleep until kicked or until deadline (VM clock ns, UINT64_MAX: none). */
 static void sleep_until(struct bt_vcpu *bv, uint64_t vm_deadline)
 {
-	uint64_t deadline = vm_clock_to_monotonic(vm_deadline);
+	uint64_t deadline = vm_clock_to_monotonic(&bv->cpu.bvm->vm->clock, vm_deadline);
 	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
 			       .tv_nsec = (long)(deadline % 1000000000ull) };
 
@@ -276,6 +292,36 @@ static bool inject_irq(struct bt_vcpu *bv)
 	return true;
 }
 
+bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
+{
+	int vector = cpu->pending_vector;
+	bool has_error = cpu->pending_has_error;
+	uint32_t error = cpu->pending_error;
+
+	if (vector == BT_VEC_SHUTDOWN)
+		return false;
+	if (*delivering >= 0) {
+		int second = bt_fault_during_delivery(*delivering, vector);
+		if (second == BT_VEC_SHUTDOWN) {
+			/* A guest that reset the machine may triple-fault before it notices
+			 * (SeaBIOS tries one way to reset after another): the VM has ended. */
+			if (!atomic_load(&cpu->vcpu->vm->stop_requested))
+				vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
+					 cpu->vcpu->id, vector);
+			return false;
+		}
+		if (second == EXC_DF && vector != EXC_DF) {
+			has_error = true;
+			error = 0;
+		}
+		vector = second;
+	}
+	cpu->stats.exceptions[vector]++;
+	*delivering = bt_exc_class(vector);
+	bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
+	return true;
+}
+
 static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 {
 	struct bt_vcpu *bv = v->engine_priv;
@@ -286,34 +332,8 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 	volatile int delivering = -1;
 
 	irqchip_set_current_cpu(v->id);
-	if (setjmp(cpu->fault_jmp)) {
-		int vector = cpu->pending_vector;
-		bool has_error = cpu->pending_has_error;
-		uint32_t error = cpu->pending_error;
-
-		if (vector == BT_VEC_SHUTDOWN)
-			return VCPU_EXIT_SHUTDOWN;
-		if (delivering >= 0) {
-			int second = bt_fault_during_delivery(delivering, vector);
-			if (second == BT_VEC_SHUTDOWN) {
-				/* A guest that reset the machine may triple-fault before it notices
-				 * (SeaBIOS tries one way to reset after another): the VM has ended. */
-				if (atomic_load(&vm->stop_requested))
-					return VCPU_EXIT_STOP;
-				fprintf(stderr, "vmon: vcpu %d: triple fault (vector %d during #DF delivery)\n",
-					v->id, vector);
-				return VCPU_EXIT_SHUTDOWN;
-			}
-			if (second == EXC_DF && vector != EXC_DF) {
-				has_error = true;
-				error = 0;
-			}
-			vector = second;
-		}
-		cpu->stats.exceptions[vector]++;
-		delivering = bt_exc_class(vector);
-		bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
-	}
+	if (setjmp(cpu->fault_jmp) && !bt_fault_landed(cpu, &delivering))
+		return atomic_load(&vm->stop_requested) ? VCPU_EXIT_STOP : VCPU_EXIT_SHUTDOWN;
 	delivering = -1;
 
 	for (;;) {
@@ -324,7 +344,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			sleep_until(bv, UINT64_MAX);
 			continue;
 		}
-		uint64_t deadline = irqchip_poll(chip, host_now_ns());
+		uint64_t deadline = irqchip_poll(chip, vm_clock_now_ns(&vm->clock));
 
 		bool halted = cpu->s.halted;
 		delivering = BT_EXC_BENIGN;
@@ -383,7 +403,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 	cpu->s = *s;
 	bt_set_rflags(cpu, s->rflags);
 	cpu->inhibit_irq = s->interrupt_shadow;
-	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(host_now_ns()));
+	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(vm_clock_now_ns(&v->vm->clock)));
 	bt_kvmclock_publish(cpu);
 	if (l) {
 		lapic_set_base_msr(l, s->apic_base);
@@ -451,82 +471,19 @@ static void bt_counters(struct vm *vm, void (*fn)(void *opaque, const char *name
 	char name[32];
 
 	stats_total(vm->engine_priv, &t);
-	fn(opaque, "instructions", t.insns);
-	fn(opaque, "blocks_decoded", t.blocks_decoded);
-	fn(opaque, "blocks_invalidated", t.blocks_invalidated);
-	fn(opaque, "block_cache_hits", t.block_cache_hits);
-	fn(opaque, "block_cache_misses", t.block_cache_misses);
-	fn(opaque, "trap_io", t.trap_io);
-	fn(opaque, "trap_cr", t.trap_cr);
-	fn(opaque, "trap_msr", t.trap_msr);
-	fn(opaque, "trap_dt", t.trap_dt);
-	fn(opaque, "trap_cpuid", t.trap_cpuid);
-	fn(opaque, "trap_hlt", t.trap_hlt);
-	fn(opaque, "trap_other", t.trap_other);
-	fn(opaque, "interrupts", t.interrupts);
+#define BT_COUNTER_REPORT(field, name) fn(opaque, name, t.field);
+	BT_COUNTERS(BT_COUNTER_REPORT)
+#undef BT_COUNTER_REPORT
 	for (int k = 0; k < 32; k++) {
 		snprintf(name, sizeof(name), "exception_%d", k);
 		if (t.exceptions[k])
 			fn(opaque, name, t.exceptions[k]);
 	}
-	fn(opaque, "tlb_misses", t.tlb_misses);
-	fn(opaque, "page_walks", t.page_walks);
-	fn(opaque, "tlb_flushes", t.tlb_flushes);
-	fn(opaque, "tlb_slow_path", t.tlb_hits_slowpath);
-	fn(opaque, "shadow_hits", t.shadow_hits);
-	fn(opaque, "shadow_stale", t.shadow_stale);
-	fn(opaque, "pt_write_traps", t.pt_write_traps);
-	fn(opaque, "tb_blocks", t.tb_blocks);
-	fn(opaque, "tb_insns", t.tb_insns);
-	fn(opaque, "tb_runs", t.tb_runs);
-	fn(opaque, "tb_chained", t.tb_chained);
-	fn(opaque, "interp_runs", t.interp_runs);
 	for (int k = 0; k <= BT_HC_COUNTED; k++) {
 		snprintf(name, sizeof(name), "hypercall_%d%s", k, k == BT_HC_COUNTED ? "+" : "");
 		if (t.hypercalls[k])
 			fn(opaque, name, t.hypercalls[k]);
 	}
-}
-
-static void bt_print_stats(struct vm *vm, FILE *out)
-{
-	struct bt_stats t;
-
-	stats_total(vm->engine_priv, &t);
-	fprintf(out, "bt: instructions %llu\n", (unsigned long long)t.insns);
-	fprintf(out, "bt: blocks decoded %llu, invalidated %llu, cache hits %llu, misses %llu\n",
-		(unsigned long long)t.blocks_decoded, (unsigned long long)t.blocks_invalidated,
-		(unsigned long long)t.block_cache_hits, (unsigned long long)t.block_cache_misses);
-	fprintf(out, "bt: traps: io %llu, cr %llu, msr %llu, dt %llu, cpuid %llu, hlt %llu, other %llu\n",
-		(unsigned long long)t.trap_io, (unsigned long long)t.trap_cr,
-		(unsigned long long)t.trap_msr, (unsigned long long)t.trap_dt,
-		(unsigned long long)t.trap_cpuid, (unsigned long long)t.trap_hlt,
-		(unsigned long long)t.trap_other);
-	fprintf(out, "bt: interrupts %llu\n", (unsigned long long)t.interrupts);
-	for (int k = 0; k < 32; k++)
-		if (t.exceptions[k])
-			fprintf(out, "bt: exception %2d: %llu\n", k, (unsigned long long)t.exceptions[k]);
-	fprintf(out, "bt: soft tlb: misses %llu, page walks %llu, flushes %llu, slow-path accesses %llu\n",
-		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
-		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
-	fprintf(out, "bt: shadow page tables: hits %llu, misses (guest walks) %llu, stale entries dropped %llu, roots created %llu, evicted %llu\n",
-		(unsigned long long)t.shadow_hits, (unsigned long long)t.page_walks,
-		(unsigned long long)t.shadow_stale, (unsigned long long)t.shadow_roots_created,
-		(unsigned long long)t.shadow_roots_evicted);
-	fprintf(out, "bt: page-table pages: tracked %llu (write-protected %llu, released %llu), write-protect traps %llu\n",
-		(unsigned long long)(t.pt_watched - t.pt_released),
-		(unsigned long long)t.pt_watched, (unsigned long long)t.pt_released,
-		(unsigned long long)t.pt_write_traps);
-	fprintf(out, "bt: translated blocks %llu, insns %llu, host code bytes %llu, cache flushes %llu\n",
-		(unsigned long long)t.tb_blocks, (unsigned long long)t.tb_insns,
-		(unsigned long long)t.tb_bytes, (unsigned long long)t.tb_flushes);
-	fprintf(out, "bt: block runs: translated %llu (+%llu chained), interpreted %llu\n",
-		(unsigned long long)t.tb_runs, (unsigned long long)t.tb_chained,
-		(unsigned long long)t.interp_runs);
-	for (int k = 0; k <= BT_HC_COUNTED; k++)
-		if (t.hypercalls[k])
-			fprintf(out, "bt: hypercall %2d%s: %llu\n", k, k == BT_HC_COUNTED ? "+" : "",
-				(unsigned long long)t.hypercalls[k]);
 }
 
 const struct engine_ops bt_engine = {
@@ -543,7 +500,6 @@ const struct engine_ops bt_engine = {
 	.msi = bt_msi,
 	.ram_written = bt_ram_written,
 	.kick = bt_kick,
-	.print_stats = bt_print_stats,
 	.counters = bt_counters,
 	.dirty_log_start = bt_dirty_log_start,
 	.dirty_log_fetch = bt_dirty_log_fetch,
