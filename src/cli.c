@@ -21,7 +21,7 @@ static const char usage_run[] =
 	"                --firmware FILE|seabios)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
-	"                [--net user] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
+	"                [--net user|passt|slirp] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
 	"                [--reboot restart|exit]\n"
 	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
 	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
@@ -43,8 +43,10 @@ static const char usage_run[] =
 	"  --disk FILE[,ro]  virtio-blk disk on a qcow2 image (by its magic) or a raw one (a multiple\n"
 	"                    of 512 bytes), read-only with ,ro; up to 8, /dev/vda, /dev/vdb ... in order\n"
 	"  --rng             virtio-rng device fed by the host's getrandom()\n"
-	"  --net user        virtio-net on a user-mode network (libslirp): DHCP gives the guest\n"
-	"                    10.0.2.15, the host's loopback is 10.0.2.2\n"
+	"  --net user        virtio-net on a user-mode network in a sandboxed process: DHCP\n"
+	"                    gives the guest 10.0.2.15, the host's loopback is 10.0.2.2; passt\n"
+	"                    where installed, else libslirp in a helper (--net passt|slirp\n"
+	"                    to choose)\n"
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
@@ -228,8 +230,14 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 				return fail("--cpus %s: must be 1..%d", val, VM_MAX_CPUS);
 			machine_given = true;
 		} else if (strcmp(name, "--net") == 0) {
-			if (strcmp(val, "user") != 0)
-				return fail("--net %s: only 'user' is supported", val);
+			if (strcmp(val, "user") == 0)
+				cfg->net_backend = NET_BACKEND_AUTO;
+			else if (strcmp(val, "passt") == 0)
+				cfg->net_backend = NET_BACKEND_PASST;
+			else if (strcmp(val, "slirp") == 0)
+				cfg->net_backend = NET_BACKEND_SLIRP;
+			else
+				return fail("--net %s: must be user, passt or slirp", val);
 			cfg->net_user = true;
 		} else if (strcmp(name, "--sandbox") == 0) {
 			if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)

@@ -1,9 +1,11 @@
 /* vmon: `vmon run ...` -> command line -> runner (VM and its host side) -> run -> exit status. */
 #include <signal.h>
+#include <string.h>
 
 #include "api.h"
 #include "cli.h"
 #include "engine/kvm/probe.h"
+#include "net/backend.h"
 #include "runner.h"
 #include "sandbox.h"
 
@@ -11,6 +13,8 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 
+	if (argc == 2 && strcmp(argv[1], NET_SLIRP_HELPER_CMD) == 0)
+		return net_slirp_helper_main();
 	switch (cli_parse(argc, argv, &cfg)) {
 	case CLI_HELP:
 	case CLI_VERSION:
@@ -39,7 +43,6 @@ int main(int argc, char **argv)
 		struct sandbox_policy policy = {
 			.kvm = vm->engine == &kvm_engine,
 			.api = cfg.api_sock != NULL,
-			.net = cfg.net_user,
 		};
 		if (sandbox_enter(&policy) < 0) {
 			runner_destroy(r);

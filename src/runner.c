@@ -13,6 +13,7 @@
 #include "engine/autoselect.h"
 #include "engine/kvm/probe.h"
 #include "event.h"
+#include "host_file.h"
 #include "hw/serial8250.h"
 #include "migrate.h"
 #include "runner.h"
@@ -30,9 +31,10 @@ static int check_readable(const char *path)
 {
 	if (!path)
 		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *why;
+	int fd = host_file_open(path, O_RDONLY, 0, false, &why);
 	if (fd < 0) {
-		vmon_log("%s: %s", path, strerror(errno));
+		vmon_log("%s: %s", path, why);
 		return -1;
 	}
 	close(fd);
@@ -208,6 +210,10 @@ void runner_destroy(struct runner *r)
 {
 	if (!r)
 		return;
+	/* The teardown order: the threads that reach into the machine end before it does. The
+	 * event loop first, since its API requests start migrations. */
+	if (r->events)
+		event_loop_stop(r->events);
 	if (r->vm)
 		migrate_cleanup(r->vm);	/* its thread uses the vCPUs and RAM */
 	vm_destroy(r->vm);

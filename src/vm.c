@@ -15,6 +15,7 @@
 #include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "hw/pci.h"
+#include "host_file.h"
 #include "hw/serial8250.h"
 #include "reset.h"
 #include "util/log.h"
@@ -274,7 +275,7 @@ static int create_pci(struct vm_host *h)
 			return EXIT_STATUS_HOST;
 	}
 	if (vm->cfg.net_user) {
-		h->net = virtio_net_create(vm, h->pci);
+		h->net = virtio_net_create(vm, h->pci, vm->cfg.net_backend);
 		if (!h->net)
 			return EXIT_STATUS_HOST;
 	}
@@ -496,12 +497,21 @@ int vm_run(struct vm *vm)
 	return atomic_load(&vm->exit_status);
 }
 
+/* The teardown order, for the machine's threads besides the vCPUs (vm_run joined those): each
+ * is stopped and joined here, before anything it uses (RAM, interrupt controllers, the engine,
+ * devices) is freed. The runner's threads (event loop, migration sender) have ended before. */
+static void stop_device_threads(struct vm_host *h)
+{
+	virtio_net_stop(h->net);		/* frames from the network backend */
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
 	struct vm_host *h = host_of(vm);
 
+	stop_device_threads(h);
 	for (int i = 0; i < VM_MAX_CPUS; i++) {
 		if (!vm->vcpu[i])
 			continue;

@@ -13,6 +13,7 @@
 #include "cpu_state.h"
 #include "engine/engine.h"
 #include "mem.h"
+#include "net/backend.h"
 #include "snapshot/state.h"
 #include "stats.h"
 #include "vm_clock.h"
@@ -46,7 +47,8 @@ struct vm_config {
 	} disk[VM_MAX_DISKS];		/* virtio-blk: /dev/vda, vdb, ... in order */
 	int nr_disks;
 	bool rng;			/* virtio-rng */
-	bool net_user;			/* virtio-net on a user-mode network (libslirp) */
+	bool net_user;			/* virtio-net on a user-mode network */
+	enum net_backend_kind net_backend;	/* its backend process (src/net/backend.h) */
 	bool no_sandbox;		/* --sandbox off: no seccomp filter (src/sandbox.h) */
 	bool reboot_exit;		/* --reboot exit: a guest reset ends the VM (else it boots
 					 * again, src/reset.h) */

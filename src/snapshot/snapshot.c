@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "host_file.h"
 #include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "snapshot/cpu.h"
@@ -316,8 +318,9 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
 	}
-	if (snap_writer_open(&w, tmp) < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+	const char *why_open;
+	if (snap_writer_open(&w, tmp, &why_open) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, why_open);
 		return -1;
 	}
 	char why[128] = "";
@@ -542,10 +545,14 @@ fail:
 
 struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 {
-	FILE *f = fopen(path, "rbe");
+	const char *why = NULL;
+	int fd = host_file_open(path, O_RDONLY, 0, false, &why);
+	FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
 
 	if (!f) {
-		vmon_log("%s: %s", path, strerror(errno));
+		vmon_log("%s: %s", path, why ? why : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	return snapshot_open_file(f, path, cfg);

@@ -12,6 +12,11 @@
 #                         line "not a vmon migration stream"
 #   migrate/refused       migrate to a port nobody listens on: an error reply, the VM runs on
 #   migrate/cli           --incoming with --kernel: exit 2, one line
+#   migrate/stalled       the dirtier migrating to a target that accepts and never reads, and
+#   migrate/trickle       to one that reads a trickle (16 KiB/s): the migration fails within
+#                         10-25 s ("took less than"), the source's guest runs on
+#   migrate/guest-exits   the dirtier exits (port 0xf4) while a migration to a target that never
+#                         reads runs: vmon ends with the guest's status and removes its socket
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh. VMON_TEST_ENGINE (bt)
 # picks the engine of both sides (tests/slow/kvm_nested.sh runs it with kvm).
 set -uo pipefail
@@ -195,3 +200,67 @@ if [ $status = 2 ] && [ "$(wc -l <"$work/err")" = 1 ] &&
 else
 	fail migrate/cli "exit status $status: $(cat "$work/err")"
 fi
+
+# slow_target NAME BYTES_PER_S: a TCP listener on 127.0.0.1 that accepts and reads BYTES_PER_S
+# (0: nothing); sets turi.
+slow_target() {
+	python3 -u -c '
+import socket, sys, time
+rate = int(sys.argv[1])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+while True:
+    time.sleep(0.25)
+    if rate and not c.recv(rate // 4): break
+' "$2" >"$work/$1.port" &
+	pids+=($!)
+	wait_for "$work/$1.port" '[0-9]' 10
+	turi=tcp:127.0.0.1:$(cat "$work/$1.port")
+}
+
+# ---- targets that take nothing, or a trickle: no progress, the migration fails in time
+for kind in stalled:0 trickle:16384; do
+	name=migrate/${kind%%:*}
+	errors=()
+	slow_target "${kind%%:*}" "${kind#*:}"
+	source_vm "s-${kind%%:*}" dirtier nest
+	wait_for "$work/s-${kind%%:*}.out" filled || errors+=("the source never filled its buffer")
+	sock=$work/s-${kind%%:*}.sock
+	api "$sock" migrate uri="$turi"
+	[ $rc = 0 ] || errors+=("migrate: $reply")
+	t0=$(date +%s)
+	until_migration active "$sock" || errors+=("not active: $reply")
+	failed=no
+	for _ in $(seq 250); do
+		api "$sock" status
+		grep -q '"migration":{"state":"failed"' <<<"$reply" && failed=yes && break
+		sleep 0.1
+	done
+	t1=$(date +%s)
+	[ $failed = yes ] || errors+=("still not failed after $((t1 - t0)) s: $reply")
+	[ $failed = no ] || [ $((t1 - t0)) -ge 9 ] || errors+=("failed after $((t1 - t0)) s: $reply")
+	[ $failed = no ] || grep -q 'took less than 1024 KiB in 10 s' <<<"$reply" ||
+		errors+=("error: $reply")
+	[ "$(vm_state)" = running ] || errors+=("source not running: $reply")
+	api "$sock" quit
+	reap "$spid"
+	status=$?
+	[ $status = 0 ] || errors+=("source: exit status $status" "$(cat "$work/s-${kind%%:*}.err")")
+	if [ ${#errors[@]} = 0 ]; then ok "$name"; else fail "$name" "${errors[@]}"; fi
+done
+
+# ---- the guest exits in the middle of a migration (its last tick, port 0xf4)
+errors=()
+slow_target exits 0
+source_vm s-exits dirtier long
+wait_for "$work/s-exits.out" filled || errors+=("the source never filled its buffer")
+api "$work/s-exits.sock" migrate uri="$turi"
+[ $rc = 0 ] || errors+=("migrate: $reply")
+reap "$spid"
+status=$?
+[ $status = 65 ] || errors+=("exit status $status, expected 65 (the guest's)" "$(cat "$work/s-exits.err")")
+grep -q '^vmon: migration completed' "$work/s-exits.err" && errors+=("the migration completed")
+[ -e "$work/s-exits.sock" ] && errors+=("the API socket was left behind")
+if [ ${#errors[@]} = 0 ]; then ok migrate/guest-exits; else fail migrate/guest-exits "${errors[@]}"; fi
