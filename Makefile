@@ -86,7 +86,7 @@ demo: build/vmon guest
 	scripts/demo.sh $(DEMO_ARGS)
 
 # Slow suites (minutes each; .ci/run runs them after make check): a whole Debian system with
-# systemd under bt, memtest86+'s first pass under bt.
+# systemd, and memtest86+'s first pass, under bt.
 check-slow: build/vmon
 	tests/slow/run.sh
 

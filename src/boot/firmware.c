@@ -15,12 +15,12 @@
 #include <string.h>
 
 #include "boot/acpi.h"
+#include "util/bytes.h"
 #include "boot/file.h"
 #include "boot/firmware.h"
 #include "hw/fw_cfg.h"
-#include "util/bytes.h"
-#include "util/log.h"
 #include "vm.h"
+#include "util/log.h"
 
 #define ROM_ALIGN		(64u << 10)
 #define ROM_MAX			(16u << 20)

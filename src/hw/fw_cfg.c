@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hw/fw_cfg.h"
 #include "util/bytes.h"
+#include "hw/fw_cfg.h"
 #include "vm.h"
 
 #define SEL_PORT		0x0	/* 0x510 */

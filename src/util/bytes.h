@@ -1,5 +1,5 @@
 /* Little-endian field access for firmware tables, boot images and device registers (and
- * big-endian, below, for qcow2 images and fw_cfg).
+ * big-endian, below).
  *
  * Guest and file buffers have no alignment guarantee, so every access goes through memcpy
  * (the host is x86-64, hence already little-endian).

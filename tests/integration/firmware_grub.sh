@@ -7,7 +7,7 @@
 #                           prints `Linux`), finds vmon's ACPI tables (etc/table-loader) and
 #                           powers the VM off: status 0
 #   firmware/iso-not-bootable  an ISO without a boot record: SeaBIOS says there is no bootable
-#                           device and vmon ends (--reboot exit)
+#                           device and vmon ends
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
@@ -57,8 +57,8 @@ mkdir -p "$logdir/plain"
 echo "no boot record here" >"$logdir/plain/README"
 xorriso -as mkisofs -quiet -o "$plain" "$logdir/plain" 2>"$logdir/plain.log"
 console=$logdir/plain.console
-timeout -k 5 60 build/vmon run --engine bt --firmware seabios --mem 64M --console stdio \
-	--reboot exit --disk "$plain,ro" </dev/null 2>"$console.stderr" | tr -d '\r' >"$console"
+timeout -k 5 60 build/vmon run --engine bt --firmware seabios --mem 64M --reboot exit --console stdio \
+	--disk "$plain,ro" </dev/null 2>"$console.stderr" | tr -d '\r' >"$console"
 status=${PIPESTATUS[0]}
 why=''
 [ "$status" = 0 ] && grep -q '^No bootable device' "$console" ||

@@ -6,8 +6,8 @@
 #   firmware/boot-sector/ENGINE SeaBIOS prints its banner on COM1 (etc/sercon-port), finds the
 #                               virtio-blk disk and boots its boot sector (the realmode test
 #                               guest: its output and exit status 33)
-#   firmware/no-bootable        a disk of zeros: SeaBIOS says so and, with --reboot exit, vmon
-#                               ends (no 60 s retry)
+#   firmware/no-bootable        a disk of zeros: SeaBIOS says so and resets; under --reboot exit
+#                               vmon ends (no 60 s retry)
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
@@ -51,8 +51,8 @@ rm -f "$zero" && truncate -s 1M "$zero"
 # run NAME ENGINE DISK: the console in $out, the status in $status.
 run() {
 	out=$logdir/$(tr / - <<<"${1#firmware/}").console
-	timeout 60 "$vmon" run --engine "$2" --firmware seabios --mem 64M --console stdio \
-		--reboot exit --disk "$3" </dev/null 2>"$out.stderr" | tr -d '\r' >"$out"
+	timeout 60 "$vmon" run --engine "$2" --firmware seabios --mem 64M --reboot exit --console stdio \
+		--disk "$3" </dev/null 2>"$out.stderr" | tr -d '\r' >"$out"
 	status=${PIPESTATUS[0]}
 }
 
