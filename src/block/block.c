@@ -70,7 +70,9 @@ void *blk_alloc(size_t size, const char *path)
 
 static struct blk *open_image(const char *path, bool readonly, struct blk_chain *chain, char *err)
 {
-	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not hold vmon until a writer comes (it is refused below);
+	 * regular files and block devices ignore the flag. */
+	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	uint8_t magic[4];
 

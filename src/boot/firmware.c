@@ -159,10 +159,12 @@ static int describe_machine(struct vm *vm, struct fw_cfg *cfg)
 	    fw_cfg_add(cfg, FW_CFG_NB_CPUS, cpus, 2) < 0 ||
 	    fw_cfg_add(cfg, FW_CFG_MAX_CPUS, cpus, 2) < 0 || add_e820(vm, cfg) < 0 ||
 	    /* The BIOS's and the boot loader's screen output goes to COM1: there is no VGA. */
-	    fw_cfg_add_file(cfg, "etc/sercon-port", sercon, 2) < 0 ||
-	    /* Nothing to boot: the BIOS resets the machine at once instead of retrying in 60 s,
-	     * and vmon ends (a PC reset ends a vmon VM). */
-	    fw_cfg_add_file(cfg, "etc/boot-fail-wait", fail_wait, 4) < 0 || add_acpi(vm, cfg) < 0)
+	    fw_cfg_add_file(cfg, "etc/sercon-port", sercon, 2) < 0 || add_acpi(vm, cfg) < 0)
+		return -1;
+	/* Nothing to boot: with --reboot exit the BIOS resets the machine at once, which ends
+	 * the VM, instead of retrying every 60 s as a PC does (and as it still does when a reset
+	 * restarts the VM: resetting at once would loop). */
+	if (vm->cfg.reboot_exit && fw_cfg_add_file(cfg, "etc/boot-fail-wait", fail_wait, 4) < 0)
 		return -1;
 	return 0;
 }
