@@ -271,8 +271,8 @@ static bool inject_irq(struct bt_vcpu *bv)
 	vector = irqchip_ack(chip, id, vector);
 	if (vector < 0)
 		return false;
-	cpu->stats.interrupts++;
-	cpu->vcpu->stats.count[STAT_IRQ_INJECTED]++;
+	stat_add(&cpu->stats.interrupts, 1);
+	stat_add(&cpu->vcpu->stats.count[STAT_IRQ_INJECTED], 1);
 	bt_deliver(cpu, vector, false, 0, BT_DELIVER_HW);
 	return true;
 }
@@ -307,7 +307,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			}
 			vector = second;
 		}
-		cpu->stats.exceptions[vector]++;
+		stat_add(&cpu->stats.exceptions[vector], 1);
 		delivering = bt_exc_class(vector);
 		bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
 	}
@@ -343,7 +343,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		uint64_t ran = bt_interp_run(cpu, tf ? 1 : SLICE_INSNS);
 		if (tf && ran) {
 			cpu->s.dr[6] |= 1ull << 14;
-			cpu->stats.exceptions[EXC_DB]++;
+			stat_add(&cpu->stats.exceptions[EXC_DB], 1);
 			delivering = BT_EXC_BENIGN;
 			bt_deliver(cpu, EXC_DB, false, 0, BT_DELIVER_HW);
 			delivering = -1;
