@@ -13,7 +13,8 @@
 #   migrate/refused       migrate to a port nobody listens on: an error reply, the VM runs on
 #   migrate/cli           --incoming with --kernel: exit 2, one line
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh. VMON_TEST_ENGINE (bt)
-# picks the engine of both sides (tests/slow/kvm_nested.sh runs it with kvm).
+# picks the engine of both sides (tests/slow/kvm_nested.sh runs it with kvm); VMON_TEST_SLOW=1
+# says the vmon under test crawls (make tsan's ThreadSanitizer build).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
 
@@ -21,9 +22,10 @@ vmon=${VMON_SAN:-build/vmon-san}	# the VMs under test
 client=${VMON:-build/vmon}		# requests: quick to start
 engine=${VMON_TEST_ENGINE:-bt}
 # The guests' pace: the ticker's lines, the dirtier's seconds. Nested under QEMU TCG the kvm
-# guest keeps real time while vmon and these scripts crawl: 2 s a line, 40 s of dirtying.
+# guest keeps real time while vmon and these scripts crawl: 2 s a line, 40 s of dirtying; so
+# does a guest under a slow vmon build.
 pace=slow dirt=long
-[ "$engine" = kvm ] && pace=long dirt=nest
+[ "$engine" = kvm ] || [ -n "${VMON_TEST_SLOW:-}" ] && pace=long dirt=nest
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
