@@ -26,7 +26,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check unit tsan guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
+.PHONY: all check check-slow unit tsan guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -69,10 +69,23 @@ build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc)
 
 guests: $(GUESTS)
 
+# Static programs run inside the Linux guest (tests/guest-programs/), packed as an initramfs
+# fragment the tests append to the guest's own (Linux unpacks concatenated archives in order).
+GUEST_PROGS := $(patsubst tests/guest-programs/%.c,build/guest-programs/%,\
+		$(wildcard tests/guest-programs/*.c))
+build/guest-programs/%: tests/guest-programs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -O2 $(WARN) -static -no-pie -pthread -o $@ $<
+
+build/guest-programs.cpio.gz: $(GUEST_PROGS)
+	rm -rf build/guest-programs/root && mkdir -p build/guest-programs/root/usr/bin
+	cp $^ build/guest-programs/root/usr/bin/
+	(cd build/guest-programs/root && find . -mindepth 1 | cpio -o -H newc --quiet) | gzip -9n >$@
+
 unit: build/unit-tests
 	build/unit-tests
 
-check: build/vmon build/vmon-san build/unit-tests build/difftest guests
+check: build/vmon build/vmon-san build/unit-tests build/difftest guests build/guest-programs.cpio.gz
 	tests/run.sh
 
 # The guests (SMP ones included), pause, snapshot, migration and API tests under ThreadSanitizer.
@@ -83,8 +96,15 @@ tsan: build/vmon build/vmon-tsan guests
 guest:
 	scripts/build-guest.sh build/guest
 
+# The guest with a shell, --net user (and a web server on the host) and a scratch disk made in
+# build/demo/ (scripts/demo.sh); DEMO_ARGS adds vmon options, e.g. DEMO_ARGS="--reboot exit".
 demo: build/vmon guest
-	build/vmon run --kernel build/guest/vmlinuz --initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0"
+	scripts/demo.sh $(DEMO_ARGS)
+
+# Slow suites (minutes each; .ci/run runs them after make check): a whole Debian system with
+# systemd under bt.
+check-slow: build/vmon
+	tests/slow/run.sh
 
 # Slow: Debian's kernel prints its first lines under the kvm engine (skips without /dev/kvm).
 linux-kvm: build/vmon guest
@@ -105,6 +125,6 @@ fuzz-diff: build/difftest
 
 clean:
 	rm -rf build/obj build/san build/tsan build/vmon build/vmon-san build/vmon-tsan build/unit-tests \
-		build/difftest build/guests build/tsan-logs
+		build/difftest build/guests build/tsan-logs build/demo
 
 -include $(shell find build/obj build/san build/tsan -name '*.d' 2>/dev/null)
