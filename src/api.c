@@ -533,8 +533,8 @@ static void listener_readable(void *opaque)
 	}
 	/* Said once on stderr; `status` counts them all. */
 	if (!a->refused++)
-		fprintf(stderr, "vmon: --api-sock: refused a connection (%d busy, none idle for "
-			"%d s)\n", API_MAX_CLIENTS, API_IDLE_TIMEOUT_S);
+		vmon_log("--api-sock: refused a connection (%d busy, none idle for "
+			"%d s)", API_MAX_CLIENTS, API_IDLE_TIMEOUT_S);
 	char *reply = error_reply("too many connections");
 	send_line(fd, reply);
 	close(fd);

@@ -285,7 +285,7 @@ int sandbox_enter_net_helper(void)
 	struct filter f;
 
 	if (restrict_files() < 0) {
-		fprintf(stderr, "vmon: sandbox: cannot restrict the slirp helper's files: %s\n",
+		vmon_log("sandbox: cannot restrict the slirp helper's files: %s",
 			strerror(errno));
 		return -1;
 	}

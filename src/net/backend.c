@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "net/backend.h"
+#include "util/log.h"
 
 #define SOCKET_BUFFER	(4 << 20)
 
@@ -68,12 +69,12 @@ int net_backend_start(enum net_backend_kind kind, char *name, size_t len)
 	bool use_passt = kind != NET_BACKEND_SLIRP && find_program("passt", passt, sizeof(passt));
 
 	if (kind == NET_BACKEND_PASST && !use_passt) {
-		fprintf(stderr, "vmon: --net passt: passt is not installed (apt-get install passt)\n");
+		vmon_log("--net passt: passt is not installed (apt-get install passt)");
 		return -1;
 	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		fprintf(stderr, "vmon: virtio-net: socketpair: %s\n", strerror(errno));
+		vmon_log("virtio-net: socketpair: %s", strerror(errno));
 		return -1;
 	}
 	/* passt drops a frame for the guest when the socket is full (TCP then retransmits after a
@@ -87,7 +88,7 @@ int net_backend_start(enum net_backend_kind kind, char *name, size_t len)
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
-		fprintf(stderr, "vmon: virtio-net: fork: %s\n", strerror(errno));
+		vmon_log("virtio-net: fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -111,7 +112,7 @@ int net_backend_start(enum net_backend_kind kind, char *name, size_t len)
 	}
 	close(sv[1]);
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
-		fprintf(stderr, "vmon: virtio-net: %s\n", strerror(errno));
+		vmon_log("virtio-net: %s", strerror(errno));
 		close(sv[0]);
 		return -1;
 	}

@@ -32,6 +32,7 @@
 #include "net/backend.h"
 #include "net/frame_stream.h"
 #include "sandbox.h"
+#include "util/log.h"
 
 #define POLL_MAX	256
 
@@ -235,12 +236,12 @@ int net_slirp_helper_main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (fcntl(NET_HELPER_FD, F_SETFL, 0) < 0) {
-		fprintf(stderr, "vmon: slirp helper: started without its socket\n");
+		vmon_log("slirp helper: started without its socket");
 		return 1;
 	}
 	h.slirp = slirp_new(&cfg, &slirp_callbacks, &h);
 	if (!h.slirp) {
-		fprintf(stderr, "vmon: slirp helper: cannot start the user-mode network\n");
+		vmon_log("slirp helper: cannot start the user-mode network");
 		return 1;
 	}
 	setrlimit(RLIMIT_FSIZE, &no_files);

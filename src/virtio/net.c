@@ -98,7 +98,7 @@ static void link_down(struct virtio_net *n, const char *why)
 		return;
 	n->link_down = true;
 	n->tx_off = n->tx_end = 0;
-	fprintf(stderr, "vmon: virtio-net: the network backend (%s) %s: link down\n",
+	vmon_log("virtio-net: the network backend (%s) %s: link down",
 		n->backend, why);
 	n->vd.config[NET_CONFIG_STATUS] = 0;
 	virtio_config_changed(&n->vd);
