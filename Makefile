@@ -7,6 +7,7 @@ WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wst
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) -Isrc -MMD -MP -pthread
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSAN    := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 LDLIBS  := -pthread -lm -ljson-c -lzstd -lz -lslirp -lseccomp
 
 LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
@@ -16,15 +17,17 @@ DIFF_SRCS := $(shell find tests/difftest -name '*.c' | sort)
 
 OBJ  := build/obj
 SOBJ := build/san
+TOBJ := build/tsan
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 SLIB_OBJS := $(LIB_SRCS:%.c=$(SOBJ)/%.o)
+TLIB_OBJS := $(LIB_SRCS:%.c=$(TOBJ)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check check-slow unit guests guest demo bench fuzz-diff fuzz fuzz-smoke fuzz-replay \
-	fuzz-coverage linux-kvm kvm-nested clean
+.PHONY: all check check-slow unit tsan guests guest demo bench fuzz-diff fuzz fuzz-smoke \
+	fuzz-replay fuzz-coverage linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -33,6 +36,11 @@ build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
 # The sanitized build runs the tests: ASan + UBSan catch what a hostile guest could trigger.
 build/vmon-san: $(SOBJ)/src/main.o $(SLIB_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+# ThreadSanitizer build (make tsan): data races between vCPU, event, migration and API threads.
+# -Wno-tsan: TSan cannot model fences; the only ones order guest-visible kvmclock updates.
+build/vmon-tsan: $(TOBJ)/src/main.o $(TLIB_OBJS)
+	$(CC) $(CFLAGS) $(TSAN) -o $@ $^ $(LDLIBS)
 
 build/unit-tests: $(UNIT_OBJS) $(SLIB_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
@@ -51,6 +59,10 @@ $(OBJ)/src/engine/bt/%.o: CFLAGS += -O3
 $(SOBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -Itests/unit -c -o $@ $<
+
+$(TOBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(TSAN) -c -o $@ $<
 
 build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc tests/guests/*/*.inc)
 	@mkdir -p $(dir $@)
@@ -77,6 +89,10 @@ unit: build/unit-tests
 check: build/vmon build/vmon-san build/unit-tests build/difftest guests build/guest-programs.cpio.gz \
        fuzz-replay
 	tests/run.sh
+
+# The guests (SMP ones included), pause, snapshot, migration and API tests under ThreadSanitizer.
+tsan: build/vmon build/vmon-tsan guests
+	tests/tsan.sh
 
 # The default Linux guest: Debian's cloud kernel + busybox-static, cached under build/guest/.
 guest:
@@ -184,8 +200,9 @@ fuzz-coverage: $(FUZZ_TARGETS:%=build/fuzz/cov/bin/%)
 	tests/fuzz/coverage.sh $(FUZZ_TARGETS)
 
 clean:
-	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests \
-		build/demo build/guest-programs build/guest-programs.cpio.gz \
-		build/fuzz/obj build/fuzz/bin build/fuzz/libvmon.a build/fuzz/cov build/fuzz-replay
+	rm -rf build/obj build/san build/tsan build/vmon build/vmon-san build/vmon-tsan build/unit-tests \
+		build/difftest build/guests build/tsan-logs build/demo build/guest-programs \
+		build/guest-programs.cpio.gz build/fuzz/obj build/fuzz/bin build/fuzz/libvmon.a \
+		build/fuzz/cov build/fuzz-replay
 
--include $(shell find build/obj build/san $(FOBJ) $(COBJ) -name '*.d' 2>/dev/null)
+-include $(shell find build/obj build/san build/tsan $(FOBJ) $(COBJ) -name '*.d' 2>/dev/null)

@@ -166,9 +166,9 @@ static void add_net(struct filter *f)
 	allow_if(f, SCMP_SYS(newfstatat), SCMP_A3(SCMP_CMP_EQ, 0));
 }
 
-#ifdef __SANITIZE_ADDRESS__
-/* The test build (ASan, UBSan, LSan) only, never vmon itself: each new thread reads its stack
- * bounds (pthread_getattr_np: sched_getaffinity), a report reads /proc/self/maps and the
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* The test builds (ASan, UBSan, LSan; TSan) only, never vmon itself: each new thread reads its
+ * stack bounds (pthread_getattr_np: sched_getaffinity), a report reads /proc/self/maps and the
  * binary, and LeakSanitizer at exit stops the world from a ptrace-ing clone of the process. */
 static void add_sanitizer(struct filter *f)
 {
@@ -180,14 +180,21 @@ static void add_sanitizer(struct filter *f)
 	allow(f, SCMP_SYS(readlink));
 	allow(f, SCMP_SYS(readlinkat));
 	allow(f, SCMP_SYS(newfstatat));
+	allow(f, SCMP_SYS(readlink));		/* a TSan report symbolizes library paths */
 	static const int lsan_calls[] = { SCMP_SYS(prctl), SCMP_SYS(ptrace), SCMP_SYS(wait4),
 		SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(getppid) };
 	for (size_t i = 0; i < sizeof(lsan_calls) / sizeof(lsan_calls[0]); i++)
 		allow(f, lsan_calls[i]);
 	allow_if(f, SCMP_SYS(clone), SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_VM | CLONE_UNTRACED,
 					      CLONE_VM | CLONE_UNTRACED));
+#ifdef __SANITIZE_THREAD__
+	(void)writes;
+	allow(f, SCMP_SYS(open));	/* a report goes to the file TSAN_OPTIONS log_path names */
+	allow(f, SCMP_SYS(openat));
+#else
 	allow_if(f, SCMP_SYS(open), SCMP_A1(SCMP_CMP_MASKED_EQ, writes, 0));
 	allow_if(f, SCMP_SYS(openat), SCMP_A2(SCMP_CMP_MASKED_EQ, writes, 0));
+#endif
 }
 #endif
 
@@ -209,7 +216,7 @@ static bool filter_init(struct filter *f)
 /* Installs f on every thread of the process (later ones inherit it) and frees it. */
 static int filter_load(struct filter *f)
 {
-#ifdef __SANITIZE_ADDRESS__
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	add_sanitizer(f);
 #endif
 	if (!f->err)

@@ -1,5 +1,5 @@
-/* Exit counters shared by all engines. Each vCPU counts into its own block (no atomics on the
- * hot path); vm_print_stats() adds them up at exit. */
+/* Exit counters shared by all engines. Each vCPU counts into its own block (no locked atomics
+ * on the hot path: stat_add); vm_print_stats() and the API add them up. */
 #ifndef VMON_STATS_H
 #define VMON_STATS_H
 
@@ -29,6 +29,14 @@ struct vcpu_stats {
 };
 
 extern const char *const stat_names[STAT_NR];
+
+/* Count into a counter that only its vCPU thread writes and other threads (--stats, the API)
+ * read with relaxed atomic loads: a relaxed load and store, plain moves on x86-64, so it costs
+ * what ++ did and the concurrent read is not a data race. */
+static inline void stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
 
 /* The counter a claimed access to port belongs to (one of the STAT_PIO_* above). */
 enum stat_kind stat_pio_kind(uint16_t port);

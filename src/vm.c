@@ -60,7 +60,7 @@ bool vm_pio(struct vcpu *v, uint16_t port, unsigned size, bool write, uint64_t *
 	note_first_exit(v->vm);
 	bool claimed = bus_access(&v->vm->pio, port, size, write, val);
 
-	v->stats.count[claimed ? stat_pio_kind(port) : STAT_PIO_UNCLAIMED]++;
+	stat_add(&v->stats.count[claimed ? stat_pio_kind(port) : STAT_PIO_UNCLAIMED], 1);
 	return claimed;
 }
 
@@ -69,7 +69,7 @@ bool vm_mmio(struct vcpu *v, uint64_t gpa, unsigned size, bool write, uint64_t *
 	note_first_exit(v->vm);
 	bool claimed = bus_access(&v->vm->mmio, gpa, size, write, val);
 
-	v->stats.count[claimed ? STAT_MMIO : STAT_MMIO_UNCLAIMED]++;
+	stat_add(&v->stats.count[claimed ? STAT_MMIO : STAT_MMIO_UNCLAIMED], 1);
 	return claimed;
 }
 
@@ -438,7 +438,7 @@ static void *vcpu_thread(void *arg)
 		case VCPU_EXIT_STOP:
 			break;
 		case VCPU_EXIT_SHUTDOWN:
-			v->stats.count[STAT_SHUTDOWN]++;
+			stat_add(&v->stats.count[STAT_SHUTDOWN], 1);
 			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT)) {
 				vmon_log("vcpu %d: shutdown (triple fault or unrecoverable guest "
 					 "state)", v->id);

@@ -18,7 +18,8 @@
 #   migrate/guest-exits   the dirtier exits (port 0xf4) while a migration to a target that never
 #                         reads runs: vmon ends with the guest's status and removes its socket
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh. VMON_TEST_ENGINE (bt)
-# picks the engine of both sides (tests/slow/kvm_nested.sh runs it with kvm).
+# picks the engine of both sides (tests/slow/kvm_nested.sh runs it with kvm); VMON_TEST_SLOW=1
+# says the vmon under test crawls (make tsan's ThreadSanitizer build).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
 
@@ -26,9 +27,10 @@ vmon=${VMON_SAN:-build/vmon-san}	# the VMs under test
 client=${VMON:-build/vmon}		# requests: quick to start
 engine=${VMON_TEST_ENGINE:-bt}
 # The guests' pace: the ticker's lines, the dirtier's seconds. Nested under QEMU TCG the kvm
-# guest keeps real time while vmon and these scripts crawl: 2 s a line, 40 s of dirtying.
+# guest keeps real time while vmon and these scripts crawl: 2 s a line, 40 s of dirtying; so
+# does a guest under a slow vmon build.
 pace=slow dirt=long
-[ "$engine" = kvm ] && pace=long dirt=nest
+[ "$engine" = kvm ] || [ -n "${VMON_TEST_SLOW:-}" ] && pace=long dirt=nest
 # A kvm whose ring 0 is emulated (`vmon probe`: ring0-speed slow, a software KVM such as PVM,
 # where the dirtier takes 41 s to fill its buffer and 142 s to verify it) gets every wait
 # multiplied by wait_scale.

@@ -13,7 +13,7 @@ struct buf {
 static struct emit *start(struct buf *b)
 {
 	memset(b->bytes, 0xcc, sizeof(b->bytes));
-	b->e = (struct emit){ b->bytes, b->bytes + sizeof(b->bytes) };
+	b->e = (struct emit){ b->bytes, b->bytes + sizeof(b->bytes), 0 };
 	return &b->e;
 }
 
@@ -87,7 +87,7 @@ TEST(emit_stack_and_branches)
 	uint8_t *fwd = em_jcc(e, CC_NE);				/* jne +2 over ... */
 	em_push(e, H_RAX);
 	em_pop(e, H_RAX);
-	em_patch(fwd, e->p);
+	em_patch(e, fwd, e->p);
 	em_jmp_to(e, b.bytes);						/* jmp back to the start */
 	EXPECT(&b, 0x0f, 0x85, 0x02, 0x00, 0x00, 0x00, 0x50, 0x58, 0xe9, 0xf3, 0xff, 0xff, 0xff);
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "cpu_state.h"
+#include "stats.h"
 
 struct vm;
 struct vcpu;

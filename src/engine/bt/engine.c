@@ -285,8 +285,8 @@ static bool inject_nmi(struct bt_vcpu *bv)
 	if (cpu->nmi_blocked || cpu->inhibit_irq ||
 	    !irqchip_take_nmi(cpu->bvm->irqchip, cpu->vcpu->id))
 		return false;
-	cpu->stats.interrupts++;
-	cpu->vcpu->stats.count[STAT_IRQ_INJECTED]++;
+	stat_add(&cpu->stats.interrupts, 1);
+	stat_add(&cpu->vcpu->stats.count[STAT_IRQ_INJECTED], 1);
 	bt_deliver(cpu, EXC_NMI, false, 0, BT_DELIVER_HW);
 	cpu->nmi_blocked = true;
 	return true;
@@ -309,8 +309,8 @@ static bool inject_irq(struct bt_vcpu *bv)
 	vector = irqchip_ack(chip, id, vector);
 	if (vector < 0)
 		return false;
-	cpu->stats.interrupts++;
-	cpu->vcpu->stats.count[STAT_IRQ_INJECTED]++;
+	stat_add(&cpu->stats.interrupts, 1);
+	stat_add(&cpu->vcpu->stats.count[STAT_IRQ_INJECTED], 1);
 	bt_deliver(cpu, vector, false, 0, BT_DELIVER_HW);
 	return true;
 }
@@ -338,7 +338,7 @@ bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
 		vector = second;
 	}
 	cpu->dbg_hit = 0;	/* a faulting instruction did not complete: no data #DB */
-	cpu->stats.exceptions[vector]++;
+	stat_add(&cpu->stats.exceptions[vector], 1);
 	*delivering = bt_exc_class(vector);
 	bt_deliver(cpu, vector, has_error, error, BT_DELIVER_EXC);
 	return true;
@@ -392,7 +392,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		bool step = tf && ran;
 		if ((step || cpu->dbg_hit) && !cpu->inhibit_db) {
 			bt_dbg_trap_status(cpu, step);
-			cpu->stats.exceptions[EXC_DB]++;
+			stat_add(&cpu->stats.exceptions[EXC_DB], 1);
 			delivering = BT_EXC_BENIGN;
 			bt_deliver(cpu, EXC_DB, false, 0, BT_DELIVER_HW);
 			delivering = -1;

@@ -188,7 +188,7 @@ static int handle_exit(struct vcpu *v, struct kvm_vcpu_priv *kv)
 		return handle_mmio(v, kv) < 0 ? VCPU_EXIT_ERROR : -1;
 	case KVM_EXIT_HLT:
 		/* Only without the in-kernel LAPIC, which vmon always creates. */
-		v->stats.count[STAT_HLT]++;
+		stat_add(&v->stats.count[STAT_HLT], 1);
 		return -1;
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
@@ -196,7 +196,7 @@ static int handle_exit(struct vcpu *v, struct kvm_vcpu_priv *kv)
 	case KVM_EXIT_TPR_ACCESS:
 		return -1;
 	case KVM_EXIT_SHUTDOWN:
-		v->stats.count[STAT_SHUTDOWN]++;
+		stat_add(&v->stats.count[STAT_SHUTDOWN], 1);
 		kv->state_lost = kp->shutdown_resets;
 		return VCPU_EXIT_SHUTDOWN;
 	case KVM_EXIT_SYSTEM_EVENT:
@@ -272,7 +272,7 @@ enum vcpu_exit kvm_vcpu_run(struct vcpu *v)
 		}
 		if (ioctl(kv->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				kv->exits[KVM_EXIT_INTR]++;
+				stat_add(&kv->exits[KVM_EXIT_INTR], 1);
 				kv->io_pending = false;	/* KVM completes it before bailing out */
 				set_immediate_exit(kv->run, 0);
 				drain_kicks();
@@ -283,7 +283,7 @@ enum vcpu_exit kvm_vcpu_run(struct vcpu *v)
 			break;
 		}
 		kv->io_pending = false;
-		kv->exits[exit_bucket(kv->run->exit_reason)]++;
+		stat_add(&kv->exits[exit_bucket(kv->run->exit_reason)], 1);
 		ret = handle_exit(v, kv);
 		if (ret < 0 && kv->run->exit_reason == kp->test_fallback_exit) {
 			/* Retire the I/O first; a kick meanwhile set stop_requested, seen above. */

@@ -160,7 +160,7 @@ static void cache_clear(struct bt_cpu *cpu, struct block_cache *bc)
 	cpu->tb_exit = NULL;
 	if (bc->tc.cur != bc->tc.start) {
 		bt_tcache_reset(&bc->tc);
-		cpu->stats.tb_flushes++;
+		stat_add(&cpu->stats.tb_flushes, 1);
 	}
 }
 
@@ -266,7 +266,7 @@ static void decode_block(struct bt_cpu *cpu, struct block *b, struct bt_insn *ou
 	b->insns = out;
 	b->code_size = cpu->code_size;
 	b->key = gpa | (lin & (BT_PAGE - 1));
-	cpu->stats.blocks_decoded++;
+	stat_add(&cpu->stats.blocks_decoded, 1);
 	sync_tlb(cpu);		/* decoding may have watched a new code page */
 }
 
@@ -322,7 +322,7 @@ static struct block *find_block(struct bt_cpu *cpu)
 	unsigned h;
 
 	if (jc->b && jc->lin == lin && block_matches(cpu, jc->b, key, lin)) {
-		cpu->stats.block_cache_hits++;
+		stat_add(&cpu->stats.block_cache_hits, 1);
 		return jc->b;
 	}
 	if (!page_tracked(cpu->bvm, gpa)) {
@@ -336,16 +336,16 @@ static struct block *find_block(struct bt_cpu *cpu)
 		if (b->key != key || b->code_size != cpu->code_size)
 			continue;
 		if (block_valid(cpu, b, lin)) {
-			cpu->stats.block_cache_hits++;
+			stat_add(&cpu->stats.block_cache_hits, 1);
 			jc->lin = lin;
 			jc->b = b;
 			return b;
 		}
 		/* Stale: decode again into fresh arena space, keeping the hash slot. */
-		cpu->stats.blocks_invalidated++;
+		stat_add(&cpu->stats.blocks_invalidated, 1);
 		break;
 	}
-	cpu->stats.block_cache_misses++;
+	stat_add(&cpu->stats.block_cache_misses, 1);
 
 	if (bc->nr_insns + BLOCK_MAX > CACHE_INSNS || (!b && bc->nr_blocks == CACHE_BLOCKS)) {
 		cache_clear(cpu, bc);
@@ -426,9 +426,9 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 		return NULL;	/* out of host memory: interpreted, tried again next run */
 	b->tb_tlb = (uint8_t)tlb;
 	name_translation(&bc->tc, start, cpu->s.rip);
-	cpu->stats.tb_blocks++;
-	cpu->stats.tb_insns += b->n;
-	cpu->stats.tb_bytes += (uint64_t)(bc->tc.cur - start);
+	stat_add(&cpu->stats.tb_blocks, 1);
+	stat_add(&cpu->stats.tb_insns, b->n);
+	stat_add(&cpu->stats.tb_bytes, (uint64_t)(bc->tc.cur - start));
 	return b->tb;
 }
 
@@ -498,14 +498,14 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 			ran = tb(cpu, chain_limit(left, shadow || rf));
 			/* blocks left for chained ones were counted by the chain guards */
 			done += cpu->stats.insns - chained;
-			cpu->stats.tb_runs++;
+			stat_add(&cpu->stats.tb_runs, 1);
 		} else {
 			cpu->tb_exit = NULL;
 			ran = run_block(cpu, b, max);
-			cpu->stats.interp_runs++;
+			stat_add(&cpu->stats.interp_runs, 1);
 		}
 		done += ran;
-		cpu->stats.insns += ran;
+		stat_add(&cpu->stats.insns, ran);
 		if (shadow) {
 			/* The instruction after STI / MOV SS has run: let the caller look at
 			 * interrupts again. */

@@ -5,18 +5,19 @@
 
 void em_byte(struct emit *e, uint8_t b)
 {
-	*e->p++ = b;
+	e->p[e->wdelta] = b;
+	e->p++;
 }
 
 void em_u32(struct emit *e, uint32_t v)
 {
-	memcpy(e->p, &v, 4);
+	memcpy(e->p + e->wdelta, &v, 4);
 	e->p += 4;
 }
 
 static void em_u64(struct emit *e, uint64_t v)
 {
-	memcpy(e->p, &v, 8);
+	memcpy(e->p + e->wdelta, &v, 8);
 	e->p += 8;
 }
 
@@ -207,19 +208,19 @@ uint8_t *em_jmp(struct emit *e)
 	return e->p - 4;
 }
 
-void em_patch(uint8_t *rel32, const uint8_t *target)
+void em_patch(const struct emit *e, uint8_t *rel32, const uint8_t *target)
 {
 	int32_t rel = (int32_t)(target - (rel32 + 4));
 
-	memcpy(rel32, &rel, 4);
+	memcpy(rel32 + e->wdelta, &rel, 4);
 }
 
 void em_jmp_to(struct emit *e, const uint8_t *target)
 {
-	em_patch(em_jmp(e), target);
+	em_patch(e, em_jmp(e), target);
 }
 
 void em_jcc_to(struct emit *e, unsigned cc, const uint8_t *target)
 {
-	em_patch(em_jcc(e, cc), target);
+	em_patch(e, em_jcc(e, cc), target);
 }

@@ -14,9 +14,12 @@
 enum hreg { H_RAX, H_RCX, H_RDX, H_RBX, H_RSP, H_RBP, H_RSI, H_RDI,
 	    H_R8, H_R9, H_R10, H_R11, H_R12, H_R13, H_R14, H_R15, H_NONE = -1 };
 
+/* p and end are addresses where the code runs (the translation cache's executable view); the
+ * bytes are written wdelta bytes away, in its writable view (0: one view, as in the tests). */
 struct emit {
 	uint8_t *p;		/* next byte */
 	uint8_t *end;
+	ptrdiff_t wdelta;	/* writable view - executable view */
 };
 
 /* r/m operand: a register (reg >= 0) or memory. */
@@ -86,7 +89,7 @@ void em_setcc_zx(struct emit *e, unsigned cc, int reg);
 /* Forward jumps: emit with a zero rel32 and patch when the target is known. */
 uint8_t *em_jcc(struct emit *e, unsigned cc);
 uint8_t *em_jmp(struct emit *e);
-void em_patch(uint8_t *rel32, const uint8_t *target);
+void em_patch(const struct emit *e, uint8_t *rel32, const uint8_t *target);
 /* jmp to a known (backward or forward) address. */
 void em_jmp_to(struct emit *e, const uint8_t *target);
 void em_jcc_to(struct emit *e, unsigned cc, const uint8_t *target);

@@ -1,4 +1,4 @@
-/* The translation cache: one executable arena per vCPU (see translate.h). */
+/* The translation cache: per vCPU, one memfd mapped twice, writable and executable (translate.h). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -41,21 +41,46 @@ void bt_tcache_name(struct bt_tcache *tc, const uint8_t *code, const uint8_t *en
 	}
 }
 
+/* Two views of one memfd of size bytes: *w writable, *x executable, at unrelated addresses
+ * (each mapping gets its own place). The file is sparse: only what is written gets pages. */
+static int map_views(size_t size, uint8_t **w, uint8_t **x)
+{
+	int fd = memfd_create("vmon-tcache", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	void *wp = MAP_FAILED, *xp = MAP_FAILED;
+	if (ftruncate(fd, (off_t)size) == 0) {
+		wp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+		xp = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	}
+	close(fd);		/* the mappings keep the file */
+	if (wp == MAP_FAILED || xp == MAP_FAILED) {
+		if (wp != MAP_FAILED)
+			munmap(wp, size);
+		if (xp != MAP_FAILED)
+			munmap(xp, size);
+		return -1;
+	}
+	*w = wp;
+	*x = xp;
+	return 0;
+}
+
 int bt_tcache_init(struct bt_tcache *tc, size_t size)
 {
 	bool perf_map = getenv("VMON_PERF_MAP");
-	void *p;
+	uint8_t *w, *x;
 
 	/* Room for several fills that keep their addresses (see bt_tcache_reset); only what is
 	 * written gets host pages. */
 	if (perf_map)
 		size *= PERF_MAP_FILLS;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE | PROT_EXEC,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (p == MAP_FAILED)
+	/* Made with the vCPU, before the sandbox, which allows no executable mapping later. */
+	if (map_views(size, &w, &x) < 0)
 		return -1;
-	tc->base = p;
+	tc->base = x;
+	tc->wdelta = w - x;
 	tc->end = tc->base + size;
 	tc->populated = tc->base;
 	tc->start = tc->cur = tc->base;
@@ -71,6 +96,7 @@ void bt_tcache_free(struct bt_tcache *tc)
 	if (!tc->base)		/* never initialised (interpreter only) */
 		return;
 	munmap(tc->base, (size_t)(tc->end - tc->base));
+	munmap(tc->base + tc->wdelta, (size_t)(tc->end - tc->base));
 	if (tc->perf_map_fd >= 0)
 		close(tc->perf_map_fd);
 	tc->perf_map_fd = -1;
@@ -98,7 +124,7 @@ void bt_tcache_reserve(struct bt_tcache *tc, size_t len)
 	while (tc->populated < tc->cur + len) {
 		size_t n = (size_t)(tc->end - tc->populated);
 		n = n < TCACHE_POPULATE ? n : TCACHE_POPULATE;
-		host_populate(tc->populated, n);
+		host_populate(tc->populated + tc->wdelta, n);	/* the writable view faults */
 		tc->populated += n;
 	}
 }

@@ -169,7 +169,7 @@ static void exit_static(struct tctx *t, unsigned done, int32_t target)
 
 	em_op(e, 8, 0x89, H_RAX, F(s.rip));
 	x->slot = em_jmp(e);
-	em_patch(x->slot, e->p);
+	em_patch(e, x->slot, e->p);
 	x->done = done;
 	x->src_page = t->key & BT_PAGE_MASK;
 	x->same_page = same_page(t, target);
@@ -265,7 +265,7 @@ static void exit_dynamic(struct tctx *t, unsigned done)
 	em_alu_imm(e, 8, ALU_ADD, F(stats.insns), (int32_t)done);
 	em_op(e, 4, 0xff, 4, em_m(H_RSI, IB(entry)));			/* jmp [rsi + entry] */
 	for (unsigned f = 0; f < nf; f++)
-		em_patch(fail[f], e->p);
+		em_patch(e, fail[f], e->p);
 	epilogue(e, done);
 }
 
@@ -959,11 +959,11 @@ static void cf_to_reg(struct tctx *t, int h)
 	em_op(e, 8, 0x8b, h, F(cc_src));
 	em_alu_imm(e, 4, ALU_AND, em_r(h), 1);
 	uint8_t *done = em_jmp(e);
-	em_patch(other, e->p);
+	em_patch(e, other, e->p);
 	em_op(e, 8, 0x8b, H_RDI, em_r(CPU));
 	em_call(e, (const void *)(uintptr_t)bt_cf);
 	em_op(e, 4, 0x0fb6, h, em_r(H_RAX));			/* movzx h, al */
-	em_patch(done, e->p);
+	em_patch(e, done, e->p);
 }
 
 /* INC/DEC r/m: CF is kept, so the old CF goes to cc_src. */
@@ -1392,7 +1392,7 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 	struct emit *e = &t->e;
 
 	for (unsigned s = 0; s < tl->nsites; s++)
-		em_patch(tl->sites[s], e->p);
+		em_patch(e, tl->sites[s], e->p);
 	write_back(t, tl->dirty);
 	if (tl->kind == TAIL_TAKEN) {
 		/* Jcc taken: the target must be canonical, else the handler raises #GP. */
@@ -1408,7 +1408,7 @@ static void emit_tail(struct tctx *t, struct tail *tl)
 		em_op(e, 8, 0x39, H_RAX, em_r(H_RDX));
 		uint8_t *bad = em_jcc(e, CC_NE);
 		exit_static(t, tl->k + 1, tl->target);
-		em_patch(bad, e->p);
+		em_patch(e, bad, e->p);
 	}
 	call_handler(t, tl->k, tl->off);
 	if (tl->k + 1 == t->n)
@@ -1428,7 +1428,7 @@ bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const stru
 
 	if (!t)
 		return NULL;
-	*t = (struct tctx){ .e = { tc->cur, tc->end }, .insns = insns, .n = n, .tlb = tlb,
+	*t = (struct tctx){ .e = { tc->cur, tc->end, tc->wdelta }, .insns = insns, .n = n, .tlb = tlb,
 			    .cc_kind = -1, .key = key, .cpu = cpu, .tc = tc };
 	e = &t->e;
 	choose_cached(t);
@@ -1480,14 +1480,14 @@ bt_tb_fn bt_translate_block(struct bt_cpu *cpu, struct bt_tcache *tc, const stru
 			stub[done] = e->p;
 			exit_next_rip(e, done);
 		}
-		em_patch(t->exits[x].at, stub[done]);
+		em_patch(e, t->exits[x].at, stub[done]);
 	}
 	/* The exit descriptors, 8-byte aligned after the code. */
 	e->p += -(uintptr_t)e->p & 7;
 	for (unsigned x = 0; x < t->nr_chain; x++) {
 		uint64_t at = (uint64_t)(uintptr_t)e->p;
-		memcpy(e->p, &t->chain[x].x, sizeof(struct tb_exit));
-		memcpy(t->chain[x].imm, &at, 8);
+		memcpy(e->p + e->wdelta, &t->chain[x].x, sizeof(struct tb_exit));
+		memcpy(t->chain[x].imm + e->wdelta, &at, 8);
 		e->p += sizeof(struct tb_exit);
 	}
 	if (e->p > tc->end)	/* bt_translate_max_size is wrong: better stop than run this */
@@ -1505,7 +1505,7 @@ void bt_tb_link(struct bt_cpu *cpu, struct bt_tcache *tc, void *exit, bt_tb_fn f
 		uint32_t gen, int tlb)
 {
 	struct tb_exit *x = exit;
-	struct emit e = { tc->cur, tc->end }, *ep = &e;
+	struct emit e = { tc->cur, tc->end, tc->wdelta }, *ep = &e;
 	uint8_t *back = x->slot + 4;		/* the way back to the run loop */
 	int32_t tlbs = OFF(tlb) + tlb * (int32_t)sizeof(cpu->tlb[0]);
 
@@ -1544,7 +1544,7 @@ void bt_tb_link(struct bt_cpu *cpu, struct bt_tcache *tc, void *exit, bt_tb_fn f
 	em_op(ep, 8, 0xff, 0, F(stats.tb_chained));			/* inc qword */
 	em_alu_imm(ep, 8, ALU_ADD, F(stats.insns), (int32_t)x->done);
 	em_jmp_to(ep, (const uint8_t *)(uintptr_t)fn + PROLOGUE_LEN);
-	em_patch(x->slot, tc->cur);
-	x->linked = fn;
+	em_patch(ep, x->slot, tc->cur);
+	((struct tb_exit *)((uint8_t *)x + tc->wdelta))->linked = fn;	/* x is in the cache */
 	tc->cur = e.p;
 }

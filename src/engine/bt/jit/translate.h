@@ -38,11 +38,13 @@ struct bt_ibtc_entry {
 
 #define BT_IBTC_BITS	12
 
-/* Executable memory of one vCPU, filled front to back and emptied as a whole. It is mapped
- * read-write-execute: only its own vCPU thread writes it, and RW/RX switching (mprotect per
- * translation) or a second mapping would cost more than it protects here. */
+/* Executable memory of one vCPU, filled front to back and emptied as a whole. Never writable
+ * and executable at once: one memfd is mapped twice, read-execute (the addresses below, where
+ * the code runs) and read-write wdelta bytes away (where the translator writes it), so a guest
+ * that found a way to make vmon write where it chose could not write code that runs. */
 struct bt_tcache {
-	uint8_t *base, *end;		/* the mapping */
+	uint8_t *base, *end;		/* the executable view */
+	ptrdiff_t wdelta;		/* writable view - executable view */
 	uint8_t *start, *cur;		/* code since the last reset; cur: next free byte */
 	uint8_t *populated;		/* [base, populated) has host pages */
 	struct bt_ibtc_entry ibtc[1u << BT_IBTC_BITS];

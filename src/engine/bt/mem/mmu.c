@@ -108,7 +108,7 @@ static void walk(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, bool user
 	void *leaf = NULL;
 	int level, shift;
 
-	cpu->stats.page_walks++;
+	stat_add(&cpu->stats.page_walks, 1);
 	w->user = w->write = w->exec = true;
 	w->global = false;
 	w->nr_tables = 0;
@@ -226,7 +226,7 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 
 	struct bt_walk w;
 	bool user = tlb == BT_TLB_USER;
-	cpu->stats.tlb_misses++;
+	stat_add(&cpu->stats.tlb_misses, 1);
 	if (!(cpu->s.cr0 & CR0_PG)) {
 		w = (struct bt_walk){ .gpa = page & 0xffffffffull, .user = true, .write = true,
 				      .exec = true, .dirty = true, .shift = 12 };
@@ -346,7 +346,7 @@ uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int t
 {
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
 
-	cpu->stats.tlb_hits_slowpath++;
+	stat_add(&cpu->stats.tlb_hits_slowpath, 1);
 	if (cpu->dbg_data)
 		bt_dbg_data_access(cpu, lin, size, false);
 
@@ -370,7 +370,7 @@ void bt_write_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, uint64_t
 {
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
 
-	cpu->stats.tlb_hits_slowpath++;
+	stat_add(&cpu->stats.tlb_hits_slowpath, 1);
 	if (cpu->dbg_data)
 		bt_dbg_data_access(cpu, lin, size, true);
 
@@ -456,7 +456,7 @@ void bt_tlb_flush(struct bt_cpu *cpu, bool include_global)
 {
 	unsigned kept = 0;
 
-	cpu->stats.tlb_flushes++;
+	stat_add(&cpu->stats.tlb_flushes, 1);
 	cpu->tlb_gen_seen = atomic_load(&cpu->bvm->tlb_gen);
 	/* Only entries filled since the last flush (or kept by it) can hold a translation. */
 	for (unsigned k = 0; k < cpu->tlb_nr_used; k++) {

@@ -99,7 +99,7 @@ uint32_t bt_shadow_watch(struct bt_cpu *cpu, uint64_t pfn)
 		uint64_t n = (s | BT_PT_WATCHED) & ~PT_STREAK_MASK;
 		if (atomic_compare_exchange_weak(st, &s, n)) {
 			if (!(s & BT_PT_WATCHED)) {
-				cpu->stats.pt_watched++;
+				stat_add(&cpu->stats.pt_watched, 1);
 				if (bvm->nr_cpus > 1)
 					atomic_fetch_add(&bvm->tlb_gen, 1);
 				bt_tlb_drop_gpa(cpu, pfn << 12, false);
@@ -116,7 +116,7 @@ void bt_shadow_write_trap(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len)
 	_Atomic uint64_t *st = &cpu->bvm->pt_state[gpa_page >> 12];
 	uint64_t s = atomic_load(st), n;
 
-	cpu->stats.pt_write_traps++;
+	stat_add(&cpu->stats.pt_write_traps, 1);
 	do {
 		n = ((s + 1) & PT_GEN_MASK) | (s & ~PT_GEN_MASK);
 		if (!(s & BT_PT_WATCHED))
@@ -128,7 +128,7 @@ void bt_shadow_write_trap(struct bt_cpu *cpu, uint64_t gpa_page, unsigned len)
 			n += PT_STREAK_ONE;
 	} while (!atomic_compare_exchange_weak(st, &s, n));
 	if ((s & BT_PT_WATCHED) && !(n & BT_PT_WATCHED)) {
-		cpu->stats.pt_released++;
+		stat_add(&cpu->stats.pt_released, 1);
 		bt_tlb_drop_gpa(cpu, gpa_page, true);
 	}
 }
@@ -168,8 +168,8 @@ static uint64_t switch_root(struct bt_cpu *cpu, struct bt_shadow *sh, uint64_t k
 	}
 	r = victim;
 	if (r->id)
-		cpu->stats.shadow_roots_evicted++;
-	cpu->stats.shadow_roots_created++;
+		stat_add(&cpu->stats.shadow_roots_evicted, 1);
+	stat_add(&cpu->stats.shadow_roots_created, 1);
 	*r = (struct bt_shadow_root){ .cr3 = cpu->s.cr3, .key = key, .id = ++sh->next_id };
 found:
 	r->last_used = ++sh->clock;
@@ -255,7 +255,7 @@ static const struct bt_shadow_entry *probe(struct bt_cpu *cpu, uint64_t lin, uns
 	if (e->owner != owner || e->shift != shift || e->lin != (lin & ~((1ull << shift) - 1)))
 		return NULL;
 	if (!tables_unchanged(cpu->bvm, e)) {
-		cpu->stats.shadow_stale++;
+		stat_add(&cpu->stats.shadow_stale, 1);
 		e->owner = 0;
 		*tag = 0;
 		return NULL;
@@ -299,7 +299,7 @@ bool bt_shadow_lookup(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, int 
 	/* Not allowed: the walk raises the fault (or sets D for a first write). */
 	if (!bt_walk_allows(w, acc, tlb == BT_TLB_USER, cpu->s.cr0 & CR0_WP))
 		return false;
-	cpu->stats.shadow_hits++;
+	stat_add(&cpu->stats.shadow_hits, 1);
 	return true;
 }
 

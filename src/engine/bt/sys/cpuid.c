@@ -102,7 +102,7 @@ void bt_op_cpuid(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	uint32_t r[4];
 
-	cpu->stats.trap_cpuid++;
+	stat_add(&cpu->stats.trap_cpuid, 1);
 	bt_cpuid(cpu, (uint32_t)cpu->s.gpr[R_RAX], r);
 	cpu->s.gpr[R_RAX] = r[0];
 	cpu->s.gpr[R_RBX] = r[1];

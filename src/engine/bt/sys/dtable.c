@@ -24,7 +24,7 @@ static void load_dtable(struct bt_cpu *cpu, const struct bt_insn *i, struct dtab
 	bt_require_cpl0(cpu);
 	if (cpu->mode == BT_MODE_V86)
 		bt_raise(cpu, EXC_GP, 0);
-	cpu->stats.trap_dt++;
+	stat_add(&cpu->stats.trap_dt, 1);
 	uint64_t off = bt_ea(cpu, i);
 	uint16_t limit = (uint16_t)bt_read(cpu, i->seg, off, 2);
 	uint64_t base;
@@ -46,7 +46,7 @@ static void load_dtable(struct bt_cpu *cpu, const struct bt_insn *i, struct dtab
 static void store_dtable(struct bt_cpu *cpu, const struct bt_insn *i, const struct dtable *dt)
 {
 	require_mem(cpu, i);
-	cpu->stats.trap_dt++;
+	stat_add(&cpu->stats.trap_dt, 1);
 	uint64_t off = bt_ea(cpu, i);
 	unsigned bsize = cpu->mode == BT_MODE_LONG ? 8 : 4;
 	uint64_t off2 = (off + 2) & (i->addrsize == 2 ? 0xffff : i->addrsize == 4 ? 0xffffffff : ~0ull);
@@ -96,7 +96,7 @@ void bt_op_lldt(struct bt_cpu *cpu, const struct bt_insn *i)
 	require_prot(cpu);
 	bt_require_cpl0(cpu);
 	uint16_t sel = (uint16_t)bt_rm_get(cpu, i, 2);
-	cpu->stats.trap_dt++;
+	stat_add(&cpu->stats.trap_dt, 1);
 	if (!(sel & 0xfffc)) {
 		cpu->s.seg[S_LDTR].sel = sel;
 		cpu->s.seg[S_LDTR].attr = SEG_UNUSABLE;
@@ -111,7 +111,7 @@ void bt_op_ltr(struct bt_cpu *cpu, const struct bt_insn *i)
 	require_prot(cpu);
 	bt_require_cpl0(cpu);
 	uint16_t sel = (uint16_t)bt_rm_get(cpu, i, 2);
-	cpu->stats.trap_dt++;
+	stat_add(&cpu->stats.trap_dt, 1);
 	if (!(sel & 0xfffc))
 		bt_raise(cpu, EXC_GP, 0);
 	uint64_t d, lin;
@@ -123,7 +123,7 @@ void bt_op_ltr(struct bt_cpu *cpu, const struct bt_insn *i)
 
 static void store_sel(struct bt_cpu *cpu, const struct bt_insn *i, uint16_t sel)
 {
-	cpu->stats.trap_dt++;
+	stat_add(&cpu->stats.trap_dt, 1);
 	bt_rm_set(cpu, i, (i->flags & BI_MEM) ? 2 : i->opsize, sel);
 }
 

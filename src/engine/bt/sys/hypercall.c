@@ -81,9 +81,9 @@ void bt_op_vmcall(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t a3 = r[R_RSI] & mask;
 	int64_t ret;
 
-	cpu->stats.trap_other++;
-	cpu->vcpu->stats.count[STAT_HYPERCALL]++;
-	cpu->stats.hypercalls[nr < BT_HC_COUNTED ? nr : BT_HC_COUNTED]++;
+	stat_add(&cpu->stats.trap_other, 1);
+	stat_add(&cpu->vcpu->stats.count[STAT_HYPERCALL], 1);
+	stat_add(&cpu->stats.hypercalls[nr < BT_HC_COUNTED ? nr : BT_HC_COUNTED], 1);
 	if (cpu->cpl != 0)
 		ret = -KVM_EPERM;
 	else if (nr == KVM_HC_KICK_CPU)

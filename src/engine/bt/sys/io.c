@@ -63,7 +63,7 @@ void bt_op_in(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t val = 0;
 
 	start_io(cpu, port, size);
-	cpu->stats.trap_io++;
+	stat_add(&cpu->stats.trap_io, 1);
 	vm_pio(cpu->vcpu, port, size, false, &val);
 	set_ax(cpu, size, val);
 }
@@ -75,7 +75,7 @@ void bt_op_out(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t val = cpu->s.gpr[R_RAX] & (size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1);
 
 	start_io(cpu, port, size);
-	cpu->stats.trap_io++;
+	stat_add(&cpu->stats.trap_io, 1);
 	vm_pio(cpu->vcpu, port, size, true, &val);
 }
 
@@ -101,7 +101,7 @@ static void string_io(struct bt_cpu *cpu, const struct bt_insn *i, bool out)
 	int reg = out ? R_RSI : R_RDI;
 
 	start_io(cpu, port, size);
-	cpu->stats.trap_io++;
+	stat_add(&cpu->stats.trap_io, 1);
 	for (unsigned n = 0; n < REP_IO_CHUNK; n++) {
 		if (rep && !(cpu->s.gpr[R_RCX] & m))
 			return;

@@ -249,7 +249,7 @@ void bt_op_rdmsr(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t val;
 
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_msr++;
+	stat_add(&cpu->stats.trap_msr, 1);
 	if (!bt_msr_read(cpu, (uint32_t)cpu->s.gpr[R_RCX], &val))
 		bt_raise(cpu, EXC_GP, 0);
 	cpu->s.gpr[R_RAX] = val & 0xffffffffull;
@@ -261,7 +261,7 @@ void bt_op_wrmsr(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t val = (cpu->s.gpr[R_RDX] << 32) | (cpu->s.gpr[R_RAX] & 0xffffffffull);
 
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_msr++;
+	stat_add(&cpu->stats.trap_msr, 1);
 	if (!bt_msr_write(cpu, (uint32_t)cpu->s.gpr[R_RCX], val))
 		bt_raise(cpu, EXC_GP, 0);
 	cpu->end_block = true;

@@ -95,7 +95,7 @@ void bt_op_mov_to_cr(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t val = bt_reg_get(cpu, i->rm, i->opsize, true);
 
 	check_mov_cr(cpu, i);
-	cpu->stats.trap_cr++;
+	stat_add(&cpu->stats.trap_cr, 1);
 	switch (i->reg) {
 	case 0: write_cr0(cpu, val); break;
 	case 2: cpu->s.cr2 = val; break;
@@ -118,7 +118,7 @@ void bt_op_mov_from_cr(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t val;
 
 	check_mov_cr(cpu, i);
-	cpu->stats.trap_cr++;
+	stat_add(&cpu->stats.trap_cr, 1);
 	switch (i->reg) {
 	case 0: val = cpu->s.cr0; break;
 	case 2: val = cpu->s.cr2; break;
@@ -134,7 +134,7 @@ void bt_op_mov_from_cr(struct bt_cpu *cpu, const struct bt_insn *i)
 void bt_op_clts(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_cr++;
+	stat_add(&cpu->stats.trap_cr, 1);
 	cpu->s.cr0 &= ~CR0_TS;
 }
 
@@ -143,7 +143,7 @@ void bt_op_lmsw(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t val = bt_rm_get(cpu, i, 2);
 
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_cr++;
+	stat_add(&cpu->stats.trap_cr, 1);
 	/* Loads PE, MP, EM, TS; PE can be set but not cleared. */
 	uint64_t cr0 = (cpu->s.cr0 & ~0xeull) | (val & 0xf) | (cpu->s.cr0 & CR0_PE);
 	write_cr0(cpu, cr0);
@@ -151,7 +151,7 @@ void bt_op_lmsw(struct bt_cpu *cpu, const struct bt_insn *i)
 
 void bt_op_smsw(struct bt_cpu *cpu, const struct bt_insn *i)
 {
-	cpu->stats.trap_cr++;
+	stat_add(&cpu->stats.trap_cr, 1);
 	if (i->flags & BI_MEM)
 		bt_rm_set(cpu, i, 2, cpu->s.cr0 & 0xffff);
 	else
@@ -175,7 +175,7 @@ static unsigned check_mov_dr(struct bt_cpu *cpu, const struct bt_insn *i)
 			bt_raise_noerr(cpu, EXC_UD);
 		dr += 2;
 	}
-	cpu->stats.trap_other++;
+	stat_add(&cpu->stats.trap_other, 1);
 	return dr;
 }
 
@@ -207,7 +207,7 @@ void bt_op_invlpg(struct bt_cpu *cpu, const struct bt_insn *i)
 	if (!(i->flags & BI_MEM))
 		bt_raise_noerr(cpu, EXC_UD);
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_other++;
+	stat_add(&cpu->stats.trap_other, 1);
 	uint64_t off = bt_ea(cpu, i);
 	uint64_t lin = cpu->mode == BT_MODE_LONG ?
 		       off + (i->seg >= S_FS ? cpu->s.seg[i->seg].base : 0) :
@@ -282,8 +282,8 @@ void bt_op_popf(struct bt_cpu *cpu, const struct bt_insn *i)
 void bt_op_hlt(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_hlt++;
-	cpu->vcpu->stats.count[STAT_HLT]++;
+	stat_add(&cpu->stats.trap_hlt, 1);
+	stat_add(&cpu->vcpu->stats.count[STAT_HLT], 1);
 	cpu->s.halted = true;
 	cpu->end_block = true;
 }
@@ -303,14 +303,14 @@ static void set_edx_eax(struct bt_cpu *cpu, uint64_t v)
 void bt_op_rdtsc(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	check_tsd(cpu);
-	cpu->stats.trap_other++;
+	stat_add(&cpu->stats.trap_other, 1);
 	set_edx_eax(cpu, bt_guest_tsc(cpu));
 }
 
 void bt_op_rdtscp(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	check_tsd(cpu);
-	cpu->stats.trap_other++;
+	stat_add(&cpu->stats.trap_other, 1);
 	set_edx_eax(cpu, bt_guest_tsc(cpu));
 	cpu->s.gpr[R_RCX] = cpu->s.tsc_aux & 0xffffffffull;
 }
@@ -324,13 +324,13 @@ void bt_op_rdpmc(struct bt_cpu *cpu, const struct bt_insn *i)
 void bt_op_wbinvd(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_other++;
+	stat_add(&cpu->stats.trap_other, 1);
 }
 
 void bt_op_invd(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	bt_require_cpl0(cpu);
-	cpu->stats.trap_other++;
+	stat_add(&cpu->stats.trap_other, 1);
 }
 
 /* Caches are coherent: only the address checks of a byte read remain. */
