@@ -61,9 +61,11 @@ for w in "${!cmds[@]}"; do
 			echo "vmon-bench: wall ${t% *} s, user ${t#* } s" >>"$log"
 			wall[$b]+="${t% *} "
 			user[$b]+="${t#* } "
-			walks[$b]+="$(field "$log" 's/^bt: soft tlb:.* page walks \([0-9]*\).*/\1/p') "
-			hits[$b]+="$(field "$log" 's/^bt: shadow page tables: hits \([0-9]*\).*/\1/p') "
-			traps[$b]+="$(field "$log" 's/.*write-protect traps \([0-9]*\).*/\1/p') "
+			# One counter a line ("bt: page_walks N"); a BENCH_BASE from before that
+			# groups them ("bt: soft tlb: ... page walks N, ...").
+			walks[$b]+="$(field "$log" 's/^bt: page_walks //p; s/^bt: soft tlb:.* page walks \([0-9]*\).*/\1/p') "
+			hits[$b]+="$(field "$log" 's/^bt: shadow_hits //p; s/^bt: shadow page tables: hits \([0-9]*\).*/\1/p') "
+			traps[$b]+="$(field "$log" 's/^bt: pt_write_traps //p; s/.*write-protect traps \([0-9]*\).*/\1/p') "
 		done
 	done
 	for b in "${bins[@]}"; do

@@ -10,7 +10,7 @@
  * Who marks what:
  *   - vmon's own writes to guest RAM (mem_write, loaders, device DMA) through mem_mark_dirty(),
  *   - the bt engine: the page of every write TLB entry it installs, plus its page-walk A/D
- *     updates and kvmclock areas (src/engine/bt/dirty.c),
+ *     updates and kvmclock areas (src/engine/bt/mem/dirty.c),
  *   - the kvm engine: KVM_GET_DIRTY_LOG on its memory slots (src/engine/kvm/engine.c).
  */
 #ifndef VMON_DIRTY_H

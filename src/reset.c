@@ -10,6 +10,7 @@
 
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define IMAGE_NAME	"power-on state"
@@ -47,7 +48,7 @@ int reset_image_create(struct vm *vm)
 			ret = -1;
 	}
 	if (ret < 0) {
-		fprintf(stderr, "vmon: %s: %s\n", IMAGE_NAME, why[0] ? why : strerror(errno ? errno : EIO));
+		vmon_log("%s: %s", IMAGE_NAME, why[0] ? why : strerror(errno ? errno : EIO));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -76,7 +77,7 @@ int reset_machine(struct vm *vm)
 
 	snapshot_close(sr);
 	if (!f)
-		fprintf(stderr, "vmon: %s: %s\n", IMAGE_NAME, strerror(errno));
+		vmon_log("%s: %s", IMAGE_NAME, strerror(errno));
 	atomic_store(&vm->reset_requested, false);
 	atomic_store(&vm->stop_requested, false);
 	pthread_mutex_unlock(&vm->pause_lock);

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "engine/bt/btsys.h"
+#include "engine/bt/sys/btsys.h"
 #include "vm.h"
 
 #define BT_TEST_RAM	(8ull << 20)

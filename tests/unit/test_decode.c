@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/bt/ops.h"
+#include "engine/bt/cpu/ops.h"
 #include "test.h"
 
 struct dcase {

@@ -2,7 +2,7 @@
  * instruction (expected bytes taken from `nasm -f bin -l` once). */
 #include <string.h>
 
-#include "engine/bt/emit.h"
+#include "engine/bt/jit/emit.h"
 #include "test.h"
 
 struct buf {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/bt/btsys.h"	/* struct bt_vcpu: the engine's container of a bt_cpu */
-#include "engine/bt/ops.h"
+#include "engine/bt/sys/btsys.h"	/* struct bt_vcpu: the engine's container of a bt_cpu */
+#include "engine/bt/cpu/ops.h"
 #include "test.h"
 #include "vm.h"
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "bt_fixture.h"
-#include "engine/bt/ops.h"
+#include "engine/bt/cpu/ops.h"
 #include "test.h"
 
 enum { IE = 1, ZE = 4, SF = 0x40, ES = 0x80, B = 0x8000 };
