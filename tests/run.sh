@@ -193,6 +193,8 @@ run_cli_tests() {
 		--disk "$work,ro" --boot-sector "$boot"
 	cli_error sandbox-bad 2 "vmon: --sandbox maybe: must be on or off" \
 		--sandbox maybe --boot-sector "$boot"
+	cli_error reboot-bad 2 "vmon: --reboot later: must be restart or exit" \
+		--reboot later --boot-sector "$boot"
 
 	# --stats reports the first exit against VMON_T0_NS (a start 1 s in the past: >= 1e6 us).
 	local t0=$((${EPOCHREALTIME/./} * 1000 - 1000000000)) first
