@@ -12,6 +12,7 @@
 %include "multiboot.inc"
 %include "longmode.inc"
 %include "idt.inc"
+%include "linuxuser.inc"
 
 TSS_ADDR	equ 0x1c0000
 RSP0_TOP	equ 0x1c8000
@@ -19,14 +20,9 @@ USER_STACK_TOP	equ 0x1d8000
 RO_PAGE		equ 0x1e0000		; user, read-only until the #PF handler allows writes
 NP_PAGE		equ 0x1f0000		; not present until the #PF handler maps it
 BIG_AREA	equ 0x400000		; 2 MiB pages of longmode.inc
-MSR_STAR	equ 0xc0000081
-MSR_LSTAR	equ 0xc0000082
-MSR_SFMASK	equ 0xc0000084
 SYS_PRINT	equ 1
 SYS_HEX		equ 2
 SYS_EXIT	equ 3
-USER_CS		equ 0x33
-USER_SS		equ 0x2b
 
 	MULTIBOOT_KERNEL
 main:
@@ -41,35 +37,7 @@ long_main:
 	GATE_ATTR 3, 3, 0
 	LOAD_TSS TSS_ADDR, RSP0_TOP, RSP0_TOP
 
-	; Linux's GDT layout where user mode looks: 0x28 user data, 0x30 user code64.
-	mov rax, 0x00cff2000000ffff
-	mov [gdt + 0x28], rax
-	mov rax, 0x00affa000000ffff
-	mov [gdt + 0x30], rax
-
-	mov ecx, MSR_EFER
-	rdmsr
-	or eax, EFER_SCE
-	wrmsr
-	mov ecx, MSR_STAR
-	xor eax, eax
-	mov edx, (0x20 << 16) | SEL_CODE64	; SYSRET: CS 0x20 + 16, SS 0x20 + 8
-	wrmsr
-	mov ecx, MSR_LSTAR
-	mov eax, syscall_entry
-	xor edx, edx
-	wrmsr
-	mov ecx, MSR_SFMASK
-	mov eax, (1 << 10) | (1 << 9) | (1 << 8)	; DF, IF, TF
-	wrmsr
-	; SSE on (CR4.OSFXSR, OSXMMEXCPT), CR0.MP
-	mov rax, cr4
-	or eax, (1 << 9) | (1 << 10)
-	mov cr4, rax
-	mov rax, cr0
-	and eax, ~(1 << 2)
-	or eax, 1 << 1
-	mov cr0, rax
+	LINUX_USER_SETUP syscall_entry
 
 	; RO_PAGE user read-only, NP_PAGE not present
 	mov byte [RO_PAGE], 0x11
@@ -93,12 +61,7 @@ long_main:
 	mov [cpuid0 + 28], edx
 
 	PRINT "ring 0: entering ring 3", 10
-	push USER_SS
-	push USER_STACK_TOP
-	push 0x202			; IF set, as Linux runs user code
-	push USER_CS
-	push user_main
-	iretq
+	LINUX_USER_ENTER user_main, USER_STACK_TOP
 
 ; ---- ring 3 ----------------------------------------------------------------------------------
 %macro USER_PRINT 1+
