@@ -192,6 +192,8 @@ static void add_tracees(struct filter *f)
 	}
 	static const int calls[] = { SCMP_SYS(timer_create), SCMP_SYS(timer_settime),
 		SCMP_SYS(timer_delete), SCMP_SYS(getcpu) };
+	/* CPUID faulting for the vCPU thread itself (engine/bt/direct/direct.c says why). */
+	allow_if(f, SCMP_SYS(arch_prctl), SCMP_A0(SCMP_CMP_EQ, 0x1012 /* ARCH_SET_CPUID */));
 	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
 		allow(f, calls[i]);
 }

@@ -35,9 +35,6 @@
 #include "engine/bt/direct/container.h"
 #include "sandbox.h"
 
-#ifndef ARCH_SET_CPUID
-#define ARCH_SET_CPUID	0x1012
-#endif
 
 /* Exit statuses of a child that could not set itself up, for the message. */
 #ifndef RSEQ_SIG
@@ -102,7 +99,7 @@ static _Noreturn void child_main(int memfd, pid_t parent)
 	g[4094] = 0x05;
 	if (mprotect(g, 4096, PROT_READ | PROT_EXEC) < 0 || munmap(g + 4096, 4096) < 0)
 		_exit(CHILD_GADGET);
-	if (syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) < 0)
+	if (syscall(SYS_arch_prctl, DX_ARCH_SET_CPUID, 0) < 0)
 		_exit(CHILD_CPUID);
 	if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV) < 0)
 		_exit(CHILD_TSC);

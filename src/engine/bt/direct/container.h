@@ -46,6 +46,9 @@ long dx_inject(struct dx_container *c, long nr, uint64_t a0, uint64_t a1, uint64
  * ten times a same-core switch on these hosts. */
 void dx_container_follow(struct dx_container *c);
 
+/* arch_prctl(ARCH_SET_CPUID, 0): CPUID faults in the calling thread. */
+#define DX_ARCH_SET_CPUID	0x1012
+
 /* The signal that kicks a running container out of guest code. */
 #define DX_KICK_SIGNAL	SIGUSR1
 
