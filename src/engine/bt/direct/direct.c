@@ -103,6 +103,11 @@ struct dx_cpu {
 	uint64_t timer_armed;		/* monotonic deadline armed, 0: none */
 	void *xstate;			/* PTRACE_SETREGSET NT_X86_XSTATE buffer */
 	size_t xstate_len;
+	/* The FXSAVE image the container holds, valid while fx_cr3 is the address space: an
+	 * entry that finds it unchanged sets no FPU state (a switch always does, resetting the
+	 * extended state so nothing carries over). */
+	uint64_t fx_cr3;
+	uint8_t fx[512];
 	struct dx_stats st;
 };
 
@@ -170,6 +175,7 @@ int bt_direct_vcpu_init(struct bt_cpu *cpu, char *err, size_t len)
 		return -1;
 	}
 	d->cr3 = ~0ull;
+	d->fx_cr3 = ~0ull;
 	if (dx_container_create(&d->c, cpu->vm->mem.fd, err, len) < 0) {
 		free(d);
 		return -1;
@@ -515,24 +521,25 @@ static void regs_to_cpu(struct bt_cpu *cpu, const struct user_regs_struct *r)
 	s->seg[S_GS].base = r->gs_base;
 }
 
-/* n bytes of the container's memory at addr (what ran natively); false if unmapped. */
-static bool peek(struct dx_cpu *d, uint64_t addr, uint8_t *out, unsigned n)
+/* n bytes of guest memory at user address addr, through the translation the container ran
+ * with (the soft TLB the mappings came from); false where the guest maps nothing. */
+static bool peek(struct bt_cpu *cpu, uint64_t addr, uint8_t *out, unsigned n)
 {
 	for (unsigned k = 0; k < n; k++) {
 		uint64_t a = addr + k;
-		errno = 0;
-		long w = ptrace(PTRACE_PEEKDATA, d->c.pid, (void *)(a & ~7ull), 0);
-		if (errno)
+		struct bt_tlb_entry *e = a < DX_USER_TOP ? probe(cpu, a & BT_PAGE_MASK, BT_READ) : NULL;
+		const uint8_t *p = e ? gpa_to_hva(&cpu->vm->mem, e->gpa_page, BT_PAGE) : NULL;
+		if (!p)
 			return false;
-		out[k] = (uint8_t)((uint64_t)w >> ((a & 7) * 8));
+		out[k] = p[a & (BT_PAGE - 1)];
 	}
 	return true;
 }
 
-static bool bytes_at(struct dx_cpu *d, uint64_t addr, const uint8_t *want, unsigned n)
+static bool bytes_at(struct bt_cpu *cpu, uint64_t addr, const uint8_t *want, unsigned n)
 {
 	uint8_t b[4];
-	return n <= sizeof(b) && peek(d, addr, b, n) && memcmp(b, want, n) == 0;
+	return n <= sizeof(b) && peek(cpu, addr, b, n) && memcmp(b, want, n) == 0;
 }
 
 /* ---- The run ---------------------------------------------------------------------------- */
@@ -581,10 +588,10 @@ static bool handle_stop(struct bt_cpu *cpu, struct dx_cpu *d, int st, struct use
 	if (sig == (SIGTRAP | 0x80)) {
 		/* System call stop (SYSEMU: it will not run): back to the instruction. */
 		r->rax = r->orig_rax;
-		if (bytes_at(d, r->rip - 2, op_syscall, 2)) {
+		if (bytes_at(cpu, r->rip - 2, op_syscall, 2)) {
 			r->rip -= 2;
 			d->st.stops[DXS_syscall]++;
-		} else if (bytes_at(d, r->rip - 2, op_int80, 2)) {
+		} else if (bytes_at(cpu, r->rip - 2, op_int80, 2)) {
 			r->rip -= 2;
 			d->st.stops[DXS_int80]++;
 		} else {
@@ -610,9 +617,9 @@ static bool handle_stop(struct bt_cpu *cpu, struct dx_cpu *d, int st, struct use
 				return true;
 			}
 			d->st.stops[DXS_page_fault]++;
-		} else if (bytes_at(d, r->rip, op_cpuid, 2)) {
+		} else if (bytes_at(cpu, r->rip, op_cpuid, 2)) {
 			d->st.stops[DXS_cpuid]++;
-		} else if (bytes_at(d, r->rip, op_rdtsc, 2) || bytes_at(d, r->rip, op_rdtscp, 3)) {
+		} else if (bytes_at(cpu, r->rip, op_rdtsc, 2) || bytes_at(cpu, r->rip, op_rdtscp, 3)) {
 			d->st.stops[DXS_rdtsc]++;
 		} else {
 			d->st.stops[DXS_gp]++;
@@ -620,9 +627,9 @@ static bool handle_stop(struct bt_cpu *cpu, struct dx_cpu *d, int st, struct use
 		return false;
 	case SIGTRAP: {
 		uint8_t b = 0;
-		if (peek(d, r->rip - 1, &b, 1) && (b == 0xcc || b == 0xf1))
+		if (peek(cpu, r->rip - 1, &b, 1) && (b == 0xcc || b == 0xf1))
 			r->rip -= 1;
-		else if (bytes_at(d, r->rip - 2, op_int3b, 2))
+		else if (bytes_at(cpu, r->rip - 2, op_int3b, 2))
 			r->rip -= 2;
 		d->st.stops[DXS_int3]++;
 		return false;
@@ -660,6 +667,9 @@ static int set_fpu(struct bt_cpu *cpu, struct dx_cpu *d)
 {
 	uint8_t *x = d->xstate;
 
+	if (d->fx_cr3 == cpu->s.cr3 && memcmp(d->fx, cpu->s.fxsave, sizeof(d->fx)) == 0)
+		return 0;
+	d->fx_cr3 = ~0ull;
 	memset(x, 0, d->xstate_len);
 	memcpy(x, cpu->s.fxsave, 512);
 	uint64_t bv = 3;		/* XSTATE_BV: x87 and SSE from the image, the rest initial */
@@ -749,6 +759,8 @@ enum bt_direct_result bt_direct_run(struct bt_cpu *cpu, uint64_t vm_deadline)
 		container_lost(cpu);
 	_Static_assert(sizeof(fp) == sizeof(cpu->s.fxsave), "GETFPREGS is the FXSAVE image");
 	memcpy(cpu->s.fxsave, &fp, sizeof(fp));
+	memcpy(d->fx, &fp, sizeof(fp));
+	d->fx_cr3 = cpu->s.cr3;
 	if (r.cs != SEL_USER_CS || r.ss != SEL_USER_DS)
 		bt_shutdown(cpu, "direct execution: guest user code changed CS/SS natively");
 	regs_to_cpu(cpu, &r);
