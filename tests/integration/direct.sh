@@ -94,8 +94,8 @@ else
 		seccomp=$(awk '/^Seccomp:/ { print $2 }' /proc/$ct/status)
 		nnp=$(awk '/^NoNewPrivs:/ { print $2 }' /proc/$ct/status)
 		# besides guest pages (the memfd), only the gadget and the kernel's vsyscall page
-		vmon_maps=$(grep -Evc 'memfd:vmon-ram|^fffffffe000-ffffffff000 |\[vsyscall\]' /proc/$ct/maps)
-		gadget=$(grep -c '^fffffffe000-ffffffff000 r-xp' /proc/$ct/maps)
+		vmon_maps=$(grep -Evc 'memfd:vmon-ram|^1fffffffe000-1ffffffff000 |\[vsyscall\]' /proc/$ct/maps)
+		gadget=$(grep -c '^1fffffffe000-1ffffffff000 r-xp' /proc/$ct/maps)
 		if [ "$fds" != 1 ] || [ "$memfd" != 1 ]; then
 			why="container has $fds descriptors ($(readlink /proc/$ct/fd/* | tr '\n' ' '))"
 		elif [ "$seccomp" != 2 ] || [ "$nnp" != 1 ]; then

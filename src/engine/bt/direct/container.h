@@ -10,10 +10,11 @@
 #include <sys/user.h>
 
 /* The gadget page: 0xcc everywhere but `syscall` at its last three bytes before a final int3;
- * the page after it stays unmapped. 16 TiB - 8 KiB: below where Linux places PIE binaries
- * (0x55..), mmap areas (0x7f..) and stacks, above brk heaps of non-PIE binaries. A guest
- * address space that maps either page runs in the engine. */
-#define DX_GADGET		0x00000fffffffe000ull
+ * the page after it stays unmapped. 32 TiB - 8 KiB: below where Linux places PIE binaries
+ * (0x55..), mmap areas (0x7f..) and stacks, above brk heaps of non-PIE binaries, and outside
+ * AddressSanitizer's shadow (which ends at 0x10007fff7fff) for the test build. A guest address
+ * space that maps either page runs in the engine. */
+#define DX_GADGET		0x00001fffffffe000ull
 #define DX_GADGET_END		(DX_GADGET + 2 * 4096)
 #define DX_GADGET_SYSCALL	(DX_GADGET + 4093)
 #define DX_GADGET_RET		(DX_GADGET + 4095)	/* rip after the syscall: its int3 */
