@@ -81,6 +81,7 @@ struct dx_stats {
 	uint64_t run_ns;		/* time in bt_direct_run, set-up and state copies included */
 	uint64_t injected;		/* system calls injected into the container */
 	uint64_t full_drops, page_drops, pages_mapped;
+	uint64_t premapped;		/* pages mapped after the guest's #PF handler, before resuming */
 	uint64_t stops[DXS_NR];
 	uint64_t bt[DX_BT_NR];
 };
@@ -95,6 +96,9 @@ struct dx_cpu {
 	unsigned nr_inv;
 	uint64_t inv[32];		/* INVLPG pages to unmap before the next resume */
 	unsigned wp_gen_seen;
+	/* A page fault the guest took at this page (+1; 0: none): its handler probably mapped it,
+	 * so the next entry maps it before resuming instead of taking the fault again. */
+	uint64_t premap;
 	unsigned nr_wr;
 	uint64_t wr[1024];		/* guest-physical pages mapped writable since the last drop */
 	atomic_bool running;		/* between resuming the container and taking it back */
@@ -617,6 +621,7 @@ static bool handle_stop(struct bt_cpu *cpu, struct dx_cpu *d, int st, struct use
 				return true;
 			}
 			d->st.stops[DXS_page_fault]++;
+			d->premap = ((uint64_t)(uintptr_t)si.si_addr & BT_PAGE_MASK) + 1;
 		} else if (bytes_at(cpu, r->rip, op_cpuid, 2)) {
 			d->st.stops[DXS_cpuid]++;
 		} else if (bytes_at(cpu, r->rip, op_rdtsc, 2) || bytes_at(cpu, r->rip, op_rdtscp, 3)) {
@@ -703,8 +708,12 @@ enum bt_direct_result bt_direct_run(struct bt_cpu *cpu, uint64_t vm_deadline)
 	struct user_regs_struct r;
 	enum bt_direct_result res;
 
+	uint64_t cr3_before = d->cr3;
 	if (sync_mappings(cpu, d, &kicked) < 0)
 		container_lost(cpu);
+	if (d->premap && d->cr3 == cr3_before && map_fault(cpu, d, d->premap - 1, 0, false, &kicked))
+		d->st.premapped++;
+	d->premap = 0;
 	regs_from_cpu(cpu, d, &r);
 	if (ptrace(PTRACE_SETREGS, d->c.pid, 0, &r) < 0 || set_fpu(cpu, d) < 0)
 		container_lost(cpu);
@@ -818,9 +827,10 @@ void bt_direct_print_stats(struct bt_vm *bvm, FILE *out)
 		if (t.bt[k])
 			fprintf(out, "direct: in the engine at CPL 3: %s: %llu\n", bt_text[k],
 				(unsigned long long)t.bt[k]);
-	fprintf(out, "direct: pages mapped %llu, full drops %llu, page drops %llu, injected calls %llu\n",
-		(unsigned long long)t.pages_mapped, (unsigned long long)t.full_drops,
-		(unsigned long long)t.page_drops, (unsigned long long)t.injected);
+	fprintf(out, "direct: pages mapped %llu (after a guest #PF, before resuming: %llu), full drops %llu, page drops %llu, injected calls %llu\n",
+		(unsigned long long)t.pages_mapped, (unsigned long long)t.premapped,
+		(unsigned long long)t.full_drops, (unsigned long long)t.page_drops,
+		(unsigned long long)t.injected);
 }
 
 void bt_direct_counters(struct bt_vm *bvm, void (*fn)(void *opaque, const char *name, uint64_t val),
@@ -836,6 +846,7 @@ void bt_direct_counters(struct bt_vm *bvm, void (*fn)(void *opaque, const char *
 	fn(opaque, "direct_native_ns", t.native_ns);
 	fn(opaque, "direct_run_ns", t.run_ns);
 	fn(opaque, "direct_pages_mapped", t.pages_mapped);
+	fn(opaque, "direct_premapped", t.premapped);
 	fn(opaque, "direct_full_drops", t.full_drops);
 	fn(opaque, "direct_injected", t.injected);
 	for (int k = 0; k < DXS_NR; k++) {
