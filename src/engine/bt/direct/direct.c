@@ -47,7 +47,8 @@
 	X(flags, "RFLAGS.TF, IF clear or IOPL > 0") \
 	X(fpu, "CR0.TS/EM set or CR4.OSFXSR clear") \
 	X(shadow, "interrupt shadow (STI / MOV SS)") \
-	X(gadget, "guest maps the container's gadget pages")
+	X(gadget, "guest maps the container's gadget pages") \
+	X(policy, "auto: stops too frequent in this address space for now")
 
 /* Why native execution stopped (counted, --stats). */
 #define DX_STOP_REASONS(X) \
@@ -82,8 +83,28 @@ struct dx_stats {
 	uint64_t injected;		/* system calls injected into the container */
 	uint64_t full_drops, page_drops, pages_mapped;
 	uint64_t premapped;		/* pages mapped after the guest's #PF handler, before resuming */
+	uint64_t policy_to_bt;		/* auto: address spaces sent to the engine for a while */
 	uint64_t stops[DXS_NR];
 	uint64_t bt[DX_BT_NR];
+};
+
+/* The adaptive policy of --user-mode auto, per guest address space (CR3) and vCPU: native
+ * time per stop over a window of stops. A stop costs about 10 us (docs/direct-execution.md), a
+ * system call or fault the translator handles about 1-2 us, and translated user code runs
+ * about 5-20 times slower than native: below DX_MIN_NS_PER_STOP of native time per stop
+ * (the wait for the container included) the translator is faster, and the address space runs
+ * there for a back-off time, doubled each time direct execution loses again. */
+#define DX_AS_SLOTS		16
+#define DX_POLICY_WINDOW	256		/* stops per judgement */
+#define DX_MIN_NS_PER_STOP	15000
+#define DX_BACKOFF_MIN_NS	(10 * 1000000ull)
+#define DX_BACKOFF_MAX_NS	(1000 * 1000000ull)
+
+struct dx_as {
+	uint64_t cr3;
+	uint64_t native_ns, stops;	/* this window */
+	uint64_t bt_until;		/* monotonic ns: run in the engine until then */
+	uint64_t backoff;
 };
 
 /* The vCPU's side. */
@@ -112,10 +133,12 @@ struct dx_cpu {
 	 * extended state so nothing carries over). */
 	uint64_t fx_cr3;
 	uint8_t fx[512];
+	struct dx_as as[DX_AS_SLOTS];	/* --user-mode auto: per address space */
 	struct dx_stats st;
 };
 
 struct dx_vm {
+	bool adaptive;			/* --user-mode auto: the policy below chooses per address space */
 	atomic_uint wp_gen;		/* bumped: every container drops all before its next resume */
 	/* Per guest page: the low byte of wp_gen when a container last mapped it writable. */
 	_Atomic uint8_t *mapped_w;
@@ -143,8 +166,8 @@ static uint64_t now_ns(void)
 int bt_direct_vm_init(struct bt_vm *bvm, char *err, size_t len)
 {
 	bvm->direct = NULL;
-	if (bvm->vm->cfg.user_mode != USER_MODE_DIRECT)
-		return 0;	/* auto: see docs/direct-execution.md (the engine until it is robust) */
+	if (bvm->vm->cfg.user_mode == USER_MODE_BT)
+		return 0;
 	struct dx_vm *x = calloc(1, sizeof(*x));
 	if (!x || !(x->mapped_w = calloc(bvm->nr_pages ? bvm->nr_pages : 1, 1))) {
 		free(x);
@@ -152,6 +175,7 @@ int bt_direct_vm_init(struct bt_vm *bvm, char *err, size_t len)
 		return -1;
 	}
 	x->nr_pages = bvm->nr_pages;
+	x->adaptive = bvm->vm->cfg.user_mode == USER_MODE_AUTO;
 	atomic_init(&x->wp_gen, 1);
 	bvm->direct = x;
 	return 0;
@@ -182,7 +206,8 @@ int bt_direct_vcpu_init(struct bt_cpu *cpu, char *err, size_t len)
 	d->fx_cr3 = ~0ull;
 	if (dx_container_create(&d->c, cpu->vm->mem.fd, err, len) < 0) {
 		free(d);
-		return -1;
+		/* auto: this host cannot; the engine runs user mode. */
+		return cpu->bvm->direct->adaptive ? 0 : -1;
 	}
 	cpu->direct = d;
 	return 0;
@@ -445,6 +470,41 @@ static bool map_fault(struct bt_cpu *cpu, struct dx_cpu *d, uint64_t addr, uint6
 	return true;
 }
 
+/* ---- The policy of --user-mode auto ---------------------------------------------------- */
+
+static struct dx_as *as_slot(struct dx_cpu *d, uint64_t cr3)
+{
+	struct dx_as *a = &d->as[(cr3 >> 12) % DX_AS_SLOTS];
+
+	if (a->cr3 != cr3)
+		*a = (struct dx_as){ .cr3 = cr3, .backoff = DX_BACKOFF_MIN_NS };
+	return a;
+}
+
+static bool policy_says_bt(struct dx_cpu *d, uint64_t cr3, uint64_t now)
+{
+	return now < as_slot(d, cr3)->bt_until;
+}
+
+static void policy_account(struct dx_cpu *d, uint64_t cr3, uint64_t native_ns, unsigned stops,
+			   uint64_t now)
+{
+	struct dx_as *a = as_slot(d, cr3);
+
+	a->native_ns += native_ns;
+	a->stops += stops;
+	if (a->stops < DX_POLICY_WINDOW)
+		return;
+	if (a->native_ns / a->stops < DX_MIN_NS_PER_STOP) {
+		a->bt_until = now + a->backoff;
+		a->backoff = a->backoff * 2 > DX_BACKOFF_MAX_NS ? DX_BACKOFF_MAX_NS : a->backoff * 2;
+		d->st.policy_to_bt++;
+	} else if (a->backoff > DX_BACKOFF_MIN_NS) {
+		a->backoff /= 2;
+	}
+	a->native_ns = a->stops = 0;
+}
+
 /* ---- Guest state in and out ------------------------------------------------------------- */
 
 static const char *unsuitable(struct bt_cpu *cpu, enum dx_bt_reason *why)
@@ -702,8 +762,12 @@ enum bt_direct_result bt_direct_run(struct bt_cpu *cpu, uint64_t vm_deadline)
 		d->st.bt[why]++;
 		return BT_DIRECT_NOT_NOW;
 	}
-
 	uint64_t t0 = now_ns();
+	if (cpu->bvm->direct->adaptive && policy_says_bt(d, cpu->s.cr3, t0)) {
+		d->st.bt[DX_policy]++;
+		return BT_DIRECT_NOT_NOW;
+	}
+
 	bool kicked = false, sysenter = false;
 	struct user_regs_struct r;
 	enum bt_direct_result res;
@@ -729,25 +793,30 @@ enum bt_direct_result bt_direct_run(struct bt_cpu *cpu, uint64_t vm_deadline)
 		return BT_DIRECT_KICKED;
 	}
 	uint64_t t1 = now_ns();
+	unsigned stops = 0;
 	for (;;) {
 		if (ptrace(PTRACE_SYSEMU, d->c.pid, 0, 0) < 0)
 			container_lost(cpu);
 		int st = dx_wait_stop(&d->c, true);
+		bool timed = false;
 		if (st < 0 && errno == EINTR) {
 			/* The timer: stop the container at whatever boundary it is. */
 			d->timer_armed = 0;
 			kill(d->c.pid, DX_KICK_SIGNAL);
 			st = dx_wait_stop(&d->c, false);
-			if (st >= 0 && WSTOPSIG(st) == DX_KICK_SIGNAL) {
-				d->st.stops[DXS_kick]--;	/* counted below as the timer's */
-				d->st.stops[DXS_timer]++;
-			}
+			timed = true;
 		}
 		if (st < 0)
 			container_lost(cpu);
 		if (ptrace(PTRACE_GETREGS, d->c.pid, 0, &r) < 0)
 			container_lost(cpu);
-		if (handle_stop(cpu, d, st, &r, &res, &kicked, &sysenter)) {
+		stops++;
+		bool resume = handle_stop(cpu, d, st, &r, &res, &kicked, &sysenter);
+		if (timed && WSTOPSIG(st) == DX_KICK_SIGNAL) {
+			d->st.stops[DXS_kick]--;	/* the timer's kick */
+			d->st.stops[DXS_timer]++;
+		}
+		if (resume) {
 			/* Resumed after a mapped page: unless someone wants the vCPU. */
 			if (kicked || atomic_load(&cpu->kick) ||
 			    atomic_load(&cpu->bvm->direct->wp_gen) != d->wp_gen_seen || d->flush) {
@@ -761,7 +830,10 @@ enum bt_direct_result bt_direct_run(struct bt_cpu *cpu, uint64_t vm_deadline)
 		break;
 	}
 	atomic_store(&d->running, false);
-	d->st.native_ns += now_ns() - t1;
+	uint64_t t2 = now_ns();
+	d->st.native_ns += t2 - t1;
+	if (cpu->bvm->direct->adaptive)
+		policy_account(d, cpu->s.cr3, t2 - t1, stops, t2);
 
 	struct user_fpregs_struct fp;
 	if (ptrace(PTRACE_GETFPREGS, d->c.pid, 0, &fp) < 0)
@@ -819,6 +891,9 @@ void bt_direct_print_stats(struct bt_vm *bvm, FILE *out)
 	fprintf(out, "direct: native runs %llu, time native %.3f s, in direct mode %.3f s\n",
 		(unsigned long long)t.entries, t.native_ns / 1e9, t.run_ns / 1e9);
 	fprintf(out, "direct: stops %llu\n", (unsigned long long)stops);
+	if (bvm->direct->adaptive)
+		fprintf(out, "direct: auto: address spaces sent to the engine for a while: %llu\n",
+			(unsigned long long)t.policy_to_bt);
 	for (int k = 0; k < DXS_NR; k++)
 		if (t.stops[k])
 			fprintf(out, "direct: stop: %s: %llu\n", stop_text[k],
@@ -847,6 +922,7 @@ void bt_direct_counters(struct bt_vm *bvm, void (*fn)(void *opaque, const char *
 	fn(opaque, "direct_run_ns", t.run_ns);
 	fn(opaque, "direct_pages_mapped", t.pages_mapped);
 	fn(opaque, "direct_premapped", t.premapped);
+	fn(opaque, "direct_policy_to_bt", t.policy_to_bt);
 	fn(opaque, "direct_full_drops", t.full_drops);
 	fn(opaque, "direct_injected", t.injected);
 	for (int k = 0; k < DXS_NR; k++) {
