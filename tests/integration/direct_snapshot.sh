@@ -25,13 +25,6 @@ loop="s=0; i=0; while [ \$i -lt $n ]; do s=\$(( (s * 31 + i) % 1000003 )); i=\$(
 want=$(s=0; for ((i = 0; i < n; i++)); do s=$(((s * 31 + i) % 1000003)); done; echo "RESULT=$s")
 
 api() { reply=$("$vmon" api "$1" "${@:2}" 2>&1); rc=$?; }
-wait_for() {	# wait_for FILE PATTERN SECONDS
-	for _ in $(seq $(($3 * 10))); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 result() { grep -a '^RESULT=' "$1" | tr -d '\r' | tail -1; }
 report() {	# report NAME ERRORS...
 	local name=$1
