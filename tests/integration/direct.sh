@@ -9,7 +9,7 @@
 #                        under its own seccomp filter with no_new_privs, maps nothing of vmon.
 #   direct/killed        a container killed from outside ends the VM with one error line, no crash.
 #   direct/linux-sha256  Debian's Linux boots to /init and busybox computes a sha256 with user
-#                        mode native, on 1 vCPU; direct/linux-smp2 the same on 2 vCPUs.
+#                        mode native, on 1 vCPU; direct/linux-smp2 two at once on 2 vCPUs.
 #   direct/unprivileged  usermode again as an unprivileged user (setpriv), when root runs this.
 # Prints `ok NAME` / `FAIL NAME` / `SKIP NAME: reason` for tests/run.sh.
 set -uo pipefail
@@ -136,8 +136,10 @@ else
 	check direct/linux-sha256 "$(cat "$guest/blob.sha256")  /data/blob"
 	grep -Eq '^direct: native runs [1-9]' "$logdir/direct-sha256.console.stderr" ||
 		fail direct/linux-native "--stats shows no native run" "$logdir/direct-sha256.console.stderr"
-	boot linux/direct-smp2 2 "grep -c processor /proc/cpuinfo; sha256sum /data/blob"
+	# two processes computing at once, one per vCPU
+	boot linux/direct-smp2 2 "grep -c processor /proc/cpuinfo; sha256sum /data/blob & sha256sum /data/blob; wait"
 	check direct/linux-smp2 "2
+$(cat "$guest/blob.sha256")  /data/blob
 $(cat "$guest/blob.sha256")  /data/blob"
 fi
 
