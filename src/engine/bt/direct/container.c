@@ -153,7 +153,8 @@ int dx_wait_stop(struct dx_container *c, bool interruptible)
 		if (r == c->pid) {
 			if (WIFSTOPPED(st))
 				return st;
-			c->pid = -c->pid;	/* reaped: never signal that pid again */
+			/* reaped: never signal that pid again (bt_direct_kick reads it) */
+			__atomic_store_n(&c->pid, -c->pid, __ATOMIC_RELAXED);
 			errno = ESRCH;
 			return -1;
 		}

@@ -346,9 +346,14 @@ void bt_direct_kick(struct bt_cpu *cpu)
 	struct dx_cpu *d = cpu->direct;
 
 	/* After the kick flag is set (seq_cst): either the vCPU sees the flag before it resumes
-	 * the container, or this sees it running and stops it. */
-	if (d && atomic_load(&d->running) && d->c.pid > 0)
-		kill(d->c.pid, DX_KICK_SIGNAL);
+	 * the container, or this sees it running and stops it. The pid is read once: the vCPU
+	 * thread negates it when it reaps a dead container, and kill() of a negative pid would
+	 * signal a process group. */
+	if (!d || !atomic_load(&d->running))
+		return;
+	pid_t pid = __atomic_load_n(&d->c.pid, __ATOMIC_RELAXED);
+	if (pid > 0)
+		kill(pid, DX_KICK_SIGNAL);
 }
 
 void bt_direct_page_protected(struct bt_vm *bvm, uint64_t gpa_page)
