@@ -2,7 +2,8 @@
 CC      ?= gcc
 NASM    ?= nasm
 CSTD    := -std=c17 -D_GNU_SOURCE
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
+	   -Wformat=2 -Wundef -Wredundant-decls -Wshadow
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) -Isrc -MMD -MP -pthread
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -22,7 +23,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check unit guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
+.PHONY: all check check-slow unit guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -56,10 +57,23 @@ build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc)
 
 guests: $(GUESTS)
 
+# Static programs run inside the Linux guest (tests/guest-programs/), packed as an initramfs
+# fragment the tests append to the guest's own (Linux unpacks concatenated archives in order).
+GUEST_PROGS := $(patsubst tests/guest-programs/%.c,build/guest-programs/%,\
+		$(wildcard tests/guest-programs/*.c))
+build/guest-programs/%: tests/guest-programs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -O2 $(WARN) -static -no-pie -pthread -o $@ $<
+
+build/guest-programs.cpio.gz: $(GUEST_PROGS)
+	rm -rf build/guest-programs/root && mkdir -p build/guest-programs/root/usr/bin
+	cp $^ build/guest-programs/root/usr/bin/
+	(cd build/guest-programs/root && find . -mindepth 1 | cpio -o -H newc --quiet) | gzip -9n >$@
+
 unit: build/unit-tests
 	build/unit-tests
 
-check: build/vmon build/vmon-san build/unit-tests build/difftest guests
+check: build/vmon build/vmon-san build/unit-tests build/difftest guests build/guest-programs.cpio.gz
 	tests/run.sh
 
 # The default Linux guest: Debian's cloud kernel + busybox-static, cached under build/guest/.
@@ -68,6 +82,11 @@ guest:
 
 demo: build/vmon guest
 	build/vmon run --kernel build/guest/vmlinuz --initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0"
+
+# Slow suites (minutes each; .ci/run runs them after make check): a whole Debian system with
+# systemd under bt.
+check-slow: build/vmon
+	tests/slow/run.sh
 
 # Slow: Debian's kernel prints its first lines under the kvm engine (skips without /dev/kvm).
 linux-kvm: build/vmon guest

@@ -46,16 +46,16 @@ done
 bt=$(median ${ns[bt]})
 direct=$(median ${ns[direct]})
 # From the last direct run's --stats: time blocked on the container vs all of direct mode.
-read -r native total < <(awk '/^direct: native runs/ { gsub(/,/, ""); print $7, $12 }' \
-	"$out/direct.stats")
+native=$(sed -n 's/^bt: direct_native_ns //p' "$out/direct.stats")
+total=$(sed -n 's/^bt: direct_run_ns //p' "$out/direct.stats")
 echo "One system call from guest user mode and back, ns (median of $runs runs of $calls calls):"
 printf '  %-44s %8s\n' "--user-mode bt (translated, no transition)" "$bt"
 printf '  %-44s %8s\n' "--user-mode direct (one transition each)" "$direct"
 printf '  %-44s %8s\n' "floor: bare PTRACE_SYSEMU round trip" "$floor"
 if [ -n "${native:-}" ] && [ -n "${total:-}" ]; then
 	awk -v n="$native" -v t="$total" -v c="$calls" 'BEGIN {
-		printf "  of a direct transition: %.0f ns waiting for the container (resume, the guest'"'"'s\n", n / c * 1e9
-		printf "  code, the stop, two context switches), %.0f ns in the engine (registers, FPU\n", (t - n) / c * 1e9
+		printf "  of a direct transition: %.0f ns waiting for the container (resume, the guest'"'"'s\n", n / c
+		printf "  code, the stop, two context switches), %.0f ns in the engine (registers, FPU\n", (t - n) / c
 		printf "  state, classifying the stop, running SYSCALL..SYSRET translated)\n" }'
 fi
 exit 0

@@ -43,12 +43,15 @@ median() {
 	printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"
 }
 
-# What runs: each binary with each user mode ("BINARY MODE").
+# What runs: each binary with each user mode ("BINARY MODE"; "-": a BENCH_BASE from before
+# --user-mode, run without it).
 runs_of=()
 for b in "${bins[@]}"; do
-	for m in bt auto; do
-		runs_of+=("$b $m")
-	done
+	if "$b" run --help 2>&1 | grep -q -- --user-mode; then
+		runs_of+=("$b bt" "$b auto")
+	else
+		runs_of+=("$b -")
+	fi
 done
 
 echo "Linux processes on the bt engine (1 vCPU), median of $runs runs"
@@ -61,7 +64,9 @@ for w in "${!cmds[@]}"; do
 			b=${c% *}
 			log=$logdir/$w.$(basename "$b").${c#* }.$r.log
 			TIMEFORMAT='%R %U %S'
-			t=$( { time timeout -k 5 300 "$b" run --engine bt --user-mode "${c#* }" --mem 256M \
+			mode=()
+			[ "${c#* }" = - ] || mode=(--user-mode "${c#* }")
+			t=$( { time timeout -k 5 300 "$b" run --engine bt "${mode[@]}" --mem 256M \
 				--console stdio --kernel "$kernel" --initrd "$initrd" --stats \
 				--cmdline "console=ttyS0 vmon.run=\"${cmds[$w]}\"" </dev/null \
 				>"$log" 2>&1; } 2>&1)
@@ -74,9 +79,11 @@ for w in "${!cmds[@]}"; do
 			wall[$c]+="$tw "
 			user[$c]+="$tu "
 			sys[$c]+="$ts "
-			walks[$c]+="$(field "$log" 's/^bt: soft tlb:.* page walks \([0-9]*\).*/\1/p') "
-			hits[$c]+="$(field "$log" 's/^bt: shadow page tables: hits \([0-9]*\).*/\1/p') "
-			traps[$c]+="$(field "$log" 's/.*write-protect traps \([0-9]*\).*/\1/p') "
+			# One counter a line ("bt: page_walks N"); a BENCH_BASE from before that
+			# groups them ("bt: soft tlb: ... page walks N, ...").
+			walks[$c]+="$(field "$log" 's/^bt: page_walks //p; s/^bt: soft tlb:.* page walks \([0-9]*\).*/\1/p') "
+			hits[$c]+="$(field "$log" 's/^bt: shadow_hits //p; s/^bt: shadow page tables: hits \([0-9]*\).*/\1/p') "
+			traps[$c]+="$(field "$log" 's/^bt: pt_write_traps //p; s/.*write-protect traps \([0-9]*\).*/\1/p') "
 		done
 	done
 	for c in "${runs_of[@]}"; do

@@ -30,6 +30,7 @@
 #include "migrate.h"
 #include "sandbox.h"
 #include "snapshot/snapshot.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define API_MAX_CLIENTS	8
@@ -135,7 +136,7 @@ static const char *cmd_status(struct api *a, struct json_object *req, struct jso
 	json_object_object_add(reply, "cpus", json_object_new_int(vm->nr_cpus));
 	add_u64(reply, "mem", vm->mem.size);
 	/* Guest time since the VM started: stops while paused, continues across a restore. */
-	uint64_t now = host_now_ns(), epoch = guest_tsc_epoch_ns();
+	uint64_t now = vm_clock_now_ns(&vm->clock), epoch = guest_tsc_epoch_ns();
 	add_u64(reply, "uptime_ms", (now > epoch ? now - epoch : 0) / 1000000);
 	add_u64(reply, "exits", exits);
 	json_object_object_add(reply, "sandbox", json_object_new_boolean(sandbox_active()));
@@ -536,13 +537,13 @@ struct api *api_open(struct vm *vm, const char *path)
 	struct stat st;
 
 	if (strlen(path) >= sizeof(addr.sun_path) || !*path) {
-		fprintf(stderr, "vmon: --api-sock %s: path too long for a Unix socket\n", path);
+		vmon_log("--api-sock %s: path too long for a Unix socket", path);
 		return NULL;
 	}
 	strcpy(addr.sun_path, path);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			fprintf(stderr, "vmon: --api-sock %s: exists and is not a socket\n", path);
+			vmon_log("--api-sock %s: exists and is not a socket", path);
 			return NULL;
 		}
 		/* A socket nobody answers on is left over from a vmon that was killed. */
@@ -552,7 +553,7 @@ struct api *api_open(struct vm *vm, const char *path)
 		if (probe >= 0)
 			close(probe);
 		if (live) {
-			fprintf(stderr, "vmon: --api-sock %s: in use by a running vmon\n", path);
+			vmon_log("--api-sock %s: in use by a running vmon", path);
 			return NULL;
 		}
 		unlink(path);
@@ -560,7 +561,7 @@ struct api *api_open(struct vm *vm, const char *path)
 
 	struct api *a = calloc(1, sizeof(*a));
 	if (!a) {
-		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		vmon_log("%s", strerror(ENOMEM));
 		return NULL;
 	}
 	a->vm = vm;
@@ -569,14 +570,14 @@ struct api *api_open(struct vm *vm, const char *path)
 		a->client[i].fd = -1;
 	a->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (a->listen_fd < 0 || bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		fprintf(stderr, "vmon: --api-sock %s: %s\n", path, strerror(errno));
+		vmon_log("--api-sock %s: %s", path, strerror(errno));
 		if (a->listen_fd >= 0)
 			close(a->listen_fd);
 		free(a);
 		return NULL;
 	}
 	if (listen(a->listen_fd, 8) < 0) {
-		fprintf(stderr, "vmon: --api-sock %s: %s\n", path, strerror(errno));
+		vmon_log("--api-sock %s: %s", path, strerror(errno));
 		api_close(a);
 		return NULL;
 	}
@@ -587,7 +588,7 @@ int api_start(struct api *a, struct event_loop *loop)
 {
 	a->loop = loop;
 	if (event_add_fd(loop, a->listen_fd, listener_readable, a) < 0) {
-		fprintf(stderr, "vmon: --api-sock %s: cannot watch the socket\n", a->path);
+		vmon_log("--api-sock %s: cannot watch the socket", a->path);
 		return -1;
 	}
 	strcpy(signal_path, a->path);

@@ -16,13 +16,14 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "util/log.h"
 
 #define REPLY_MAX	(1 << 20)
 
 static int usage(const char *msg)
 {
-	fprintf(stderr, "vmon: %s (usage: vmon api SOCK '{\"cmd\":\"status\"}' | vmon api SOCK CMD "
-		"[KEY=VALUE...])\n", msg);
+	vmon_log("%s (usage: vmon api SOCK '{\"cmd\":\"status\"}' | vmon api SOCK CMD "
+		"[KEY=VALUE...])", msg);
 	return 2;
 }
 
@@ -117,7 +118,7 @@ static int relay_stdin(int fd, const char *path)
 	}
 	close(fd);
 	if (status == 2)
-		fprintf(stderr, "vmon: %s: no reply\n", path);
+		vmon_log("%s: no reply", path);
 	return status;
 }
 
@@ -139,7 +140,7 @@ int api_client_main(int argc, char **argv)
 		return 2;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		vmon_log("%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		free(line);
@@ -162,7 +163,7 @@ int api_client_main(int argc, char **argv)
 	}
 	close(fd);
 	if (!sent || len == 0 || reply[len - 1] != '\n') {
-		fprintf(stderr, "vmon: %s: no reply\n", path);
+		vmon_log("%s: no reply", path);
 		return 2;
 	}
 	fwrite(reply, 1, len, stdout);

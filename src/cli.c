@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util/log.h"
 
 static const char usage_main[] =
 	"usage: vmon run [options]   run a virtual machine (vmon run --help)\n"
@@ -57,11 +58,9 @@ static enum cli_action fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("vmon: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmon_vlog(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_ERROR;
 }
 

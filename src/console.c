@@ -17,6 +17,7 @@
 #include "console.h"
 #include "event.h"
 #include "hw/serial8250.h"
+#include "util/log.h"
 
 #define CTRL_A		0x01
 #define FLUSH_MS	20	/* output without a newline (a prompt) shows up this late at most */
@@ -87,7 +88,7 @@ struct console *console_open(const struct vm_config *cfg)
 	struct console *c = calloc(1, sizeof(*c));
 
 	if (!c) {
-		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		vmon_log("%s", strerror(ENOMEM));
 		return NULL;
 	}
 	c->kind = cfg->console;
@@ -97,7 +98,7 @@ struct console *console_open(const struct vm_config *cfg)
 	} else if (cfg->console == CONSOLE_FILE) {
 		c->out_fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (c->out_fd < 0) {
-			fprintf(stderr, "vmon: %s: %s\n", cfg->console_path, strerror(errno));
+			vmon_log("%s: %s", cfg->console_path, strerror(errno));
 			free(c);
 			return NULL;
 		}
@@ -200,7 +201,7 @@ int console_start(struct console *c, struct vm *vm, struct event_loop *loop,
 
 	if (isatty(STDIN_FILENO)) {
 		if (enter_raw_mode() < 0) {
-			fprintf(stderr, "vmon: stdin: cannot set raw mode: %s\n", strerror(errno));
+			vmon_log("stdin: cannot set raw mode: %s", strerror(errno));
 			return -1;
 		}
 		c->tty = true;

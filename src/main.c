@@ -1,10 +1,10 @@
-/* vmon: `vmon run ...` -> command line -> VM -> run -> exit status. */
+/* vmon: `vmon run ...` -> command line -> runner (VM and its host side) -> run -> exit status. */
 #include <signal.h>
 
 #include "api.h"
 #include "cli.h"
+#include "runner.h"
 #include "sandbox.h"
-#include "vm.h"
 
 int main(int argc, char **argv)
 {
@@ -26,10 +26,11 @@ int main(int argc, char **argv)
 	/* A closed console pipe must not kill vmon mid-run: the UART drops what it cannot write. */
 	signal(SIGPIPE, SIG_IGN);
 
-	struct vm *vm;
-	int status = vm_create(&cfg, &vm);
+	struct runner *r;
+	int status = runner_create(&cfg, &r);
 	if (status)
 		return status;
+	struct vm *vm = runner_vm(r);
 	/* Everything is open and loaded: from here on only what running the VM needs. */
 	if (!cfg.no_sandbox) {
 		struct sandbox_policy policy = {
@@ -38,11 +39,11 @@ int main(int argc, char **argv)
 			.net = cfg.net_user,
 		};
 		if (sandbox_enter(&policy) < 0) {
-			vm_destroy(vm);
+			runner_destroy(r);
 			return EXIT_STATUS_HOST;
 		}
 	}
-	status = vm_run(vm);
-	vm_destroy(vm);
+	status = runner_run(r);
+	runner_destroy(r);
 	return status;
 }

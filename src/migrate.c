@@ -17,6 +17,7 @@
 #include "migrate.h"
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define PAGE			4096u
@@ -235,8 +236,8 @@ static void *migrate_thread(void *arg)
 	pthread_mutex_unlock(&m->lock);
 	finish(m, MIGRATE_COMPLETED, "");
 	migrate_progress(vm, &p);
-	fprintf(stderr, "vmon: migration completed: %u rounds, %llu pages + %llu paused, "
-		"%llu bytes, %llu ms, downtime %llu.%03llu ms\n", p.rounds,
+	vmon_log("migration completed: %u rounds, %llu pages + %llu paused, "
+		"%llu bytes, %llu ms, downtime %llu.%03llu ms", p.rounds,
 		(unsigned long long)p.pages_sent, (unsigned long long)p.final_pages,
 		(unsigned long long)p.bytes, (unsigned long long)p.total_ms,
 		(unsigned long long)p.downtime_us / 1000, (unsigned long long)p.downtime_us % 1000);
@@ -255,7 +256,7 @@ fail:
 	if (paused)
 		vm_resume(vm);
 	finish(m, MIGRATE_FAILED, err);
-	fprintf(stderr, "vmon: migration failed: %s (the VM continues here)\n", err);
+	vmon_log("migration failed: %s (the VM continues here)", err);
 	return NULL;
 }
 

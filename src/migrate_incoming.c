@@ -8,6 +8,7 @@
 
 #include "migrate.h"
 #include "snapshot/snapshot.h"
+#include "util/log.h"
 #include "vm.h"
 
 /* A source that sends nothing for this long (it sends without pause until the end) has failed. */
@@ -20,11 +21,11 @@ struct snapshot_reader *migrate_incoming_open(const char *uri, struct vm_config 
 
 	*fd = -1;
 	if (lfd < 0) {
-		fprintf(stderr, "vmon: --incoming %s\n", err);
+		vmon_log("--incoming %s", err);
 		return NULL;
 	}
 	/* Scripts wait for this line (and learn the port when they asked for port 0). */
-	fprintf(stderr, "vmon: waiting for a migration on %s\n", where);
+	vmon_log("waiting for a migration on %s", where);
 	int conn;
 	do
 		conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -34,7 +35,7 @@ struct snapshot_reader *migrate_incoming_open(const char *uri, struct vm_config 
 	if (strncmp(uri, "unix:", 5) == 0)
 		unlink(uri + 5);
 	if (conn < 0) {
-		fprintf(stderr, "vmon: --incoming %s: %s\n", uri, strerror(accept_err));
+		vmon_log("--incoming %s: %s", uri, strerror(accept_err));
 		return NULL;
 	}
 	struct timeval tv = { .tv_sec = RECV_TIMEOUT_S };
@@ -42,7 +43,7 @@ struct snapshot_reader *migrate_incoming_open(const char *uri, struct vm_config 
 	int rfd = dup(conn);
 	FILE *f = rfd < 0 ? NULL : fdopen(rfd, "rb");
 	if (!f) {
-		fprintf(stderr, "vmon: --incoming %s: %s\n", uri, strerror(errno));
+		vmon_log("--incoming %s: %s", uri, strerror(errno));
 		if (rfd >= 0)
 			close(rfd);
 		close(conn);
@@ -69,12 +70,12 @@ int migrate_incoming_done(struct snapshot_reader *r, int fd, bool ok)
 		uint64_t share = now > info->final_ns ? (now - info->final_ns) / 1000 : 0;
 		if (send(fd, MIGRATE_ACK, strlen(MIGRATE_ACK), MSG_NOSIGNAL) !=
 		    (ssize_t)strlen(MIGRATE_ACK)) {
-			fprintf(stderr, "vmon: migration: cannot tell the source to stop: %s\n",
+			vmon_log("migration: cannot tell the source to stop: %s",
 				strerror(errno));
 			ret = -1;
 		} else {
-			fprintf(stderr, "vmon: migration received: %llu bytes, %llu RAM records, "
-				"%llu.%03llu ms from the source's pause to running here\n",
+			vmon_log("migration received: %llu bytes, %llu RAM records, "
+				"%llu.%03llu ms from the source's pause to running here",
 				(unsigned long long)info->bytes,
 				(unsigned long long)info->ram_records,
 				(unsigned long long)share / 1000, (unsigned long long)share % 1000);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "util/log.h"
 
 #define KVMIO		0xAE	/* ioctl type of every /dev/kvm, VM and vCPU request */
 #define SOCK_TYPE_MASK	0xf	/* socket()'s type without SOCK_NONBLOCK / SOCK_CLOEXEC */
@@ -209,7 +210,7 @@ int sandbox_enter(const struct sandbox_policy *p)
 	struct filter f = { .ctx = seccomp_init(SCMP_ACT_KILL_PROCESS) };
 
 	if (!f.ctx) {
-		fprintf(stderr, "vmon: sandbox: cannot create the seccomp filter\n");
+		vmon_log("sandbox: cannot create the seccomp filter");
 		return -1;
 	}
 	/* glibc reads /etc/localtime on the first time conversion (the RTC's timegm): now. */
@@ -233,8 +234,8 @@ int sandbox_enter(const struct sandbox_policy *p)
 		f.err = seccomp_load(f.ctx);
 	seccomp_release(f.ctx);
 	if (f.err) {
-		fprintf(stderr, "vmon: sandbox: cannot install the seccomp filter: %s "
-			"(--sandbox off runs without it)\n", strerror(-f.err));
+		vmon_log("sandbox: cannot install the seccomp filter: %s "
+			"(--sandbox off runs without it)", strerror(-f.err));
 		return -1;
 	}
 	active = true;

@@ -5,6 +5,7 @@
 
 #include "hw/acpi_pm.h"
 #include "stats.h"
+#include "util/log.h"
 #include "vm.h"
 
 const char *const stat_names[STAT_NR] = {
@@ -70,10 +71,23 @@ uint64_t stats_start_ns(void)
 	unsigned long long v = strtoull(t0, &end, 10);
 	/* Not a plain number in the past: not a start time; say so rather than print nonsense. */
 	if (errno || *end || v > now) {
-		fprintf(stderr, "vmon: VMON_T0_NS=%s ignored: not a CLOCK_REALTIME ns before now\n", t0);
+		vmon_log("VMON_T0_NS=%s ignored: not a CLOCK_REALTIME ns before now", t0);
 		return now;
 	}
 	return v;
+}
+
+struct engine_counter_out {
+	FILE *out;
+	const char *engine;
+};
+
+/* One engine counter, one line: "ENGINE: NAME VALUE" (the names the API's stats reply uses). */
+static void print_counter(void *opaque, const char *name, uint64_t val)
+{
+	const struct engine_counter_out *o = opaque;
+
+	fprintf(o->out, "%s: %s %llu\n", o->engine, name, (unsigned long long)val);
 }
 
 void vm_print_stats(struct vm *vm, FILE *out)
@@ -92,6 +106,8 @@ void vm_print_stats(struct vm *vm, FILE *out)
 	for (int k = 0; k < STAT_NR; k++)
 		if (total[k])
 			fprintf(out, "  %-16s %12llu\n", stat_names[k], (unsigned long long)total[k]);
-	if (vm->engine && vm->engine->print_stats)
-		vm->engine->print_stats(vm, out);
+	if (vm->engine && vm->engine->counters) {
+		struct engine_counter_out o = { out, vm->engine->name };
+		vm->engine->counters(vm, print_counter, &o);
+	}
 }

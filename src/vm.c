@@ -1,26 +1,19 @@
-/* VM lifecycle: create (RAM, buses, devices, loader, engine, vCPUs), run (one thread per
- * vCPU plus the event thread), stop, destroy; and the device-access entry points engines use.
+/* The machine: create (RAM, buses, devices, loader, engine, vCPUs), run (one thread per vCPU),
+ * pause, stop, destroy; and the device-access entry points engines use. The host side above it
+ * (console, event thread, API, where the guest comes from) is src/runner.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "api.h"
 #include "boot/boot.h"
-#include "console.h"
-#include "engine/autoselect.h"
-#include "event.h"
 #include "hw/acpi_pm.h"
 #include "hw/devices.h"
 #include "hw/irqchip.h"
 #include "hw/pci.h"
 #include "hw/serial8250.h"
-#include "migrate.h"
-#include "snapshot/snapshot.h"
+#include "util/log.h"
 #include "virtio/devices.h"
 #include "vm.h"
 
@@ -29,9 +22,6 @@ struct vm_host {
 	struct vm vm;
 	struct rtc *rtc;
 	struct i8042 *kbd;
-	struct console *console;
-	struct event_loop *events;
-	struct api *api;		/* --api-sock, or NULL */
 	struct pci_bus *pci;
 	struct virtio_blk *blk[VM_MAX_DISKS];
 	struct virtio_rng *rng;
@@ -149,7 +139,7 @@ int vm_pause(struct vm *vm)
 		ret = -1;
 		goto out;
 	}
-	vm_clock_freeze();
+	vm_clock_freeze(&vm->clock);
 	vm->paused = true;
 out:
 	pthread_mutex_unlock(&vm->pause_lock);
@@ -162,7 +152,7 @@ int vm_resume(struct vm *vm)
 
 	pthread_mutex_lock(&vm->pause_lock);
 	if (vm->paused) {
-		vm_clock_thaw();
+		vm_clock_thaw(&vm->clock);
 		vm->paused = false;
 		atomic_store(&vm->pause_requested, false);
 		pthread_cond_broadcast(&vm->pause_cond);
@@ -218,53 +208,14 @@ void vm_guest_reset(struct vm *vm)
 	if (mem_read(&vm->mem, BDA_RESET_FLAG_ADDR, flag, sizeof(flag)) == 0 &&
 	    (flag[0] | flag[1] << 8) == BDA_RESET_FLAG_WARM) {
 		if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
-			fprintf(stderr, "vmon: guest kernel panic (reset with the warm-boot flag "
-				"set; the panic message is on the console)\n");
+			vmon_log("guest kernel panic (reset with the warm-boot flag "
+				"set; the panic message is on the console)");
 		return;
 	}
 	stop_vm(vm, EXIT_STATUS_OK);
 }
 
 /* ---- Creation ------------------------------------------------------------------------------ */
-
-static int check_readable(const char *path)
-{
-	if (!path)
-		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-/* An explicit engine that cannot work is an error now; an automatic choice is explained in
- * *note, printed once the inputs have been accepted (so a bad input stays a one-line error). */
-static const struct engine_ops *select_engine(enum engine_choice choice, char *note, size_t len)
-{
-	char why[160] = "";
-
-	switch (choice) {
-	case ENGINE_KVM:
-		if (kvm_engine.probe(why, sizeof(why)) == 0)
-			return &kvm_engine;
-		fprintf(stderr, "vmon: %s\n", why);
-		return NULL;
-	case ENGINE_BT:
-		if (bt_engine.probe(why, sizeof(why)) == 0)
-			return &bt_engine;
-		fprintf(stderr, "vmon: %s\n", why);
-		return NULL;
-	case ENGINE_AUTO:
-		break;
-	}
-	const struct engine_ops *engine = engine_autoselect(why, sizeof(why));
-
-	snprintf(note, len, "vmon: engine %s (%s)", engine->name, why);
-	return engine;
-}
 
 static int create_devices(struct vm_host *h)
 {
@@ -274,7 +225,12 @@ static int create_devices(struct vm_host *h)
 	h->kbd = i8042_create(vm);
 	h->rtc = rtc_create(vm);
 	if (!vm->com1 || !h->kbd || !h->rtc || debugexit_init(vm) < 0) {
-		fprintf(stderr, "vmon: cannot create the PC devices\n");
+		vmon_log("cannot create the PC devices");
+		return -1;
+	}
+	vm->acpi_pm = acpi_pm_create(vm);
+	if (!vm->acpi_pm) {
+		vmon_log("cannot register the ACPI PM ports");
 		return -1;
 	}
 	return 0;
@@ -287,7 +243,7 @@ static int create_pci(struct vm_host *h)
 
 	h->pci = pci_create(vm);
 	if (!h->pci) {
-		fprintf(stderr, "vmon: cannot create the PCI bus\n");
+		vmon_log("cannot create the PCI bus");
 		return EXIT_STATUS_HOST;
 	}
 	for (int i = 0; i < vm->cfg.nr_disks; i++) {
@@ -314,20 +270,20 @@ static int create_vcpus(struct vm *vm, const struct engine_ops *engine)
 	for (int i = 0; i < vm->cfg.cpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
 		if (!v) {
-			fprintf(stderr, "vmon: vcpu %d: %s\n", i, strerror(ENOMEM));
+			vmon_log("vcpu %d: %s", i, strerror(ENOMEM));
 			return -1;
 		}
 		v->vm = vm;
 		v->id = i;
 		if (engine->vcpu_create(v) < 0) {
-			fprintf(stderr, "vmon: vcpu %d: %s\n", i, v->error[0] ? v->error : "cannot create");
+			vmon_log("vcpu %d: %s", i, v->error[0] ? v->error : "cannot create");
 			free(v);
 			return -1;
 		}
 		vm->vcpu[vm->nr_cpus++] = v;
 		/* Only the BSP starts from the loader's state; APs wait for INIT/SIPI. */
 		if (i == 0 && engine->set_state(v, &vm->boot_state) < 0) {
-			fprintf(stderr, "vmon: vcpu 0: cannot set the boot state%s%s\n",
+			vmon_log("vcpu 0: cannot set the boot state%s%s",
 				v->error[0] ? ": " : "", v->error);
 			return -1;
 		}
@@ -335,35 +291,20 @@ static int create_vcpus(struct vm *vm, const struct engine_ops *engine)
 	return 0;
 }
 
-/* The VM from cfg; with snap, its devices and vCPUs then take the snapshot's state instead of
- * a loader's. */
+/* The machine from cfg; from_snapshot leaves guest RAM and the boot state to snapshot_load(). */
 static int build_vm(struct vm_host *h, const struct vm_config *cfg,
-		    const struct engine_ops *engine, struct snapshot_reader *snap)
+		    const struct engine_ops *engine, bool from_snapshot)
 {
 	struct vm *vm = &h->vm;
 	int err = mem_init(&vm->mem, cfg->mem_size);
 	if (err < 0) {
-		fprintf(stderr, "vmon: guest RAM (%llu bytes): %s\n",
+		vmon_log("guest RAM (%llu bytes): %s",
 			(unsigned long long)cfg->mem_size, strerror(-err));
 		return EXIT_STATUS_HOST;
 	}
 	if (engine->lazy_ram)
 		mem_populate_off(&vm->mem);
 
-	h->console = console_open(cfg);
-	if (!h->console)
-		return EXIT_STATUS_USAGE;
-	vm->console_out_fd = console_out_fd(h->console);
-	h->events = event_loop_create();
-	if (!h->events) {
-		fprintf(stderr, "vmon: event loop: %s\n", strerror(errno));
-		return EXIT_STATUS_HOST;
-	}
-	if (cfg->api_sock) {
-		h->api = api_open(vm, cfg->api_sock);
-		if (!h->api)
-			return EXIT_STATUS_USAGE;
-	}
 	if (create_devices(h) < 0)
 		return EXIT_STATUS_HOST;
 	int status = create_pci(h);
@@ -371,74 +312,33 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 		return status;
 
 	cpu_state_reset(&vm->boot_state);
-	if (snap) {
-		/* RAM (firmware tables included) comes from the snapshot; the loader's devices
-		 * must exist all the same. */
-		vm->acpi_pm = acpi_pm_create(vm);
-		if (!vm->acpi_pm) {
-			fprintf(stderr, "vmon: cannot register the ACPI PM ports\n");
-			return EXIT_STATUS_HOST;
-		}
-	} else if (boot_load(vm) < 0) {
+	/* RAM (firmware tables included) comes from the loader or the snapshot. */
+	if (!from_snapshot && boot_load(vm) < 0)
 		return EXIT_STATUS_USAGE;
-	}
 
 	if (engine->vm_create(vm) < 0) {
-		fprintf(stderr, "vmon: engine %s: cannot create the VM\n", engine->name);
+		vmon_log("engine %s: cannot create the VM", engine->name);
 		return EXIT_STATUS_HOST;
 	}
 	vm->engine = engine;
 	if (create_vcpus(vm, engine) < 0)
 		return EXIT_STATUS_HOST;
-	if (snap && snapshot_load(snap, vm) < 0)
-		return EXIT_STATUS_USAGE;
 	return 0;
 }
 
-int vm_create(const struct vm_config *cfg, struct vm **out)
+int vm_create(const struct vm_config *cfg, const struct engine_ops *engine, int console_out_fd,
+	      bool from_snapshot, struct vm **out)
 {
 	*out = NULL;
-	if (check_readable(cfg->kernel) < 0 || check_readable(cfg->boot_sector) < 0 ||
-	    check_readable(cfg->initrd) < 0)
-		return EXIT_STATUS_USAGE;
-
-	/* A restore takes RAM size and CPU count from the snapshot. */
-	struct vm_config built = *cfg;
-	struct snapshot_reader *snap = NULL;
-	struct timespec t0, t1;
-	int incoming_fd = -1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (cfg->restore) {
-		snap = snapshot_open(cfg->restore, &built);
-		if (!snap)
-			return EXIT_STATUS_USAGE;
-	} else if (cfg->incoming) {
-		snap = migrate_incoming_open(cfg->incoming, &built, &incoming_fd);
-		if (!snap)
-			return EXIT_STATUS_USAGE;
-	}
-
-	char note[256] = "";
-	const struct engine_ops *engine = select_engine(cfg->engine, note, sizeof(note));
-	if (!engine) {
-		if (incoming_fd >= 0)
-			migrate_incoming_done(snap, incoming_fd, false);
-		snapshot_close(snap);
-		return EXIT_STATUS_USAGE;
-	}
-
 	struct vm_host *h = calloc(1, sizeof(*h));
 	if (!h) {
-		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
-		if (incoming_fd >= 0)
-			migrate_incoming_done(snap, incoming_fd, false);
-		snapshot_close(snap);
+		vmon_log("%s", strerror(ENOMEM));
 		return EXIT_STATUS_HOST;
 	}
 	struct vm *vm = &h->vm;
-	vm->cfg = built;
+	vm->cfg = *cfg;
 	vm->mem.fd = -1;
-	vm->console_out_fd = -1;
+	vm->console_out_fd = console_out_fd;
 	atomic_init(&vm->stop_requested, false);
 	atomic_init(&vm->exit_status, -1);
 	pthread_mutex_init(&h->start_lock, NULL);
@@ -446,21 +346,11 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 
-	int status = build_vm(h, &built, engine, snap);
-	if (incoming_fd >= 0 && migrate_incoming_done(snap, incoming_fd, status == 0) < 0 &&
-	    !status)
-		status = EXIT_STATUS_HOST;
-	snapshot_close(snap);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (cfg->restore)
-		vm->restore_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-				 (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+	int status = build_vm(h, cfg, engine, from_snapshot);
 	if (status) {
 		vm_destroy(vm);
 		return status;
 	}
-	if (note[0])
-		fprintf(stderr, "%s\n", note);
 	*out = vm;
 	return 0;
 }
@@ -530,7 +420,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VCPU_EXIT_ERROR:
 			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
-				fprintf(stderr, "vmon: vcpu %d: %s\n", v->id, v->error);
+				vmon_log("vcpu %d: %s", v->id, v->error);
 			break;
 		}
 	}
@@ -550,17 +440,11 @@ int vm_run(struct vm *vm)
 	struct vm_host *h = host_of(vm);
 	int started = 0;
 
-	if (console_start(h->console, vm, h->events, vm->com1) < 0 ||
-	    (h->api && api_start(h->api, h->events) < 0) ||
-	    event_loop_start(h->events) < 0) {
-		console_stop(h->console);
-		return EXIT_STATUS_HOST;
-	}
 	for (; started < vm->nr_cpus; started++) {
 		int err = pthread_create(&vm->vcpu[started]->thread, NULL, vcpu_thread,
 					 vm->vcpu[started]);
 		if (err) {
-			fprintf(stderr, "vmon: vcpu thread: %s\n", strerror(err));
+			vmon_log("vcpu thread: %s", strerror(err));
 			/* nr_cpus bounds the kicks: never kick a thread that does not exist. */
 			vm->nr_cpus = started;
 			stop_vm(vm, EXIT_STATUS_HOST);
@@ -570,12 +454,6 @@ int vm_run(struct vm *vm)
 	release_vcpus(h);
 	for (int i = 0; i < started; i++)
 		pthread_join(vm->vcpu[i]->thread, NULL);
-
-	event_loop_stop(h->events);
-	console_stop(h->console);
-	serial8250_flush(vm->com1);
-	if (vm->cfg.stats)
-		vm_print_stats(vm, stderr);
 	return atomic_load(&vm->exit_status);
 }
 
@@ -585,7 +463,6 @@ void vm_destroy(struct vm *vm)
 		return;
 	struct vm_host *h = host_of(vm);
 
-	migrate_cleanup(vm);		/* its thread uses the vCPUs and RAM */
 	for (int i = 0; i < VM_MAX_CPUS; i++) {
 		if (!vm->vcpu[i])
 			continue;
@@ -594,8 +471,6 @@ void vm_destroy(struct vm *vm)
 	}
 	if (vm->engine)
 		vm->engine->vm_destroy(vm);
-	api_close(h->api);		/* the event loop has stopped: no request is being served */
-	event_loop_destroy(h->events);
 	acpi_pm_destroy(vm->acpi_pm);
 	serial8250_destroy(vm->com1);
 	i8042_destroy(h->kbd);
@@ -605,7 +480,6 @@ void vm_destroy(struct vm *vm)
 	virtio_rng_destroy(h->rng);
 	virtio_net_destroy(h->net);
 	pci_destroy(h->pci);
-	console_close(h->console);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	mem_destroy(&vm->mem);

@@ -1,4 +1,5 @@
-/* One virtual machine: guest RAM, buses, devices, vCPUs and their lifecycle. */
+/* One virtual machine: guest RAM, buses, devices, vCPUs and their lifecycle (the machine only;
+ * src/runner.h is the host side that runs it). */
 #ifndef VMON_VM_H
 #define VMON_VM_H
 
@@ -14,6 +15,7 @@
 #include "mem.h"
 #include "snapshot/state.h"
 #include "stats.h"
+#include "vm_clock.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 8
@@ -104,6 +106,7 @@ struct vm {
 	pthread_cond_t pause_cond;
 	int parked;
 	bool paused;			/* all parked, VM clock stopped (under pause_lock) */
+	struct vm_clock clock;		/* the guest's time: stops while paused */
 
 	struct vm_state_entry state[VM_MAX_STATE];
 	int nr_state;
@@ -111,13 +114,16 @@ struct vm {
 	struct migration *migration;	/* the API's migrate command (src/migrate.c), or NULL */
 
 	struct serial8250 *com1;
-	struct acpi_pm *acpi_pm;	/* set by boot_load(); vm_destroy: acpi_pm_destroy() */
+	struct acpi_pm *acpi_pm;	/* the power button and PM timer the ACPI tables describe */
 	int console_out_fd;		/* where guest serial output goes, -1 for none */
 };
 
-/* `vmon run`: build the VM from cfg (RAM, devices, loader, engine, vCPUs). Returns 0, or the
- * exit status (EXIT_STATUS_USAGE for bad input, 1 for host failures) after printing one line. */
-int vm_create(const struct vm_config *cfg, struct vm **out);
+/* Build the machine from cfg on engine: RAM, buses, devices, the engine's VM and vCPUs, and the
+ * guest from the loader, or with from_snapshot nothing in RAM yet (snapshot_load() fills it).
+ * Guest serial output goes to console_out_fd (-1: none). Returns 0, or the exit status
+ * (EXIT_STATUS_USAGE for bad input, 1 for host failures) after printing one line. */
+int vm_create(const struct vm_config *cfg, const struct engine_ops *engine, int console_out_fd,
+	      bool from_snapshot, struct vm **out);
 /* Runs every vCPU on its own thread until vm_request_stop(); returns the exit status. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);

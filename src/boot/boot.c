@@ -10,7 +10,7 @@
 #include "boot/linux.h"
 #include "boot/mptable.h"
 #include "boot/multiboot.h"
-#include "hw/acpi_pm.h"
+#include "util/log.h"
 #include "vm.h"
 
 static int load_kernel(struct vm *vm)
@@ -44,7 +44,7 @@ static int write_firmware(struct vm *vm, int cpus)
 
 	if (!acpi_len || !mp_len || mem_write(&vm->mem, FW_ACPI_ADDR, acpi, acpi_len) ||
 	    mem_write(&vm->mem, FW_MPTABLE_ADDR, mp, mp_len)) {
-		fprintf(stderr, "vmon: guest memory too small for the firmware tables\n");
+		vmon_log("guest memory too small for the firmware tables");
 		return -1;
 	}
 	return 0;
@@ -56,25 +56,19 @@ int boot_load(struct vm *vm)
 	int ret;
 
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS) {
-		fprintf(stderr, "vmon: --cpus %d: must be 1..%d\n", cfg->cpus, VM_MAX_CPUS);
+		vmon_log("--cpus %d: must be 1..%d", cfg->cpus, VM_MAX_CPUS);
 		return -1;
 	}
 	if (!cfg->kernel == !cfg->boot_sector) {
-		fprintf(stderr, "vmon: need exactly one of --kernel and --boot-sector\n");
+		vmon_log("need exactly one of --kernel and --boot-sector");
 		return -1;
 	}
 	if (cfg->boot_sector && cfg->initrd) {
-		fprintf(stderr, "vmon: --initrd needs --kernel\n");
+		vmon_log("--initrd needs --kernel");
 		return -1;
 	}
 	ret = cfg->kernel ? load_kernel(vm) : bootsector_load(vm, cfg->boot_sector);
 	if (ret || write_firmware(vm, cfg->cpus))
 		return -1;
-
-	vm->acpi_pm = acpi_pm_create(vm);
-	if (!vm->acpi_pm) {
-		fprintf(stderr, "vmon: cannot register the ACPI PM ports\n");
-		return -1;
-	}
 	return 0;
 }

@@ -2,10 +2,11 @@
 
 #include <stdio.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/file.h"
 #include "boot/layout.h"
 #include "boot/reason.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define IRET_OPCODE	0xcf
@@ -58,13 +59,13 @@ int bootsector_load(struct vm *vm, const char *path)
 	if (boot_file_open(&f, path))
 		return -1;
 	if (bootsector_check_size(f.size, why, sizeof(why))) {
-		fprintf(stderr, "vmon: %s: %s\n", path, why);
+		vmon_log("%s: %s", path, why);
 		goto out;
 	}
 	bootsector_build_ivt(ivt);
 	if (mem_write(&vm->mem, 0, ivt, sizeof(ivt)) ||
 	    mem_write(&vm->mem, ((uint64_t)FW_IRET_SEG << 4) + FW_IRET_OFF, &iret, 1)) {
-		fprintf(stderr, "vmon: %s: does not fit in guest memory\n", path);
+		vmon_log("%s: does not fit in guest memory", path);
 		goto out;
 	}
 	if (boot_file_read_to_guest(&f, &vm->mem, BOOTSECT_ADDR))

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/dsdt.h"
 #include "hw/acpi_pm.h"
 #include "hw/pci.h"

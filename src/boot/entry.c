@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/layout.h"
 
 /* Flat descriptors: base 0, limit 0xfffff pages, present, DPL 0, accessed. */

@@ -1,4 +1,5 @@
 #include "boot/file.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +11,7 @@
 
 static int open_failed(struct boot_file *f, const char *why)
 {
-	fprintf(stderr, "vmon: %s: %s\n", f->path, why);
+	vmon_log("%s: %s", f->path, why);
 	boot_file_close(f);
 	return -1;
 }
@@ -49,7 +50,7 @@ int boot_file_read(const struct boot_file *f, uint64_t off, void *dst, uint64_t 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "vmon: %s: %s\n", f->path,
+			vmon_log("%s: %s", f->path,
 				n < 0 ? strerror(errno) : "file shrank while loading");
 			return -1;
 		}
@@ -65,7 +66,7 @@ int boot_file_read_to_guest(const struct boot_file *f, const struct guest_mem *m
 	uint8_t *dst = gpa_to_hva(m, gpa, f->size);
 
 	if (!dst) {
-		fprintf(stderr, "vmon: %s: does not fit in guest memory\n", f->path);
+		vmon_log("%s: does not fit in guest memory", f->path);
 		return -1;
 	}
 	mem_populate_range(m, dst, f->size);
@@ -80,12 +81,12 @@ int boot_file_slurp(const char *path, uint64_t max, uint8_t **buf, size_t *len)
 	if (boot_file_open(&f, path))
 		return -1;
 	if (f.size > max) {
-		fprintf(stderr, "vmon: %s: larger than guest memory\n", path);
+		vmon_log("%s: larger than guest memory", path);
 		goto out;
 	}
 	*buf = malloc(f.size ? f.size : 1);
 	if (!*buf) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(ENOMEM));
+		vmon_log("%s: %s", path, strerror(ENOMEM));
 		goto out;
 	}
 	host_populate(*buf, f.size);	/* megabytes of kernel: thousands of page faults */

@@ -3,10 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/entry.h"
 #include "boot/layout.h"
 #include "boot/reason.h"
+#include "util/log.h"
 #include "vm.h"
 
 /* Setup header fields (offsets in the image and in boot_params alike). */
@@ -182,12 +183,12 @@ int linux_load(struct vm *vm, const char *path, const uint8_t *img, size_t len,
 	char why[128];
 
 	if (linux_parse(img, len, m->size, &k, why, sizeof(why))) {
-		fprintf(stderr, "vmon: %s: %s\n", path, why);
+		vmon_log("%s: %s", path, why);
 		return -1;
 	}
 	if (defaults_len + cmdline_len > k.cmdline_size ||
 	    defaults_len + cmdline_len >= BOOT_CMDLINE_MAX) {
-		fprintf(stderr, "vmon: --cmdline is %zu bytes, the kernel accepts at most %zu\n",
+		vmon_log("--cmdline is %zu bytes, the kernel accepts at most %zu",
 			cmdline_len, k.cmdline_size > defaults_len ? k.cmdline_size - defaults_len : 0);
 		return -1;
 	}
@@ -200,7 +201,7 @@ int linux_load(struct vm *vm, const char *path, const uint8_t *img, size_t len,
 	if (initrd) {
 		p.initrd_size = initrd->size;
 		if (linux_place_initrd(&k, m->size, initrd->size, &p.initrd_addr)) {
-			fprintf(stderr, "vmon: initrd too large for guest memory\n");
+			vmon_log("initrd too large for guest memory");
 			return -1;
 		}
 	}
@@ -211,7 +212,7 @@ int linux_load(struct vm *vm, const char *path, const uint8_t *img, size_t len,
 	    mem_write(m, BOOT_CMDLINE_ADDR, CMDLINE_DEFAULTS, defaults_len) ||
 	    mem_write(m, BOOT_CMDLINE_ADDR + defaults_len, cmdline, cmdline_len + 1) ||
 	    boot_write_gdt(m) || boot_write_identity_map(m)) {
-		fprintf(stderr, "vmon: %s: does not fit in guest memory\n", path);
+		vmon_log("%s: does not fit in guest memory", path);
 		return -1;
 	}
 	if (initrd && boot_file_read_to_guest(initrd, m, p.initrd_addr))

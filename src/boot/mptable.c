@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "hw/acpi_pm.h"
 #include "hw/irqchip.h"
 

@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/e820.h"
 #include "boot/entry.h"
 #include "boot/layout.h"
 #include "boot/reason.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define MB_FLAG_AOUT_KLUDGE	(1u << 16)
@@ -244,7 +245,7 @@ static int write_cmdline(const struct guest_mem *m, const char *path, const char
 	if (len < BOOT_CMDLINE_MAX)
 		dst = (char *)gpa_to_hva(m, BOOT_CMDLINE_ADDR, len + 1);
 	if (!dst) {
-		fprintf(stderr, "vmon: --cmdline too long (%llu bytes at most with the path)\n",
+		vmon_log("--cmdline too long (%llu bytes at most with the path)",
 			BOOT_CMDLINE_MAX - 1);
 		return -1;
 	}
@@ -277,7 +278,7 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 	char why[128];
 
 	if (multiboot_parse(img, len, m->size, &mb, why, sizeof(why))) {
-		fprintf(stderr, "vmon: %s: %s\n", path, why);
+		vmon_log("%s: %s", path, why);
 		return -1;
 	}
 	if (initrd) {
@@ -285,11 +286,11 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 		size_t name_len = strlen(initrd->path);
 
 		if (start > low_end || initrd->size > low_end - start) {
-			fprintf(stderr, "vmon: initrd too large for guest memory\n");
+			vmon_log("initrd too large for guest memory");
 			return -1;
 		}
 		if (name_len >= BOOT_MB_MODNAME_MAX) {
-			fprintf(stderr, "vmon: %s: path too long for a multiboot module\n",
+			vmon_log("%s: path too long for a multiboot module",
 				initrd->path);
 			return -1;
 		}
@@ -315,6 +316,6 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 	return 0;
 
 too_small:
-	fprintf(stderr, "vmon: %s: does not fit in guest memory\n", path);
+	vmon_log("%s: does not fit in guest memory", path);
 	return -1;
 }

@@ -44,10 +44,8 @@ struct engine_ops {
 	void (*ram_written)(struct vm *vm, uint64_t gpa, uint64_t len);
 	/* Make vcpu_run() on another thread notice vm->stop_requested / pause_requested soon. */
 	void (*kick)(struct vcpu *v);
-	/* Engine-specific counters for --stats. */
-	void (*print_stats)(struct vm *vm, FILE *out);
-	/* The same counters by name for the JSON API: calls fn once per counter (any thread;
-	 * values may lag the vCPUs a little). NULL if the engine has none. */
+	/* Engine-specific counters by name, for --stats and the JSON API: calls fn once per
+	 * counter (any thread; values may lag the vCPUs a little). NULL if the engine has none. */
 	void (*counters)(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
 			 void *opaque);
 	/* Dirty-page log (src/dirty.h, vm_dirty_log_*): start logging every page the guest writes;

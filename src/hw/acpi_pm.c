@@ -36,7 +36,7 @@ static uint8_t reg_byte(uint16_t reg, uint64_t off)
 static uint64_t pm_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct acpi_pm *pm = opaque;
-	uint32_t tmr = acpi_pm_timer_ticks(host_now_ns());
+	uint32_t tmr = acpi_pm_timer_ticks(vm_clock_now_ns(&pm->vm->clock));
 	uint64_t val = 0;
 
 	for (unsigned i = 0; i < size; i++) {

@@ -163,7 +163,7 @@ struct irqchip *irqchip_create(struct vm *vm, int nr_cpus, irqchip_kick_fn kick,
 	c->nr_cpus = nr_cpus;
 	c->kick = kick;
 	c->kick_opaque = opaque;
-	c->now = host_now_ns;
+	c->clock = &vm->clock;
 	guest_tsc_epoch_ns();	/* the guest TSC starts no later than the VM */
 	pic_init(&c->pic, c);
 	/* The IOAPIC ID follows the CPUs' APIC IDs, as the MP table and MADT say. */
@@ -191,7 +191,7 @@ void irqchip_destroy(struct irqchip *c)
 void irqchip_set_clock(struct irqchip *c, uint64_t (*now_ns)(void))
 {
 	irqchip_lock(c);
-	c->now = now_ns ? now_ns : host_now_ns;
+	c->test_now = now_ns;
 	irqchip_unlock(c);
 }
 

@@ -64,7 +64,7 @@ bool irqchip_take_nmi(struct irqchip *c, int cpu);
 void irqchip_set_current_cpu(int cpu);
 
 /* Replaces the clock device registers read (PIT counts, LAPIC current count, timer starts);
- * NULL restores host_now_ns. Tests use it to run timers on explicit times. */
+ * NULL restores the VM clock. Tests use it to run timers on explicit times. */
 void irqchip_set_clock(struct irqchip *c, uint64_t (*now_ns)(void));
 
 /* LAPIC registers the engine needs directly. */
@@ -82,17 +82,8 @@ bool lapic_msr_write(struct lapic *l, uint32_t msr, uint64_t val);
 #define GUEST_TSC_HZ	2000000000ull
 uint64_t guest_tsc_from_ns(uint64_t ns);
 uint64_t ns_from_guest_tsc(uint64_t tsc);
-/* The VM clock (ns): host CLOCK_MONOTONIC, except that it stands still while the VM is paused
- * and continues from the snapshot's time in a restored VM (src/hw/clock.c). Every device timer,
- * the TSC and kvmclock run on it. */
-uint64_t host_now_ns(void);
-/* CLOCK_MONOTONIC time at which the VM clock reads ns (for timed sleeps); UINT64_MAX stays. */
-uint64_t vm_clock_to_monotonic(uint64_t ns);
-/* Pause / resume (no vCPU runs meanwhile): the clock stops, then continues from where it was. */
-void vm_clock_freeze(void);
-void vm_clock_thaw(void);
-/* Restore: the clock reads now from here on, and the guest TSC's epoch is epoch (both as
- * host_now_ns / guest_tsc_epoch_ns read them when the snapshot was taken). */
-void vm_clock_restore(uint64_t now, uint64_t epoch);
+/* Restore: the guest TSC's epoch is epoch (as guest_tsc_epoch_ns read it when the snapshot
+ * was taken). */
+void guest_tsc_restore_epoch(uint64_t epoch);
 
 #endif

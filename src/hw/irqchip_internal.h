@@ -15,6 +15,7 @@
 #include "hw/lapic.h"
 #include "hw/pic.h"
 #include "hw/pit.h"
+#include "vm_clock.h"
 
 /* One interrupt message on the APIC bus (from the IOAPIC or an ICR write). */
 struct apic_msg {
@@ -38,7 +39,8 @@ struct irqchip {
 	irqchip_kick_fn kick;
 	void *kick_opaque;
 	uint64_t kick_mask;		/* CPUs to kick when the lock is dropped */
-	uint64_t (*now)(void);		/* host_now_ns unless a test replaced it */
+	struct vm_clock *clock;		/* the VM's */
+	uint64_t (*test_now)(void);	/* replaces the clock (irqchip_set_clock), or NULL */
 	struct pic pic;
 	struct ioapic ioapic;
 	struct pit pit;
@@ -48,6 +50,12 @@ struct irqchip {
 void irqchip_lock(struct irqchip *c);
 void irqchip_unlock(struct irqchip *c);
 void irqchip_kick_cpu(struct irqchip *c, int cpu);
+
+/* The time device registers read: the VM clock unless a test replaced it. */
+static inline uint64_t irqchip_now(struct irqchip *c)
+{
+	return c->test_now ? c->test_now() : vm_clock_now_ns(c->clock);
+}
 void irqchip_set_irq_locked(struct irqchip *c, unsigned gsi, int level);
 /* Returns how many LAPICs accepted the message. */
 int irqchip_deliver(struct irqchip *c, const struct apic_msg *m);

@@ -286,7 +286,7 @@ static void timer_disarm(struct lapic *l)
 
 static void timer_write_initial(struct lapic *l, uint32_t val)
 {
-	uint64_t now = l->owner->now();
+	uint64_t now = irqchip_now(l->owner);
 
 	if (LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == TIMER_TSC_DEADLINE)
 		return;		/* TMICT is ignored in TSC-deadline mode */
@@ -297,7 +297,7 @@ static void timer_write_initial(struct lapic *l, uint32_t val)
 
 static uint32_t timer_current_count(const struct lapic *l)
 {
-	uint64_t now = l->owner->now();
+	uint64_t now = irqchip_now(l->owner);
 
 	if (LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == TIMER_TSC_DEADLINE ||
 	    l->timer_deadline_ns == UINT64_MAX || now < l->timer_start_ns)

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "hw/pci.h"
 #include "snapshot/state.h"
 #include "vm.h"

@@ -252,7 +252,7 @@ static uint64_t pit_read(void *opaque, uint64_t off, unsigned size)
 
 	irqchip_lock(p->owner);
 	if (off < PIT_CONTROL)
-		val = ch_read(&p->ch[off], p->owner->now());
+		val = ch_read(&p->ch[off], irqchip_now(p->owner));
 	irqchip_unlock(p->owner);
 	return val;	/* the control word register is write-only */
 }
@@ -263,9 +263,9 @@ static void pit_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 
 	irqchip_lock(p->owner);
 	if (off < PIT_CONTROL)
-		ch_write(p, (int)off, (uint8_t)val, p->owner->now());
+		ch_write(p, (int)off, (uint8_t)val, irqchip_now(p->owner));
 	else
-		pit_control(p, (uint8_t)val, p->owner->now());
+		pit_control(p, (uint8_t)val, irqchip_now(p->owner));
 	irqchip_unlock(p->owner);
 }
 
@@ -278,7 +278,7 @@ static uint64_t sysctl_read(void *opaque, uint64_t off, unsigned size)
 	irqchip_lock(p->owner);
 	p->refresh = !p->refresh;
 	uint8_t val = p->port61 | (p->refresh ? SYSCTL_REFRESH : 0) |
-		      (ch_out(&p->ch[2], p->owner->now()) ? SYSCTL_OUT2 : 0);
+		      (ch_out(&p->ch[2], irqchip_now(p->owner)) ? SYSCTL_OUT2 : 0);
 	irqchip_unlock(p->owner);
 	return val;
 }
@@ -290,7 +290,7 @@ static void sysctl_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 
 	irqchip_lock(p->owner);
 	p->port61 = val & 0x0f;
-	ch_set_gate(&p->ch[2], val & SYSCTL_GATE2, p->owner->now());
+	ch_set_gate(&p->ch[2], val & SYSCTL_GATE2, irqchip_now(p->owner));
 	irqchip_unlock(p->owner);
 }
 

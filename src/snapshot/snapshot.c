@@ -26,6 +26,7 @@
 #include "snapshot/cpu.h"
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define PAGE		4096u
@@ -226,7 +227,7 @@ static void fill_config(void *opaque, struct state_out *o)
 /* The VM clock is frozen while paused: both values are exact. */
 static void fill_clock(void *opaque, struct state_out *o)
 {
-	state_put_u64(o, host_now_ns());
+	state_put_u64(o, vm_clock_now_ns(&((struct vm *)opaque)->clock));
 	state_put_u64(o, guest_tsc_epoch_ns());
 }
 
@@ -336,6 +337,8 @@ struct snapshot_reader {
 	const char *path;
 	const char *kind;		/* "snapshot" or "migration stream", for errors */
 	bool clock_pending;		/* a stream: "clock" comes after the RAM */
+	bool has_clock_now;		/* a file: clock_now is for the VM snapshot_load fills */
+	uint64_t clock_now;		/* the VM clock's time in the snapshot */
 	bool synced;			/* a stream: "sync" seen, the source pauses next */
 	ZSTD_DCtx *zstd;
 	struct snapshot_load_info info;
@@ -344,7 +347,7 @@ struct snapshot_reader {
 };
 
 #define not_snapshot(sr, why) \
-	fprintf(stderr, "vmon: %s: not a vmon %s (%s)\n", (sr)->path, (sr)->kind, why)
+	vmon_log("%s: not a vmon %s (%s)", (sr)->path, (sr)->kind, why)
 
 /* The next section, which must be called want (NULL: any). Prints why not and returns -1. */
 static int next_section(struct snapshot_reader *sr, const char *want, char name[SNAP_NAME_LEN + 1],
@@ -440,13 +443,13 @@ static int check_devices(struct snapshot_reader *sr, const struct vm_config *got
 		char w[256], g[256];
 		describe_disks(w, sizeof(w), want);
 		describe_disks(g, sizeof(g), got);
-		fprintf(stderr, "vmon: %s: %s has %s, got %s\n", sr->path, sr->kind, w, g);
+		vmon_log("%s: %s has %s, got %s", sr->path, sr->kind, w, g);
 		return -1;
 	}
 	if (want->rng != got->rng || want->net_user != got->net_user) {
 		bool rng = want->rng != got->rng;
 		bool had = rng ? want->rng : want->net_user;
-		fprintf(stderr, "vmon: %s: %s was taken with%s %s, restore with%s it\n",
+		vmon_log("%s: %s was taken with%s %s, restore with%s it",
 			sr->path, sr->kind, had ? "" : "out", rng ? "--rng" : "--net user",
 			had ? "" : "out");
 		return -1;
@@ -465,14 +468,22 @@ static int read_device_set(struct snapshot_reader *sr)
 	return read_devices(&sr->devices, &in) < 0 ? bad_section(sr, name) : 0;
 }
 
-/* The VM clock and TSC epoch of the paused source. */
-static int load_clock(struct snapshot_reader *sr, const char *name, struct state_in *in)
+/* The VM clock and TSC epoch of the paused source: the clock is vm's, or (vm NULL: before the
+ * VM exists) kept for snapshot_load to set. */
+static int load_clock(struct snapshot_reader *sr, const char *name, struct state_in *in,
+		      struct vm *vm)
 {
 	uint64_t now = state_get_u64(in), epoch = state_get_u64(in);
 
 	if (!state_in_ok(in) || epoch > now)
 		return bad_section(sr, name);
-	vm_clock_restore(now, epoch);
+	guest_tsc_restore_epoch(epoch);
+	if (vm) {
+		vm_clock_restore(&vm->clock, now);
+	} else {
+		sr->clock_now = now;
+		sr->has_clock_now = true;
+	}
 	return 0;
 }
 
@@ -486,7 +497,7 @@ static struct snapshot_reader *open_reader(FILE *f, const char *path, const char
 
 	if (!sr) {
 		fclose(f);
-		fprintf(stderr, "vmon: %s\n", strerror(ENOMEM));
+		vmon_log("%s", strerror(ENOMEM));
 		return NULL;
 	}
 	sr->path = path;
@@ -529,12 +540,13 @@ struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 	struct state_in in;
 
 	if (!f) {
-		fprintf(stderr, "vmon: %s: %s\n", path, strerror(errno));
+		vmon_log("%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct snapshot_reader *sr = open_reader(f, path, "snapshot", cfg);
-	/* Before any device exists: everything the VM builds sees the snapshot's time. */
-	if (sr && (next_section(sr, "clock", name, &in) < 0 || load_clock(sr, name, &in) < 0 ||
+	/* Before any device exists: everything the VM builds sees the snapshot's TSC epoch. */
+	if (sr && (next_section(sr, "clock", name, &in) < 0 ||
+		   load_clock(sr, name, &in, NULL) < 0 ||
 		   read_device_set(sr) < 0)) {
 		snapshot_close(sr);
 		return NULL;
@@ -630,13 +642,16 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 	/* Each engine has its own interrupt controllers and timers (the bt engine's models, the
 	 * kvm engine's in the kernel): their state does not convert, so neither does a VM. */
 	if (strcmp(sr->engine, vm->engine->name) != 0) {
-		fprintf(stderr, "vmon: %s: %s of the %s engine: %s with --engine %s\n", sr->path,
+		vmon_log("%s: %s of the %s engine: %s with --engine %s", sr->path,
 			sr->kind, sr->engine, sr->r.stream ? "run the target" : "restore it",
 			sr->engine);
 		return -1;
 	}
 	if (check_devices(sr, &vm->cfg) < 0)
 		return -1;
+	/* Before any state loads: the vCPUs' TSCs and the timers continue from the snapshot's time. */
+	if (sr->has_clock_now)
+		vm_clock_restore(&vm->clock, sr->clock_now);
 	for (;;) {
 		if (next_section(sr, NULL, name, &in) < 0)
 			return -1;
@@ -664,7 +679,7 @@ int snapshot_load(struct snapshot_reader *sr, struct vm *vm)
 			continue;
 		}
 		if (strcmp(name, "clock") == 0 && sr->clock_pending) {
-			if (load_clock(sr, name, &in) < 0)
+			if (load_clock(sr, name, &in, vm) < 0)
 				return -1;
 			sr->clock_pending = false;
 			continue;

@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
+#include "util/log.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -171,16 +172,16 @@ static int open_image(const struct vm_disk *disk, uint64_t *size)
 	struct stat st;
 
 	if (fd < 0) {
-		fprintf(stderr, "vmon: %s: %s\n", disk->path, strerror(errno));
+		vmon_log("%s: %s", disk->path, strerror(errno));
 		return -1;
 	}
 	off_t end = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
 		    ? lseek(fd, 0, SEEK_END) : -1;
 	if (end < 0 || end % SECTOR) {
 		if (end < 0)
-			fprintf(stderr, "vmon: %s: not a regular file or block device\n", disk->path);
+			vmon_log("%s: not a regular file or block device", disk->path);
 		else
-			fprintf(stderr, "vmon: %s: size %lld is not a multiple of 512 bytes\n",
+			vmon_log("%s: size %lld is not a multiple of 512 bytes",
 				disk->path, (long long)end);
 		close(fd);
 		return -1;
@@ -199,7 +200,7 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const s
 		return NULL;
 	struct virtio_blk *b = calloc(1, sizeof(*b));
 	if (!b) {
-		fprintf(stderr, "vmon: %s: %s\n", disk->path, strerror(ENOMEM));
+		vmon_log("%s: %s", disk->path, strerror(ENOMEM));
 		close(fd);
 		return NULL;
 	}
@@ -218,7 +219,7 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const s
 	char name[VM_STATE_NAME_LEN];
 	snprintf(name, sizeof(name), "virtio-blk%d", index);
 	if (virtio_pci_plug(&b->vd, bus, name) < 0) {
-		fprintf(stderr, "vmon: %s: no free PCI slot\n", disk->path);
+		vmon_log("%s: no free PCI slot", disk->path);
 		virtio_blk_destroy(b);
 		return NULL;
 	}

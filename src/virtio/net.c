@@ -29,6 +29,7 @@
 
 #include <slirp/libslirp.h>
 
+#include "util/log.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -297,7 +298,7 @@ struct virtio_net *virtio_net_create(struct vm *vm, struct pci_bus *bus)
 	struct virtio_net *n = calloc(1, sizeof(*n));
 
 	if (!n) {
-		fprintf(stderr, "vmon: virtio-net: %s\n", strerror(ENOMEM));
+		vmon_log("virtio-net: %s", strerror(ENOMEM));
 		return NULL;
 	}
 	n->wake[0] = n->wake[1] = -1;
@@ -317,18 +318,18 @@ struct virtio_net *virtio_net_create(struct vm *vm, struct pci_bus *bus)
 	};
 	if (pipe2(n->wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    !(n->slirp = slirp_new(&cfg, &slirp_callbacks, n))) {
-		fprintf(stderr, "vmon: virtio-net: cannot start the user-mode network\n");
+		vmon_log("virtio-net: cannot start the user-mode network");
 		virtio_net_destroy(n);
 		return NULL;
 	}
 	if (virtio_pci_plug(&n->vd, bus, "virtio-net") < 0) {
-		fprintf(stderr, "vmon: virtio-net: no free PCI slot\n");
+		vmon_log("virtio-net: no free PCI slot");
 		virtio_net_destroy(n);
 		return NULL;
 	}
 	int err = pthread_create(&n->thread, NULL, poll_thread, n);
 	if (err) {
-		fprintf(stderr, "vmon: virtio-net: %s\n", strerror(err));
+		vmon_log("virtio-net: %s", strerror(err));
 		virtio_net_destroy(n);
 		return NULL;
 	}

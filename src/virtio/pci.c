@@ -2,7 +2,7 @@
  * configuration, ISR, device configuration, notification area and the MSI-X table and PBA. */
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "snapshot/state.h"
 #include "virtio/virtio.h"
 #include "vm.h"

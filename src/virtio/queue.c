@@ -2,7 +2,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "snapshot/state.h"
 #include "virtio/queue.h"
 #include "vm.h"

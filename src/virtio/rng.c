@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "util/log.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -60,13 +61,13 @@ struct virtio_rng *virtio_rng_create(struct vm *vm, struct pci_bus *bus)
 	struct virtio_rng *r = calloc(1, sizeof(*r));
 
 	if (!r) {
-		fprintf(stderr, "vmon: virtio-rng: %s\n", strerror(ENOMEM));
+		vmon_log("virtio-rng: %s", strerror(ENOMEM));
 		return NULL;
 	}
 	/* Class ff/00: unassigned, as other VMMs present it. */
 	virtio_pci_init(&r->vd, vm, VIRTIO_ID_RNG, 0xff0000, 1, 0, &rng_ops, r);
 	if (virtio_pci_plug(&r->vd, bus, "virtio-rng") < 0) {
-		fprintf(stderr, "vmon: virtio-rng: no free PCI slot\n");
+		vmon_log("virtio-rng: no free PCI slot");
 		virtio_rng_destroy(r);
 		return NULL;
 	}

@@ -20,7 +20,7 @@ for guest in smc longmode exceptions ring3 compat; do
 		timeout 60 "$vmon" run --engine bt --console none --stats \
 			--kernel "build/guests/$guest.bin" </dev/null >/dev/null 2>"$out"
 		counts="$counts $(sed -n 's/^bt: instructions //p' "$out")"
-		translated="$translated $(sed -n 's/^bt: translated blocks \([0-9]*\),.*/\1/p' "$out")"
+		translated="$translated $(sed -n 's/^bt: tb_blocks //p' "$out")"
 	done
 	read -r interp first default <<<"$counts"
 	read -r t0 t1 t16 <<<"$translated"
@@ -44,7 +44,7 @@ watchdog=$!
 wait "$pid"
 kill "$watchdog" 2>/dev/null
 map=/tmp/perf-$pid.map
-blocks=$(sed -n 's/^bt: translated blocks \([0-9]*\),.*/\1/p' "$out")
+blocks=$(sed -n 's/^bt: tb_blocks //p' "$out")
 named=$(grep -cE '^[0-9a-f]+ [0-9a-f]+ guest_[0-9a-f]+$' "$map" 2>/dev/null)
 lines=$(wc -l <"$map" 2>/dev/null)
 if [ -n "$blocks" ] && [ "$blocks" -gt 0 ] && [ "${named:-0}" = "$blocks" ] && [ "$lines" = "$blocks" ]; then

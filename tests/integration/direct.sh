@@ -43,8 +43,8 @@ same_as_bt() {
 		fail "$name" "output differs from --user-mode bt: $(diff "$logdir/$2.bt" "$logdir/$2.direct" | head -3 | tr '\n' ' ')"
 	elif ! cmp -s "$logdir/$2.bt" "tests/guests/$2.expected"; then
 		fail "$name" "output differs from tests/guests/$2.expected"
-	elif ! grep -Eq '^direct: native runs [1-9]' "$logdir/$2.direct.err" ||
-	     ! grep -q '^direct: stop: syscall: ' "$logdir/$2.direct.err"; then
+	elif ! grep -Eq '^bt: direct_runs [1-9]' "$logdir/$2.direct.err" ||
+	     ! grep -Eq '^bt: direct_stop_syscall [1-9]' "$logdir/$2.direct.err"; then
 		fail "$name" "--stats shows no native run or no syscall stop" "$logdir/$2.direct.err"
 	else
 		pass "$name"
@@ -52,9 +52,9 @@ same_as_bt() {
 }
 
 same_as_bt direct/usermode usermode
-if grep -q '^direct: stop: cpuid' "$logdir/usermode.direct.err" &&
-   grep -q '^direct: stop: rdtsc' "$logdir/usermode.direct.err" &&
-   grep -q '^direct: stop: page fault, page mapped' "$logdir/usermode.direct.err"; then
+if grep -Eq '^bt: direct_stop_cpuid [1-9]' "$logdir/usermode.direct.err" &&
+   grep -Eq '^bt: direct_stop_rdtsc [1-9]' "$logdir/usermode.direct.err" &&
+   grep -Eq '^bt: direct_stop_page_mapped [1-9]' "$logdir/usermode.direct.err"; then
 	pass direct/usermode-stops
 else
 	fail direct/usermode-stops "cpuid, rdtsc or mapped-page stops missing in --stats" \
@@ -134,7 +134,7 @@ else
 	vmon_args=(--user-mode direct --stats)
 	boot linux/direct-sha256 1 "sha256sum /data/blob"
 	check direct/linux-sha256 "$(cat "$guest/blob.sha256")  /data/blob"
-	grep -Eq '^direct: native runs [1-9]' "$logdir/direct-sha256.console.stderr" ||
+	grep -Eq '^bt: direct_runs [1-9]' "$logdir/direct-sha256.console.stderr" ||
 		fail direct/linux-native "--stats shows no native run" "$logdir/direct-sha256.console.stderr"
 	# two processes computing at once, one per vCPU
 	boot linux/direct-smp2 2 "grep -c processor /proc/cpuinfo; sha256sum /data/blob & sha256sum /data/blob; wait"
@@ -151,7 +151,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 		--kernel build/guests/usermode.bin --console stdio </dev/null >"$out" 2>"$out.err"
 	st=$?
 	if [ "$st" = 41 ] && cmp -s "$out" tests/guests/usermode.expected &&
-	   grep -Eq '^direct: native runs [1-9]' "$out.err"; then
+	   grep -Eq '^bt: direct_runs [1-9]' "$out.err"; then
 		pass direct/unprivileged
 	else
 		fail direct/unprivileged "status $st (expected 41), or output/stats differ" "$out.err"

@@ -55,7 +55,7 @@ if wait_for "$logdir/snap1.console" '^P=' "$limit"; then
 	[ $status = 0 ] || errors+=("restored vmon: exit status $status" "$(tail -3 "$logdir/snap2.stderr")")
 	got=$(result "$logdir/snap2.console")
 	[ "$got" = "$want" ] || errors+=("after restore: '$got', expected $want")
-	grep -Eq '^direct: native runs [1-9]' "$logdir/snap2.stderr" ||
+	grep -Eq '^bt: direct_runs [1-9]' "$logdir/snap2.stderr" ||
 		errors+=("the restored guest ran no user code natively")
 else
 	errors+=("the guest printed no progress line" "$(tail -3 "$logdir/snap1.console.stderr")")
@@ -84,7 +84,7 @@ if wait_for "$logdir/source.console" '^P=' "$limit"; then
 	grep -q '^RESULT=' "$logdir/source.console" && errors+=("the computation ended on the source")
 	got=$(result "$logdir/target.console")
 	[ "$got" = "$want" ] || errors+=("on the target: '$got', expected $want")
-	grep -Eq '^direct: native runs [1-9]' "$logdir/target.stderr" ||
+	grep -Eq '^bt: direct_runs [1-9]' "$logdir/target.stderr" ||
 		errors+=("the target ran no user code natively")
 else
 	errors+=("the guest printed no progress line" "$(tail -3 "$logdir/source.console.stderr")")

@@ -4,6 +4,8 @@
 
 limit=${VMON_LINUX_TIMEOUT:-300}
 guest=build/guest
+initrd=$guest/initramfs.cpio.gz	# a caller may boot another initramfs
+mem=256M
 
 # need_guest NAME...: builds the guest image (scripts/build-guest.sh), or prints SKIP for each
 # NAME and exits.
@@ -18,15 +20,16 @@ need_guest() {
 }
 
 # boot NAME CPUS CMD [KERNEL-ARGS]: boots the guest with vmon.run="CMD" (and the extra vmon options
-# in the array vmon_args, if the caller set it); sets output to what CMD printed (the console lines
-# between VMON-INIT-START and VMON-RUN-EXIT=0), or reason to why there is none.
+# in the array vmon_args, if the caller set it; the initramfs $initrd with $mem of RAM); sets
+# output to what CMD printed (the console lines between VMON-INIT-START and VMON-RUN-EXIT=0), or
+# reason to why there is none.
 vmon_args=()
 boot() {
 	local name=$1 cpus=$2 cmd=$3 extra=${4:+$4 } console status
 	console=$logdir/${name#linux/}.console
 	output='' reason=''
-	timeout -k 5 "$limit" build/vmon run --engine "${VMON_LINUX_ENGINE:-bt}" --mem 256M --cpus "$cpus" --console stdio \
-		--kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" "${vmon_args[@]}" \
+	timeout -k 5 "$limit" build/vmon run --engine "${VMON_LINUX_ENGINE:-bt}" --mem "$mem" --cpus "$cpus" --console stdio \
+		--kernel "$guest/vmlinuz" --initrd "$initrd" "${vmon_args[@]}" \
 		--cmdline "console=ttyS0 ${extra}vmon.run=\"$cmd\"" </dev/null 2>"$console.stderr" |
 		tr -d '\r' >"$console"
 	status=${PIPESTATUS[0]}

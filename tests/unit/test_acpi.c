@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "boot/acpi.h"
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot_fixture.h"
 #include "hw/acpi_pm.h"
 #include "test.h"

@@ -3,7 +3,7 @@
 
 #include "boot/boot.h"
 #include "boot/bootsector.h"
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot_fixture.h"
 #include "test.h"
 #include "vm.h"

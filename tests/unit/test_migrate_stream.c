@@ -95,12 +95,13 @@ static uint8_t *stream_with_record(const uint8_t *rec, uint32_t rec_len, size_t 
 	FILE *f = open_memstream(&mem, len);
 	struct snap_writer w;
 	uint8_t config[15], clock[16];
+	struct vm_clock running = { 0 };	/* never paused: CLOCK_MONOTONIC */
 
 	put_le(config, 2 * MiB, 8);
 	put_le(config + 8, 1, 4);
 	config[12] = 2;
 	memcpy(config + 13, "bt", 2);
-	put_le(clock, host_now_ns(), 8);
+	put_le(clock, vm_clock_now_ns(&running), 8);
 	put_le(clock + 8, guest_tsc_epoch_ns(), 8);
 	snap_writer_start(&w, f);
 	snap_write_section(&w, "config", config, sizeof(config));

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/mptable.h"
 #include "test.h"
 #include "vm.h"

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "boot/boot.h"
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot/multiboot.h"
 #include "boot_fixture.h"
 #include "test.h"

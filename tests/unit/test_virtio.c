@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot_fixture.h"
 #include "hw/pci.h"
 #include "snapshot/state.h"

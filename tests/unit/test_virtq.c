@@ -1,7 +1,7 @@
 /* Split virtqueue parsing against guest RAM that the test writes as a hostile driver would. */
 #include <string.h>
 
-#include "boot/bytes.h"
+#include "util/bytes.h"
 #include "boot_fixture.h"
 #include "test.h"
 #include "virtio/queue.h"

@@ -96,23 +96,55 @@ enum bt_mode {
 /* Hypercall numbers (KVM ABI) that --stats counts one by one. */
 #define BT_HC_COUNTED	16
 
+/* The engine's counters: X(field of struct bt_stats, name in --stats and the API), in the order
+ * they are reported. The one list both outputs are generated from.
+ * Shadow page tables (shadow.c): TLB misses served, stale entries found (their tables were
+ * written), roots made and evicted, page-table pages write-protected and released, guest stores
+ * into write-protected page-table pages.
+ * Translation tier (translate.c): blocks and insns translated, host code bytes emitted,
+ * translation-cache flushes, blocks run as host code (and of those, entered straight from
+ * another translated block) vs interpreted. */
+#define BT_COUNTERS(X) \
+	X(insns, "instructions") \
+	X(blocks_decoded, "blocks_decoded") \
+	X(blocks_invalidated, "blocks_invalidated") \
+	X(block_cache_hits, "block_cache_hits") \
+	X(block_cache_misses, "block_cache_misses") \
+	X(trap_io, "trap_io") \
+	X(trap_cr, "trap_cr") \
+	X(trap_msr, "trap_msr") \
+	X(trap_dt, "trap_dt") \
+	X(trap_cpuid, "trap_cpuid") \
+	X(trap_hlt, "trap_hlt") \
+	X(trap_other, "trap_other") \
+	X(interrupts, "interrupts") \
+	X(tlb_misses, "tlb_misses") \
+	X(page_walks, "page_walks") \
+	X(tlb_flushes, "tlb_flushes") \
+	X(tlb_hits_slowpath, "tlb_slow_path") \
+	X(shadow_hits, "shadow_hits") \
+	X(shadow_stale, "shadow_stale") \
+	X(shadow_roots_created, "shadow_roots_created") \
+	X(shadow_roots_evicted, "shadow_roots_evicted") \
+	X(pt_watched, "pt_watched") \
+	X(pt_released, "pt_released") \
+	X(pt_write_traps, "pt_write_traps") \
+	X(tb_blocks, "tb_blocks") \
+	X(tb_insns, "tb_insns") \
+	X(tb_bytes, "tb_bytes") \
+	X(tb_flushes, "tb_flushes") \
+	X(tb_runs, "tb_runs") \
+	X(tb_chained, "tb_chained") \
+	X(interp_runs, "interp_runs")
+
+/* Only uint64_t members: stats_total adds them up as an array. */
 struct bt_stats {
-	uint64_t insns;
-	uint64_t blocks_decoded, blocks_invalidated, block_cache_hits, block_cache_misses;
-	uint64_t trap_io, trap_cr, trap_msr, trap_dt, trap_cpuid, trap_hlt, trap_other;
-	uint64_t exceptions[32];
-	uint64_t interrupts;
-	uint64_t tlb_hits_slowpath, tlb_misses, tlb_flushes, page_walks;
-	/* Shadow page tables (shadow.c): TLB misses served, stale entries found (their tables
-	 * were written), roots made and evicted, page-table pages write-protected and released,
-	 * guest stores into write-protected page-table pages. */
-	uint64_t shadow_hits, shadow_stale, shadow_roots_created, shadow_roots_evicted;
-	uint64_t pt_watched, pt_released, pt_write_traps;
-	uint64_t hypercalls[BT_HC_COUNTED + 1];	/* by number; the last counts all larger ones */
-	/* Translation tier (translate.c): blocks and insns translated, host code bytes emitted,
-	 * translation-cache flushes, and blocks run as host code vs interpreted. */
-	uint64_t tb_blocks, tb_insns, tb_bytes, tb_flushes, tb_runs, interp_runs;
-	uint64_t tb_chained;	/* translated blocks entered straight from another one */
+#define BT_COUNTER_FIELD(field, name) uint64_t field;
+	BT_COUNTERS(BT_COUNTER_FIELD)
+#undef BT_COUNTER_FIELD
+	uint64_t exceptions[32];		/* by vector: "exception_N" when not 0 */
+	uint64_t hypercalls[BT_HC_COUNTED + 1];	/* by number, the last counting all larger ones:
+						 * "hypercall_N" ("hypercall_N+") when not 0 */
 };
 
 #define BT_PT_WATCHED	(1ull << 63)

@@ -15,6 +15,7 @@
 #include "engine/bt/sys/btsys.h"
 #include "engine/engine.h"
 #include "hw/irqchip.h"
+#include "util/log.h"
 #include "vm.h"
 
 /* Instructions per interpreter slice: bounds the latency of timers and stop requests. */
@@ -83,7 +84,7 @@ static int bt_vm_create(struct vm *vm)
 		return -1;
 	}
 	if (bt_direct_vm_init(bvm, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vmon: --user-mode direct: %s\n", err);
+		vmon_log("--user-mode direct: %s", err);
 		bt_shadow_vm_free(bvm);
 		free((void *)bvm->page_gen);
 		free(bvm);
@@ -207,7 +208,7 @@ static int bt_vcpu_create(struct vcpu *v)
 	/* All TSCs of a machine start together: an AP takes the BSP's TSC, so they stay in sync
 	 * (Linux's clocksource watchdog compares TSC reads across CPUs). */
 	bv->tsc_offset = v->id && bvm->cpu[0] ? bt_vcpu_of(bvm->cpu[0])->tsc_offset :
-		-(int64_t)guest_tsc_from_ns(host_now_ns());
+		-(int64_t)guest_tsc_from_ns(vm_clock_now_ns(&v->vm->clock));
 	/* Application processors wait for INIT-SIPI-SIPI. */
 	bv->wait_sipi = v->id != 0;
 	v->engine_priv = bv;
@@ -233,7 +234,7 @@ static void bt_vcpu_destroy(struct vcpu *v)
 /* Sleep until kicked or until deadline (VM clock ns, UINT64_MAX: none). */
 static void sleep_until(struct bt_vcpu *bv, uint64_t vm_deadline)
 {
-	uint64_t deadline = vm_clock_to_monotonic(vm_deadline);
+	uint64_t deadline = vm_clock_to_monotonic(&bv->cpu.bvm->vm->clock, vm_deadline);
 	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
 			       .tv_nsec = (long)(deadline % 1000000000ull) };
 
@@ -317,7 +318,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		if (delivering >= 0) {
 			int second = bt_fault_during_delivery(delivering, vector);
 			if (second == BT_VEC_SHUTDOWN) {
-				fprintf(stderr, "vmon: vcpu %d: triple fault (vector %d during #DF delivery)\n",
+				vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
 					v->id, vector);
 				return VCPU_EXIT_SHUTDOWN;
 			}
@@ -341,7 +342,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			sleep_until(bv, UINT64_MAX);
 			continue;
 		}
-		uint64_t deadline = irqchip_poll(chip, host_now_ns());
+		uint64_t deadline = irqchip_poll(chip, vm_clock_now_ns(&vm->clock));
 
 		bool halted = cpu->s.halted;
 		delivering = BT_EXC_BENIGN;
@@ -415,7 +416,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 	cpu->s = *s;
 	bt_set_rflags(cpu, s->rflags);
 	cpu->inhibit_irq = s->interrupt_shadow;
-	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(host_now_ns()));
+	bv->tsc_offset = (int64_t)(s->tsc - guest_tsc_from_ns(vm_clock_now_ns(&v->vm->clock)));
 	bt_kvmclock_publish(cpu);
 	if (l) {
 		lapic_set_base_msr(l, s->apic_base);
@@ -484,84 +485,20 @@ static void bt_counters(struct vm *vm, void (*fn)(void *opaque, const char *name
 	char name[32];
 
 	stats_total(vm->engine_priv, &t);
-	fn(opaque, "instructions", t.insns);
-	fn(opaque, "blocks_decoded", t.blocks_decoded);
-	fn(opaque, "blocks_invalidated", t.blocks_invalidated);
-	fn(opaque, "block_cache_hits", t.block_cache_hits);
-	fn(opaque, "block_cache_misses", t.block_cache_misses);
-	fn(opaque, "trap_io", t.trap_io);
-	fn(opaque, "trap_cr", t.trap_cr);
-	fn(opaque, "trap_msr", t.trap_msr);
-	fn(opaque, "trap_dt", t.trap_dt);
-	fn(opaque, "trap_cpuid", t.trap_cpuid);
-	fn(opaque, "trap_hlt", t.trap_hlt);
-	fn(opaque, "trap_other", t.trap_other);
-	fn(opaque, "interrupts", t.interrupts);
+#define BT_COUNTER_REPORT(field, name) fn(opaque, name, t.field);
+	BT_COUNTERS(BT_COUNTER_REPORT)
+#undef BT_COUNTER_REPORT
 	for (int k = 0; k < 32; k++) {
 		snprintf(name, sizeof(name), "exception_%d", k);
 		if (t.exceptions[k])
 			fn(opaque, name, t.exceptions[k]);
 	}
-	fn(opaque, "tlb_misses", t.tlb_misses);
-	fn(opaque, "page_walks", t.page_walks);
-	fn(opaque, "tlb_flushes", t.tlb_flushes);
-	fn(opaque, "tlb_slow_path", t.tlb_hits_slowpath);
-	fn(opaque, "shadow_hits", t.shadow_hits);
-	fn(opaque, "shadow_stale", t.shadow_stale);
-	fn(opaque, "pt_write_traps", t.pt_write_traps);
-	fn(opaque, "tb_blocks", t.tb_blocks);
-	fn(opaque, "tb_insns", t.tb_insns);
-	fn(opaque, "tb_runs", t.tb_runs);
-	fn(opaque, "tb_chained", t.tb_chained);
-	fn(opaque, "interp_runs", t.interp_runs);
 	for (int k = 0; k <= BT_HC_COUNTED; k++) {
 		snprintf(name, sizeof(name), "hypercall_%d%s", k, k == BT_HC_COUNTED ? "+" : "");
 		if (t.hypercalls[k])
 			fn(opaque, name, t.hypercalls[k]);
 	}
 	bt_direct_counters(vm->engine_priv, fn, opaque);
-}
-
-static void bt_print_stats(struct vm *vm, FILE *out)
-{
-	struct bt_stats t;
-
-	stats_total(vm->engine_priv, &t);
-	fprintf(out, "bt: instructions %llu\n", (unsigned long long)t.insns);
-	fprintf(out, "bt: blocks decoded %llu, invalidated %llu, cache hits %llu, misses %llu\n",
-		(unsigned long long)t.blocks_decoded, (unsigned long long)t.blocks_invalidated,
-		(unsigned long long)t.block_cache_hits, (unsigned long long)t.block_cache_misses);
-	fprintf(out, "bt: traps: io %llu, cr %llu, msr %llu, dt %llu, cpuid %llu, hlt %llu, other %llu\n",
-		(unsigned long long)t.trap_io, (unsigned long long)t.trap_cr,
-		(unsigned long long)t.trap_msr, (unsigned long long)t.trap_dt,
-		(unsigned long long)t.trap_cpuid, (unsigned long long)t.trap_hlt,
-		(unsigned long long)t.trap_other);
-	fprintf(out, "bt: interrupts %llu\n", (unsigned long long)t.interrupts);
-	for (int k = 0; k < 32; k++)
-		if (t.exceptions[k])
-			fprintf(out, "bt: exception %2d: %llu\n", k, (unsigned long long)t.exceptions[k]);
-	fprintf(out, "bt: soft tlb: misses %llu, page walks %llu, flushes %llu, slow-path accesses %llu\n",
-		(unsigned long long)t.tlb_misses, (unsigned long long)t.page_walks,
-		(unsigned long long)t.tlb_flushes, (unsigned long long)t.tlb_hits_slowpath);
-	fprintf(out, "bt: shadow page tables: hits %llu, misses (guest walks) %llu, stale entries dropped %llu, roots created %llu, evicted %llu\n",
-		(unsigned long long)t.shadow_hits, (unsigned long long)t.page_walks,
-		(unsigned long long)t.shadow_stale, (unsigned long long)t.shadow_roots_created,
-		(unsigned long long)t.shadow_roots_evicted);
-	fprintf(out, "bt: page-table pages: tracked %llu (write-protected %llu, released %llu), write-protect traps %llu\n",
-		(unsigned long long)(t.pt_watched - t.pt_released),
-		(unsigned long long)t.pt_watched, (unsigned long long)t.pt_released,
-		(unsigned long long)t.pt_write_traps);
-	fprintf(out, "bt: translated blocks %llu, insns %llu, host code bytes %llu, cache flushes %llu\n",
-		(unsigned long long)t.tb_blocks, (unsigned long long)t.tb_insns,
-		(unsigned long long)t.tb_bytes, (unsigned long long)t.tb_flushes);
-	fprintf(out, "bt: block runs: translated %llu (+%llu chained), interpreted %llu\n",
-		(unsigned long long)t.tb_runs, (unsigned long long)t.tb_chained,
-		(unsigned long long)t.interp_runs);
-	for (int k = 0; k <= BT_HC_COUNTED; k++)
-		if (t.hypercalls[k])
-			fprintf(out, "bt: hypercall %2d%s: %llu\n", k, k == BT_HC_COUNTED ? "+" : "",
-				(unsigned long long)t.hypercalls[k]);
-	bt_direct_print_stats(vm->engine_priv, out);
 }
 
 const struct engine_ops bt_engine = {
@@ -578,7 +515,6 @@ const struct engine_ops bt_engine = {
 	.msi = bt_msi,
 	.ram_written = bt_ram_written,
 	.kick = bt_kick,
-	.print_stats = bt_print_stats,
 	.counters = bt_counters,
 	.dirty_log_start = bt_dirty_log_start,
 	.dirty_log_fetch = bt_dirty_log_fetch,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/kvm/kvm_priv.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define KVM_TSS_ADDR		0xfffbd000ul	/* three pages, VMX real-mode emulation */
@@ -150,7 +151,7 @@ static void free_vm_priv(struct kvm_vm_priv *kp)
 /* One step of kvm_vm_create; on failure names the step and the errno. */
 #define VM_STEP(cond, what) do {					\
 	if (!(cond)) {							\
-		fprintf(stderr, "vmon: kvm: %s: %s\n", what, strerror(errno)); \
+		vmon_log("kvm: %s: %s", what, strerror(errno)); \
 		goto fail;						\
 	}								\
 } while (0)
@@ -164,14 +165,14 @@ static int kvm_vm_create(struct vm *vm)
 	int size;
 
 	if (!kp) {
-		fprintf(stderr, "vmon: kvm: out of memory\n");
+		vmon_log("kvm: out of memory");
 		return -1;
 	}
 	kp->vm_fd = -1;
 	kp->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	VM_STEP(kp->sys_fd >= 0, "/dev/kvm");
 	if (check_kvm(kp->sys_fd, why, sizeof(why)) < 0) {
-		fprintf(stderr, "vmon: %s\n", why);
+		vmon_log("%s", why);
 		goto fail;
 	}
 	size = ioctl(kp->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -201,7 +202,7 @@ static int kvm_vm_create(struct vm *vm)
 
 	vm->engine_priv = kp;
 	if (kvm_register_vm_state(vm) < 0) {
-		fprintf(stderr, "vmon: kvm: too many snapshot sections\n");
+		vmon_log("kvm: too many snapshot sections");
 		vm->engine_priv = NULL;
 		goto fail;
 	}
@@ -316,24 +317,28 @@ static const char *const exit_names[KVM_EXIT_COUNTED + 1] = {
 	[KVM_EXIT_COUNTED] = "other",
 };
 
-static void kvm_print_stats(struct vm *vm, FILE *out)
+/* Exits to vmon by reason, summed over the vCPUs: "exit_REASON" (or "exit_N") when not 0.
+ * Relaxed atomic loads: the API thread reads them while the vCPUs count. */
+static void kvm_counters(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
+			 void *opaque)
 {
 	uint64_t total[KVM_EXIT_COUNTED + 1] = { 0 };
+	char name[32];
 
 	for (int i = 0; i < vm->nr_cpus; i++) {
 		const struct kvm_vcpu_priv *kv = vm->vcpu[i] ? vm->vcpu[i]->engine_priv : NULL;
 
 		for (int r = 0; kv && r <= KVM_EXIT_COUNTED; r++)
-			total[r] += kv->exits[r];
+			total[r] += __atomic_load_n(&kv->exits[r], __ATOMIC_RELAXED);
 	}
 	for (int r = 0; r <= KVM_EXIT_COUNTED; r++) {
 		if (!total[r])
 			continue;
 		if (exit_names[r])
-			fprintf(out, "kvm exit %-16s %llu\n", exit_names[r],
-				(unsigned long long)total[r]);
+			snprintf(name, sizeof(name), "exit_%s", exit_names[r]);
 		else
-			fprintf(out, "kvm exit %-16d %llu\n", r, (unsigned long long)total[r]);
+			snprintf(name, sizeof(name), "exit_%d", r);
+		fn(opaque, name, total[r]);
 	}
 }
 
@@ -350,7 +355,7 @@ const struct engine_ops kvm_engine = {
 	.irq_line = kvm_irq_line,
 	.msi = kvm_msi,
 	.kick = kvm_vcpu_kick,
-	.print_stats = kvm_print_stats,
+	.counters = kvm_counters,
 	.dirty_log_start = kvm_dirty_log_start,
 	.dirty_log_fetch = kvm_dirty_log_fetch,
 	.dirty_log_stop = kvm_dirty_log_stop,

@@ -24,6 +24,7 @@
 
 #include "engine/kvm/kvm_priv.h"
 #include "snapshot/state.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define MSR_IA32_TSC_DEADLINE	0x6e0
@@ -36,12 +37,12 @@
 static void save_failed(struct state_out *o, const char *what)
 {
 	o->err = errno ? errno : EIO;
-	fprintf(stderr, "vmon: kvm: %s: %s\n", what, strerror(o->err));
+	vmon_log("kvm: %s: %s", what, strerror(o->err));
 }
 
 static int load_failed(const char *what)
 {
-	fprintf(stderr, "vmon: kvm: %s: %s\n", what, strerror(errno));
+	vmon_log("kvm: %s: %s", what, strerror(errno));
 	return -1;
 }
 

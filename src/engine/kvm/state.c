@@ -9,13 +9,14 @@
 #include <sys/ioctl.h>
 
 #include "engine/kvm/kvm_priv.h"
+#include "util/log.h"
 #include "vm.h"
 
 #define XCR_XFEATURE_ENABLED	0	/* XCR0 */
 
 static int fail(const struct vcpu *v, const char *what)
 {
-	fprintf(stderr, "vmon: kvm: vcpu %d: %s: %s\n", v->id, what, strerror(errno));
+	vmon_log("kvm: vcpu %d: %s: %s", v->id, what, strerror(errno));
 	return -1;
 }
 
@@ -36,7 +37,7 @@ static int msrs_ioctl(const struct vcpu *v, int fd, unsigned long req, struct kv
 	if (done < 0)
 		return fail(v, req == KVM_GET_MSRS ? "KVM_GET_MSRS" : "KVM_SET_MSRS");
 	if ((uint32_t)done < m->nmsrs) {
-		fprintf(stderr, "vmon: kvm: vcpu %d: %s refused MSR %#x\n", v->id,
+		vmon_log("kvm: vcpu %d: %s refused MSR %#x", v->id,
 			req == KVM_GET_MSRS ? "KVM_GET_MSRS" : "KVM_SET_MSRS",
 			m->entries[done].index);
 		return -1;
@@ -114,8 +115,8 @@ int kvm_get_state(struct vcpu *v, struct cpu_state *s)
 
 	memset(s, 0, sizeof(*s));
 	if (kv->state_lost) {
-		fprintf(stderr, "vmon: kvm: vcpu %d: registers lost: KVM on AMD resets a vCPU "
-			"that shuts down\n", v->id);
+		vmon_log("kvm: vcpu %d: registers lost: KVM on AMD resets a vCPU "
+			"that shuts down", v->id);
 		return -1;
 	}
 	if (ioctl(kv->fd, KVM_GET_REGS, &regs) < 0)

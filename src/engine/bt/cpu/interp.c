@@ -27,6 +27,7 @@
 #include "engine/bt/direct/direct.h"
 #include "engine/bt/jit/translate.h"
 #include "mem.h"
+#include "util/log.h"
 
 #define BLOCK_MAX	64
 #define CACHE_BLOCKS	32768
@@ -75,7 +76,7 @@ struct block_cache {
 };
 
 /* VMON_BT_JIT_THRESHOLD=N: translate a block when it is about to run for the Nth time (1 = at
- * first sight, 0 = interpreter only). A test and tuning knob. */
+ * first sight, 0 = interpreter only). A test and tuning knob (docs/configuration.md). */
 static int jit_threshold(unsigned *out)
 {
 	const char *env = getenv("VMON_BT_JIT_THRESHOLD");
@@ -87,7 +88,7 @@ static int jit_threshold(unsigned *out)
 		return 0;
 	v = strtoul(env, &end, 10);
 	if (!*env || *end || v > 1000000) {
-		fprintf(stderr, "vmon: VMON_BT_JIT_THRESHOLD=%s: must be a number 0..1000000\n", env);
+		vmon_log("VMON_BT_JIT_THRESHOLD=%s: must be a number 0..1000000", env);
 		return -1;
 	}
 	*out = (unsigned)v;

@@ -37,6 +37,7 @@
 #include "engine/bt/sys/btsys.h"
 #include "hw/irqchip.h"
 #include "mem.h"
+#include "util/log.h"
 #include "vm.h"
 
 /* Why a vCPU at CPL 3 ran in the engine instead (counted, --stats). */
@@ -238,7 +239,7 @@ static int attach(struct bt_cpu *cpu, struct dx_cpu *d)
 	char err[160];
 
 	if (dx_container_attach(&d->c, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vmon: vcpu %d: direct execution: %s\n", cpu->vcpu->id, err);
+		vmon_log("vcpu %d: direct execution: %s", cpu->vcpu->id, err);
 		return -1;
 	}
 	struct sigaction sa = { .sa_handler = timer_signal };	/* no SA_RESTART: waits return */
@@ -251,8 +252,8 @@ static int attach(struct bt_cpu *cpu, struct dx_cpu *d)
 	struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = DX_TIMER_SIGNAL };
 	ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
 	if (timer_create(CLOCK_MONOTONIC, &ev, &d->timer) < 0) {
-		fprintf(stderr, "vmon: vcpu %d: direct execution: timer_create: %s\n",
-			cpu->vcpu->id, strerror(errno));
+		vmon_log("vcpu %d: direct execution: timer_create: %s", cpu->vcpu->id,
+			 strerror(errno));
 		return -1;
 	}
 	d->timer_ok = true;
@@ -262,7 +263,7 @@ static int attach(struct bt_cpu *cpu, struct dx_cpu *d)
 	d->xstate = calloc(1, cap);
 	struct iovec iov = { d->xstate, cap };
 	if (!d->xstate || ptrace(PTRACE_GETREGSET, d->c.pid, NT_X86_XSTATE, &iov) < 0) {
-		fprintf(stderr, "vmon: vcpu %d: direct execution: no xstate access\n", cpu->vcpu->id);
+		vmon_log("vcpu %d: direct execution: no xstate access", cpu->vcpu->id);
 		return -1;
 	}
 	d->xstate_len = iov.iov_len;
@@ -613,9 +614,10 @@ static bool bytes_at(struct bt_cpu *cpu, uint64_t addr, const uint8_t *want, uns
 
 /* ---- The run ---------------------------------------------------------------------------- */
 
-static void arm_timer(struct dx_cpu *d, uint64_t vm_deadline)
+static void arm_timer(struct bt_cpu *cpu, struct dx_cpu *d, uint64_t vm_deadline)
 {
-	uint64_t mono = vm_deadline == UINT64_MAX ? 0 : vm_clock_to_monotonic(vm_deadline);
+	uint64_t mono = vm_deadline == UINT64_MAX ? 0 :
+			vm_clock_to_monotonic(&cpu->vm->clock, vm_deadline);
 
 	if (mono == d->timer_armed)
 		return;
@@ -787,7 +789,7 @@ enum bt_direct_result bt_direct_run(struct bt_cpu *cpu, uint64_t vm_deadline)
 	if (ptrace(PTRACE_SETREGS, d->c.pid, 0, &r) < 0 || set_fpu(cpu, d) < 0)
 		container_lost(cpu);
 	dx_container_follow(&d->c);
-	arm_timer(d, vm_deadline);
+	arm_timer(cpu, d, vm_deadline);
 	d->st.entries++;
 
 	atomic_store(&d->running, true);
@@ -877,41 +879,8 @@ static void total(struct bt_vm *bvm, struct dx_stats *t)
 }
 
 #define DX_NAME(name, text) #name,
-#define DX_TEXT(name, text) text,
 static const char *const stop_name[] = { DX_STOP_REASONS(DX_NAME) };
-static const char *const stop_text[] = { DX_STOP_REASONS(DX_TEXT) };
 static const char *const bt_name[] = { DX_BT_REASONS(DX_NAME) };
-static const char *const bt_text[] = { DX_BT_REASONS(DX_TEXT) };
-
-void bt_direct_print_stats(struct bt_vm *bvm, FILE *out)
-{
-	struct dx_stats t;
-
-	if (!bvm->direct)
-		return;
-	total(bvm, &t);
-	uint64_t stops = 0;
-	for (int k = 0; k < DXS_NR; k++)
-		stops += t.stops[k];
-	fprintf(out, "direct: native runs %llu, time native %.3f s, in direct mode %.3f s\n",
-		(unsigned long long)t.entries, t.native_ns / 1e9, t.run_ns / 1e9);
-	fprintf(out, "direct: stops %llu\n", (unsigned long long)stops);
-	if (bvm->direct->adaptive)
-		fprintf(out, "direct: auto: address spaces sent to the engine for a while: %llu\n",
-			(unsigned long long)t.policy_to_bt);
-	for (int k = 0; k < DXS_NR; k++)
-		if (t.stops[k])
-			fprintf(out, "direct: stop: %s: %llu\n", stop_text[k],
-				(unsigned long long)t.stops[k]);
-	for (int k = 0; k < DX_BT_NR; k++)
-		if (t.bt[k])
-			fprintf(out, "direct: in the engine at CPL 3: %s: %llu\n", bt_text[k],
-				(unsigned long long)t.bt[k]);
-	fprintf(out, "direct: pages mapped %llu (after a guest #PF, before resuming: %llu), full drops %llu, page drops %llu, injected calls %llu\n",
-		(unsigned long long)t.pages_mapped, (unsigned long long)t.premapped,
-		(unsigned long long)t.full_drops, (unsigned long long)t.page_drops,
-		(unsigned long long)t.injected);
-}
 
 void bt_direct_counters(struct bt_vm *bvm, void (*fn)(void *opaque, const char *name, uint64_t val),
 			void *opaque)
@@ -930,12 +899,19 @@ void bt_direct_counters(struct bt_vm *bvm, void (*fn)(void *opaque, const char *
 	fn(opaque, "direct_policy_to_bt", t.policy_to_bt);
 	fn(opaque, "direct_full_drops", t.full_drops);
 	fn(opaque, "direct_injected", t.injected);
+	uint64_t stops = 0;
+	for (int k = 0; k < DXS_NR; k++)
+		stops += t.stops[k];
+	fn(opaque, "direct_stops", stops);
+	/* By reason, where not 0 (the reasons are the DX_*_REASONS lists above). */
 	for (int k = 0; k < DXS_NR; k++) {
 		snprintf(name, sizeof(name), "direct_stop_%s", stop_name[k]);
-		fn(opaque, name, t.stops[k]);
+		if (t.stops[k])
+			fn(opaque, name, t.stops[k]);
 	}
 	for (int k = 0; k < DX_BT_NR; k++) {
 		snprintf(name, sizeof(name), "direct_bt_%s", bt_name[k]);
-		fn(opaque, name, t.bt[k]);
+		if (t.bt[k])
+			fn(opaque, name, t.bt[k]);
 	}
 }

@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <stddef.h>
 
 struct bt_cpu;
 struct bt_vm;
@@ -53,7 +53,6 @@ void bt_direct_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin);
  * page" when the dirty log starts or is harvested. */
 void bt_direct_page_protected(struct bt_vm *bvm, uint64_t gpa_page);
 
-void bt_direct_print_stats(struct bt_vm *bvm, FILE *out);
 void bt_direct_counters(struct bt_vm *bvm, void (*fn)(void *opaque, const char *name, uint64_t val),
 			void *opaque);
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "engine/bt/bt.h"
+#include "vm.h"
 
 /* Physical address width vmon's CPU model advertises (CPUID 0x80000008) and checks
  * reserved bits against. */
@@ -97,6 +98,12 @@ struct bt_vcpu {
 static inline struct bt_vcpu *bt_vcpu_of(struct bt_cpu *cpu)
 {
 	return (struct bt_vcpu *)cpu;
+}
+
+/* The VM clock's time (vm_clock.h), which the guest TSC and kvmclock follow. */
+static inline uint64_t bt_vm_clock_now(struct bt_cpu *cpu)
+{
+	return vm_clock_now_ns(&cpu->bvm->vm->clock);
 }
 
 /* Stop the vCPU: vcpu_run returns VCPU_EXIT_SHUTDOWN after printing why (unsupported guest

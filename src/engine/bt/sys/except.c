@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "engine/bt/sys/btsys.h"
+#include "util/log.h"
 #include "vm.h"
 
 static bool has_error_code(int vector)
@@ -31,7 +32,7 @@ _Noreturn void bt_raise_noerr(struct bt_cpu *cpu, int vector)
 
 _Noreturn void bt_shutdown(struct bt_cpu *cpu, const char *why)
 {
-	fprintf(stderr, "vmon: vcpu %d: %s (rip %#llx)\n", cpu->vcpu ? cpu->vcpu->id : 0, why,
+	vmon_log("vcpu %d: %s (rip %#llx)", cpu->vcpu ? cpu->vcpu->id : 0, why,
 		(unsigned long long)cpu->s.rip);
 	cpu->pending_vector = BT_VEC_SHUTDOWN;
 	longjmp(cpu->fault_jmp, 1);

@@ -118,7 +118,7 @@ void bt_kvmclock_publish(struct bt_cpu *cpu)
 	uint8_t *p = guest_area(cpu, msr & ~KVM_SYSTEM_TIME_ENABLE, PVTI_SIZE);
 	if (!p)
 		return;
-	uint64_t vm_tsc = guest_tsc_from_ns(host_now_ns());
+	uint64_t vm_tsc = guest_tsc_from_ns(bt_vm_clock_now(cpu));
 	uint32_t mul;
 	int8_t shift;
 
@@ -149,7 +149,7 @@ void bt_kvmclock_set_wall_clock(struct bt_cpu *cpu, uint64_t val)
 
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t now = host_now_ns();
+	uint64_t now = bt_vm_clock_now(cpu);
 	uint64_t wall = (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
 	uint64_t since_boot = system_time_of(guest_tsc_from_ns(now));
 	uint64_t boot = wall > since_boot ? wall - since_boot : 0;

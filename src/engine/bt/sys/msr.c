@@ -25,7 +25,7 @@
 
 uint64_t bt_guest_tsc(struct bt_cpu *cpu)
 {
-	return guest_tsc_from_ns(host_now_ns()) + (uint64_t)bt_vcpu_of(cpu)->tsc_offset;
+	return guest_tsc_from_ns(bt_vm_clock_now(cpu)) + (uint64_t)bt_vcpu_of(cpu)->tsc_offset;
 }
 
 /* The LAPIC counts TSC deadlines on the process-wide TSC (clock.c); this vCPU's TSC is offset
@@ -163,7 +163,7 @@ bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val)
 
 	switch (msr) {
 	case MSR_IA32_TSC:
-		bt_vcpu_of(cpu)->tsc_offset = (int64_t)(val - guest_tsc_from_ns(host_now_ns()));
+		bt_vcpu_of(cpu)->tsc_offset = (int64_t)(val - guest_tsc_from_ns(bt_vm_clock_now(cpu)));
 		bt_kvmclock_publish(cpu);
 		return true;
 	case MSR_IA32_UCODE_REV:

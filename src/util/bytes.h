@@ -1,10 +1,10 @@
-/* Little-endian field access for firmware tables and boot images.
+/* Little-endian field access for firmware tables, boot images and device registers.
  *
  * Guest and file buffers have no alignment guarantee, so every access goes through memcpy
  * (the host is x86-64, hence already little-endian).
  */
-#ifndef VMON_BOOT_BYTES_H
-#define VMON_BOOT_BYTES_H
+#ifndef VMON_UTIL_BYTES_H
+#define VMON_UTIL_BYTES_H
 
 #include <stddef.h>
 #include <stdint.h>
