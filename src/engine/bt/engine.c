@@ -363,7 +363,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		bool tf = cpu->s.rflags & RFLAGS_TF;
 		uint64_t budget = tf ? 1 : SLICE_INSNS;
 		cpu->direct_user = cpu->direct != NULL;
-		if (cpu->direct_user && cpu->cpl == 3 && !tf) {
+		if (cpu->direct_user && cpu->cpl == 3) {	/* TF: refused there, and counted */
 			delivering = BT_EXC_BENIGN;
 			enum bt_direct_result r = bt_direct_run(cpu, deadline);
 			delivering = -1;
