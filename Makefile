@@ -80,8 +80,10 @@ check: build/vmon build/vmon-san build/unit-tests build/difftest guests build/gu
 guest:
 	scripts/build-guest.sh build/guest
 
+# The guest with a shell, --net user (and a web server on the host) and a scratch disk made in
+# build/demo/ (scripts/demo.sh); DEMO_ARGS adds vmon options, e.g. DEMO_ARGS="--reboot exit".
 demo: build/vmon guest
-	build/vmon run --kernel build/guest/vmlinuz --initrd build/guest/initramfs.cpio.gz --cmdline "console=ttyS0"
+	scripts/demo.sh $(DEMO_ARGS)
 
 # Slow suites (minutes each; .ci/run runs them after make check): a whole Debian system with
 # systemd under bt.
@@ -106,6 +108,7 @@ fuzz-diff: build/difftest
 	build/difftest --seed $$(date +%s) --seconds $(FUZZ_SECONDS) --repro build/fuzz-diff
 
 clean:
-	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests
+	rm -rf build/obj build/san build/vmon build/vmon-san build/unit-tests build/difftest build/guests \
+		build/demo
 
 -include $(shell find build/obj build/san -name '*.d' 2>/dev/null)

@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "event.h"
+#include "fatal_signal.h"
 #include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "migrate.h"
@@ -34,12 +35,16 @@
 #include "vm.h"
 
 #define API_MAX_CLIENTS	8
+/* A connection that sent nothing for this long gives its place to a new one: otherwise
+ * API_MAX_CLIENTS idle clients lock everyone else out. */
+#define API_IDLE_TIMEOUT_S	10
 
 struct api_client {
 	int fd;				/* -1: free */
 	struct api *api;
 	size_t len;
 	bool skipping;			/* inside an over-long line: drop up to the next newline */
+	uint64_t last_ns;		/* CLOCK_MONOTONIC of its connection or last byte */
 	char buf[API_MAX_LINE];
 };
 
@@ -49,7 +54,9 @@ struct api {
 	int listen_fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct api_client client[API_MAX_CLIENTS];
+	uint64_t refused, idle_closed;	/* connections turned away, idle ones closed (`status`) */
 };
+
 
 /* ---- Commands ------------------------------------------------------------------------------ */
 
@@ -151,6 +158,14 @@ static const char *cmd_status(struct api *a, struct json_object *req, struct jso
 		json_object_put(c);
 	}
 	add_migration(vm, reply);
+	struct json_object *api = json_object_new_object();
+	int clients = 0;
+	for (int i = 0; i < API_MAX_CLIENTS; i++)
+		clients += a->client[i].fd >= 0;
+	json_object_object_add(api, "clients", json_object_new_int(clients));
+	add_u64(api, "refused", a->refused);
+	add_u64(api, "idle_closed", a->idle_closed);
+	json_object_object_add(reply, "api", api);
 	return NULL;
 }
 
@@ -456,6 +471,7 @@ static void client_readable(void *opaque)
 		drop_client(c);
 		return;
 	}
+	c->last_ns = monotonic_ns();
 	for (ssize_t i = 0; i < n; i++) {
 		if (chunk[i] != '\n') {
 			if (c->skipping)
@@ -497,16 +513,28 @@ static void listener_readable(void *opaque)
 
 	if (fd < 0)
 		return;
+	uint64_t now = monotonic_ns();
+	for (int i = 0; i < API_MAX_CLIENTS; i++) {
+		struct api_client *c = &a->client[i];
+		if (c->fd >= 0 && now - c->last_ns >= API_IDLE_TIMEOUT_S * 1000000000ull) {
+			drop_client(c);
+			a->idle_closed++;
+		}
+	}
 	for (int i = 0; i < API_MAX_CLIENTS; i++) {
 		struct api_client *c = &a->client[i];
 		if (c->fd >= 0)
 			continue;
-		*c = (struct api_client){ .fd = fd, .api = a };
+		*c = (struct api_client){ .fd = fd, .api = a, .last_ns = now };
 		if (event_add_fd(a->loop, fd, client_readable, c) == 0)
 			return;
 		c->fd = -1;
 		break;
 	}
+	/* Said once on stderr; `status` counts them all. */
+	if (!a->refused++)
+		fprintf(stderr, "vmon: --api-sock: refused a connection (%d busy, none idle for "
+			"%d s)\n", API_MAX_CLIENTS, API_IDLE_TIMEOUT_S);
 	char *reply = error_reply("too many connections");
 	send_line(fd, reply);
 	close(fd);
@@ -516,8 +544,7 @@ static void listener_readable(void *opaque)
 
 /* For the fatal-signal path, which only has globals. */
 static char signal_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-static struct sigaction previous[sizeof(fatal_signals) / sizeof(fatal_signals[0])];
+static struct fatal_signals fatal_signals;
 
 /* Remove the socket, then let whatever handled the signal before (the console restoring the
  * terminal, or the default action) take it. */
@@ -525,9 +552,7 @@ static void fatal_signal(int sig)
 {
 	if (signal_path[0])
 		unlink(signal_path);
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		if (fatal_signals[i] == sig)
-			sigaction(sig, &previous[i], NULL);
+	fatal_signals_restore(&fatal_signals, sig);
 	raise(sig);
 }
 
@@ -592,9 +617,7 @@ int api_start(struct api *a, struct event_loop *loop)
 		return -1;
 	}
 	strcpy(signal_path, a->path);
-	struct sigaction sa = { .sa_handler = fatal_signal };
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		sigaction(fatal_signals[i], &sa, &previous[i]);
+	fatal_signals_install(&fatal_signals, fatal_signal, 0);
 	return 0;
 }
 

@@ -12,14 +12,16 @@ static const char usage_main[] =
 	"usage: vmon run [options]   run a virtual machine (vmon run --help)\n"
 	"       vmon api SOCK REQUEST   send one request to a running vmon's --api-sock\n"
 	"                               (REQUEST: a JSON object, or CMD [KEY=VALUE...])\n"
+	"       vmon probe              what the host's KVM gets wrong, one check a line\n"
+	"                               (docs/kvm.md; cached with --engine auto's figures)\n"
 	"       vmon --help | --version\n";
 
 static const char usage_run[] =
 	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
-	"                [--net user] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
-	"                [--user-mode auto|direct|bt]\n"
+	"                [--net user|passt|slirp] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
+	"                [--reboot restart|exit] [--user-mode auto|direct|bt]\n"
 	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
 	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"       vmon run --incoming URI [--disk FILE[,ro]]... [--rng] [--net user]\n"
@@ -38,8 +40,10 @@ static const char usage_run[] =
 	"  --disk FILE[,ro]  virtio-blk disk on a raw image (size a multiple of 512), read-only\n"
 	"                    with ,ro; up to 8, the guest's /dev/vda, /dev/vdb ... in order\n"
 	"  --rng             virtio-rng device fed by the host's getrandom()\n"
-	"  --net user        virtio-net on a user-mode network (libslirp): DHCP gives the guest\n"
-	"                    10.0.2.15, the host's loopback is 10.0.2.2\n"
+	"  --net user        virtio-net on a user-mode network in a sandboxed process: DHCP\n"
+	"                    gives the guest 10.0.2.15, the host's loopback is 10.0.2.2; passt\n"
+	"                    where installed, else libslirp in a helper (--net passt|slirp\n"
+	"                    to choose)\n"
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
@@ -49,6 +53,9 @@ static const char usage_run[] =
 	"                    host can, per address space only while it pays\n"
 	"  --sandbox on|off  seccomp allowlist once the VM is built (default on; off for\n"
 	"                    debugging: gdb, strace of what a new feature calls)\n"
+	"  --reboot R        when the guest resets the machine (Linux `reboot`): restart\n"
+	"                    (default) boots it again from its power-on state, exit ends vmon\n"
+	"                    with status 0 (QEMU's -no-reboot); a kernel panic always exits 3\n"
 	"  --restore FILE    continue the VM saved by the API's snapshot command; give it the\n"
 	"                    devices it was taken with (disks of the same sizes, --rng, --net)\n"
 	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
@@ -171,7 +178,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
 			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
-			"--incoming", "--sandbox", "--user-mode",
+			"--incoming", "--sandbox", "--reboot", "--user-mode",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -231,13 +238,23 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 				return fail("--cpus %s: must be 1..%d", val, VM_MAX_CPUS);
 			machine_given = true;
 		} else if (strcmp(name, "--net") == 0) {
-			if (strcmp(val, "user") != 0)
-				return fail("--net %s: only 'user' is supported", val);
+			if (strcmp(val, "user") == 0)
+				cfg->net_backend = NET_BACKEND_AUTO;
+			else if (strcmp(val, "passt") == 0)
+				cfg->net_backend = NET_BACKEND_PASST;
+			else if (strcmp(val, "slirp") == 0)
+				cfg->net_backend = NET_BACKEND_SLIRP;
+			else
+				return fail("--net %s: must be user, passt or slirp", val);
 			cfg->net_user = true;
 		} else if (strcmp(name, "--sandbox") == 0) {
 			if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
 				return fail("--sandbox %s: must be on or off", val);
 			cfg->no_sandbox = strcmp(val, "off") == 0;
+		} else if (strcmp(name, "--reboot") == 0) {
+			if (strcmp(val, "restart") != 0 && strcmp(val, "exit") != 0)
+				return fail("--reboot %s: must be restart or exit", val);
+			cfg->reboot_exit = strcmp(val, "exit") == 0;
 		} else if (strcmp(name, "--disk") == 0) {
 			if (parse_disk(val, cfg) == CLI_ERROR)
 				return CLI_ERROR;
@@ -294,5 +311,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg)
 		return parse_run(argc - 2, argv + 2, cfg);
 	if (strcmp(cmd, "api") == 0)
 		return CLI_API;
+	if (strcmp(cmd, "probe") == 0)
+		return argc == 2 ? CLI_PROBE : fail("probe takes no arguments");
 	return fail("unknown command '%s' (try vmon --help)", cmd);
 }

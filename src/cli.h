@@ -15,6 +15,7 @@ enum cli_action {
 	CLI_VERSION,	/* version printed on stdout */
 	CLI_ERROR,	/* one line "vmon: ..." printed on stderr */
 	CLI_API,	/* `vmon api ...`: api_client_main(argc - 2, argv + 2) */
+	CLI_PROBE,	/* `vmon probe`: kvm_probe_main() */
 };
 
 enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg);

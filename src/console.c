@@ -16,6 +16,8 @@
 
 #include "console.h"
 #include "event.h"
+#include "fatal_signal.h"
+#include "host_file.h"
 #include "hw/serial8250.h"
 #include "util/log.h"
 
@@ -36,7 +38,7 @@ struct console {
 /* Terminal state for the exit paths, which only have globals (atexit, signal handlers). */
 static struct termios saved_termios;
 static volatile sig_atomic_t raw_mode;
-static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static struct fatal_signals fatal_signals;
 
 static void restore_tty(void)
 {
@@ -63,10 +65,7 @@ static int enter_raw_mode(void)
 		atexit(restore_tty);
 		atexit_done = true;
 	}
-	struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND };
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		sigaction(fatal_signals[i], &sa, NULL);
+	fatal_signals_install(&fatal_signals, fatal_signal, SA_RESETHAND);
 
 	struct termios t = saved_termios;
 	t.c_iflag &= (tcflag_t)~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
@@ -96,9 +95,11 @@ struct console *console_open(const struct vm_config *cfg)
 	if (cfg->console == CONSOLE_STDIO) {
 		c->out_fd = STDOUT_FILENO;
 	} else if (cfg->console == CONSOLE_FILE) {
-		c->out_fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		const char *why;
+		c->out_fd = host_file_open(cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC, 0644,
+					   true, &why);
 		if (c->out_fd < 0) {
-			vmon_log("%s: %s", cfg->console_path, strerror(errno));
+			vmon_log("%s: %s", cfg->console_path, why);
 			free(c);
 			return NULL;
 		}

@@ -1,8 +1,11 @@
 /* vmon: `vmon run ...` -> command line -> runner (VM and its host side) -> run -> exit status. */
 #include <signal.h>
+#include <string.h>
 
 #include "api.h"
 #include "cli.h"
+#include "engine/kvm/probe.h"
+#include "net/backend.h"
 #include "runner.h"
 #include "sandbox.h"
 
@@ -10,6 +13,8 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 
+	if (argc == 2 && strcmp(argv[1], NET_SLIRP_HELPER_CMD) == 0)
+		return net_slirp_helper_main();
 	switch (cli_parse(argc, argv, &cfg)) {
 	case CLI_HELP:
 	case CLI_VERSION:
@@ -18,6 +23,8 @@ int main(int argc, char **argv)
 		return EXIT_STATUS_USAGE;
 	case CLI_API:
 		return api_client_main(argc - 2, argv + 2);
+	case CLI_PROBE:
+		return kvm_probe_main();
 	case CLI_RUN:
 		break;
 	}
@@ -36,7 +43,6 @@ int main(int argc, char **argv)
 		struct sandbox_policy policy = {
 			.kvm = vm->engine == &kvm_engine,
 			.api = cfg.api_sock != NULL,
-			.net = cfg.net_user,
 		};
 		if (sandbox_enter(&policy) < 0) {
 			runner_destroy(r);

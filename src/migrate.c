@@ -2,9 +2,12 @@
  *
  * The stream goes through stdio (a FILE from fopencookie) so the snapshot writer serves both
  * files and sockets; the cookie sends with MSG_NOSIGNAL (a target that goes away is an error,
- * not a SIGPIPE) under a send timeout (a target that stops reading is one too).
+ * not a SIGPIPE). A target that stops reading is an error too, and so is one that reads a
+ * trickle: progress means at least PROGRESS_MIN_BYTES taken per PROGRESS_WINDOW_S spent sending
+ * (a per-send timeout restarts with every few bytes accepted, and never fired).
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,8 @@
 #include "vm.h"
 
 #define PAGE			4096u
-#define SEND_TIMEOUT_S		10	/* a target that reads nothing for this long has failed */
+#define PROGRESS_WINDOW_S	10	/* a target that takes less than ... */
+#define PROGRESS_MIN_BYTES	(1u << 20)	/* ... this in that long has failed */
 #define ACK_TIMEOUT_S		30	/* loading the last state and starting the VM */
 #define STREAM_BUFFER		(256u << 10)
 
@@ -31,6 +35,9 @@ struct migration {
 	bool stay_paused, compress;
 	int fd;				/* -1 once closed (under lock) */
 	_Atomic uint64_t bytes;		/* sent on fd */
+	/* Progress: time spent sending in the current window, bytes sent before it. */
+	uint64_t window_spent_ns, window_bytes;
+	bool stalled;			/* failed for want of progress */
 	pthread_mutex_t lock;		/* progress, fd */
 	struct migrate_progress progress;
 };
@@ -43,21 +50,52 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Milliseconds left in the current progress window, counting the time spent sending before
+ * this call (spent_before) and in it since t0 (waiting for the target's answers or computing
+ * the next pass does not count). 0 once a window ended with less than PROGRESS_MIN_BYTES
+ * taken: the migration has stalled. */
+static int progress_left_ms(struct migration *m, uint64_t *t0)
+{
+	uint64_t now = now_ns(), spent = m->window_spent_ns + (now - *t0);
+	const uint64_t window = PROGRESS_WINDOW_S * 1000000000ull;
+
+	if (spent >= window) {
+		uint64_t bytes = atomic_load(&m->bytes);
+		if (bytes - m->window_bytes < PROGRESS_MIN_BYTES) {
+			m->stalled = true;
+			return 0;
+		}
+		m->window_bytes = bytes;
+		m->window_spent_ns = 0;
+		*t0 = now;
+		spent = 0;
+	}
+	return (int)((window - spent + 999999) / 1000000);
+}
+
 static ssize_t stream_write(void *cookie, const char *buf, size_t size)
 {
 	struct migration *m = cookie;
+	uint64_t t0 = now_ns();
 	size_t done = 0;
+	int left;
 
-	while (done < size) {
-		ssize_t n = send(m->fd, buf + done, size - done, MSG_NOSIGNAL);
+	while (done < size && (left = progress_left_ms(m, &t0)) > 0) {
+		ssize_t n = send(m->fd, buf + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = m->fd, .events = POLLOUT };
+			poll(&pfd, 1, left);
+			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return done ? (ssize_t)done : -1;
+			break;
 		done += (size_t)n;
 		atomic_fetch_add(&m->bytes, (uint64_t)n);
 	}
-	return (ssize_t)done;
+	m->window_spent_ns += now_ns() - t0;
+	return done ? (ssize_t)done : -1;
 }
 
 static void update(struct migration *m, void (*fn)(struct migrate_progress *p, uint64_t v),
@@ -245,7 +283,10 @@ static void *migrate_thread(void *arg)
 		vm_request_stop(vm, EXIT_STATUS_OK);
 	return NULL;
 fail:
-	if (!err[0])
+	if (m->stalled)
+		snprintf(err, sizeof(err), "the target took less than %u KiB in %d s",
+			 PROGRESS_MIN_BYTES >> 10, PROGRESS_WINDOW_S);
+	else if (!err[0])
 		snprintf(err, sizeof(err), "sending to the target: %s",
 			 strerror(errno ? errno : EIO));
 	if (logging)
@@ -285,8 +326,6 @@ int migrate_start(struct vm *vm, const char *uri, bool stay_paused, bool compres
 	int fd = migrate_connect(uri, err, errlen);
 	if (fd < 0)
 		return -1;
-	struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 
 	struct migration *m = calloc(1, sizeof(*m));
 	if (!m) {

@@ -11,7 +11,9 @@
 #include "api.h"
 #include "console.h"
 #include "engine/autoselect.h"
+#include "engine/kvm/probe.h"
 #include "event.h"
+#include "host_file.h"
 #include "hw/serial8250.h"
 #include "migrate.h"
 #include "runner.h"
@@ -29,27 +31,54 @@ static int check_readable(const char *path)
 {
 	if (!path)
 		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *why;
+	int fd = host_file_open(path, O_RDONLY, 0, false, &why);
 	if (fd < 0) {
-		vmon_log("%s: %s", path, strerror(errno));
+		vmon_log("%s: %s", path, why);
 		return -1;
 	}
 	close(fd);
 	return 0;
 }
 
+_Static_assert(VM_ENGINE_NOTE_MAX >= KVM_CHECKS_DESCRIBE_MAX + 256, "room for the kvm probe");
+
+/* The kvm engine's functional probe (engine/kvm/probe.h), installed for the VM: what it found
+ * appended to the note, e.g. "software KVM: ...". */
+static void kvm_host_note(char *note, size_t len)
+{
+	struct kvm_host_checks c;
+	char why[KVM_CHECKS_DESCRIBE_MAX];
+	size_t n = strlen(note);
+
+	if (kvm_install_host_checks(why, sizeof(why)) < 0) {
+		snprintf(note + n, len - n, "%sfunctional probe failed: %s", n ? "; " : "", why);
+		return;
+	}
+	kvm_host_checks(&c, why, sizeof(why));
+	kvm_host_checks_describe(&c, why, sizeof(why));
+	if (why[0])
+		snprintf(note + n, len - n, "%s%s", n ? "; " : "", why);
+}
+
 /* An explicit engine that cannot work is an error now; an automatic choice is explained in
- * *note, printed once the inputs have been accepted (so a bad input stays a one-line error). */
+ * *note, printed once the inputs have been accepted (so a bad input stays a one-line error),
+ * and so is what the kvm engine's functional probe found. */
 static const struct engine_ops *select_engine(enum engine_choice choice, char *note, size_t len)
 {
-	char why[160] = "";
+	char why[KVM_CHECKS_DESCRIBE_MAX + 160] = "";
 
 	switch (choice) {
 	case ENGINE_KVM:
-		if (kvm_engine.probe(why, sizeof(why)) == 0)
-			return &kvm_engine;
-		vmon_log("%s", why);
-		return NULL;
+		if (kvm_engine.probe(why, sizeof(why)) < 0) {
+			vmon_log("%s", why);
+			return NULL;
+		}
+		why[0] = 0;
+		kvm_host_note(why, sizeof(why));
+		if (why[0])
+			snprintf(note, len, "engine kvm (%s)", why);
+		return &kvm_engine;
 	case ENGINE_BT:
 		if (bt_engine.probe(why, sizeof(why)) == 0)
 			return &bt_engine;
@@ -60,6 +89,8 @@ static const struct engine_ops *select_engine(enum engine_choice choice, char *n
 	}
 	const struct engine_ops *engine = engine_autoselect(why, sizeof(why));
 
+	if (engine == &kvm_engine)
+		kvm_host_note(why, sizeof(why));
 	snprintf(note, len, "engine %s (%s)", engine->name, why);
 	return engine;
 }
@@ -113,7 +144,7 @@ int runner_create(const struct vm_config *cfg, struct runner **out)
 			return EXIT_STATUS_USAGE;
 	}
 
-	char note[256] = "";
+	char note[VM_ENGINE_NOTE_MAX] = "";
 	const struct engine_ops *engine = select_engine(cfg->engine, note, sizeof(note));
 	if (!engine) {
 		if (incoming_fd >= 0)
@@ -145,6 +176,7 @@ int runner_create(const struct vm_config *cfg, struct runner **out)
 	}
 	if (note[0])
 		vmon_log("%s", note);
+	snprintf(r->vm->engine_note, sizeof(r->vm->engine_note), "%s", note);
 	*out = r;
 	return 0;
 }
@@ -178,6 +210,10 @@ void runner_destroy(struct runner *r)
 {
 	if (!r)
 		return;
+	/* The teardown order: the threads that reach into the machine end before it does. The
+	 * event loop first, since its API requests start migrations. */
+	if (r->events)
+		event_loop_stop(r->events);
 	if (r->vm)
 		migrate_cleanup(r->vm);	/* its thread uses the vCPUs and RAM */
 	vm_destroy(r->vm);

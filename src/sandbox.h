@@ -10,7 +10,6 @@ struct sandbox_policy {
 	bool kvm;	/* kvm engine: ioctls of type 0xAE on its /dev/kvm, VM and vCPU fds */
 	bool api;	/* --api-sock: accept clients; snapshot creates, fsyncs and renames a
 			 * file; migrate connects a stream socket */
-	bool net;	/* --net user: libslirp opens TCP/UDP sockets for the guest's connections */
 };
 
 /* A process vmon traces (a container of the bt engine's direct execution, made before the
@@ -25,5 +24,10 @@ int sandbox_enter(const struct sandbox_policy *p);
 /* The filter is installed: code that would need a forbidden call takes another way (migrate
  * resolves only numeric addresses, since a host name means reading /etc files). */
 bool sandbox_active(void);
+
+/* The slirp helper's policy (src/net/slirp_helper.c): TCP/UDP sockets for the guest's
+ * connections and reading /etc/resolv.conf besides I/O, memory and clocks. 0, or -1 after one
+ * line on stderr. */
+int sandbox_enter_net_helper(void);
 
 #endif

@@ -102,6 +102,8 @@ void vm_print_stats(struct vm *vm, FILE *out)
 	if (first >= vm->cfg.start_ns && vm->cfg.start_ns)
 		fprintf(out, "vmon: first exit %.1f us after start\n",
 			(double)(first - vm->cfg.start_ns) / 1e3);
+	if (vm->engine_note[0])
+		fprintf(out, "vmon: %s\n", vm->engine_note);
 	fprintf(out, "vmon: exits (%d vCPU%s)\n", vm->nr_cpus, vm->nr_cpus == 1 ? "" : "s");
 	for (int k = 0; k < STAT_NR; k++)
 		if (total[k])

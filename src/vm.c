@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "boot/boot.h"
 #include "hw/acpi_pm.h"
 #include "hw/devices.h"
+#include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "hw/pci.h"
+#include "host_file.h"
 #include "hw/serial8250.h"
+#include "reset.h"
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "vm.h"
@@ -96,20 +100,26 @@ int vm_dma_write(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 	return 0;
 }
 
-/* Returns true for the caller whose status won. */
-static bool stop_vm(struct vm *vm, int status)
+/* Makes every vCPU thread leave its loop; kick: make a running one notice now. */
+static void stop_vcpus(struct vm *vm, bool kick)
 {
-	int unset = -1;
-	bool first = atomic_compare_exchange_strong(&vm->exit_status, &unset, status);
-
 	atomic_store(&vm->stop_requested, true);
-	if (first && vm->engine && vm->engine->kick)
+	if (kick && vm->engine && vm->engine->kick)
 		for (int i = 0; i < vm->nr_cpus; i++)
 			vm->engine->kick(vm->vcpu[i]);
 	/* Parked vCPUs and a waiting vm_pause() must see the stop too. */
 	pthread_mutex_lock(&vm->pause_lock);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/* Returns true for the caller whose status won. */
+static bool stop_vm(struct vm *vm, int status)
+{
+	int unset = -1;
+	bool first = atomic_compare_exchange_strong(&vm->exit_status, &unset, status);
+
+	stop_vcpus(vm, first);
 	return first;
 }
 
@@ -212,7 +222,13 @@ void vm_guest_reset(struct vm *vm)
 				"set; the panic message is on the console)");
 		return;
 	}
-	stop_vm(vm, EXIT_STATUS_OK);
+	if (vm->reset_fd < 0) {
+		stop_vm(vm, EXIT_STATUS_OK);
+		return;
+	}
+	/* vm_run() resets the machine once every vCPU thread has ended. */
+	atomic_store(&vm->reset_requested, true);
+	stop_vcpus(vm, true);
 }
 
 /* ---- Creation ------------------------------------------------------------------------------ */
@@ -258,7 +274,7 @@ static int create_pci(struct vm_host *h)
 			return EXIT_STATUS_HOST;
 	}
 	if (vm->cfg.net_user) {
-		h->net = virtio_net_create(vm, h->pci);
+		h->net = virtio_net_create(vm, h->pci, vm->cfg.net_backend);
 		if (!h->net)
 			return EXIT_STATUS_HOST;
 	}
@@ -296,6 +312,9 @@ static int build_vm(struct vm_host *h, const struct vm_config *cfg,
 		    const struct engine_ops *engine, bool from_snapshot)
 {
 	struct vm *vm = &h->vm;
+	/* Guest time (the TSC, the API's uptime_ms) starts with the VM, whatever the engine: it
+	 * starts on first use otherwise, and under kvm nothing uses it before the API asks. */
+	guest_tsc_epoch_ns();
 	int err = mem_init(&vm->mem, cfg->mem_size);
 	if (err < 0) {
 		vmon_log("guest RAM (%llu bytes): %s",
@@ -341,12 +360,16 @@ int vm_create(const struct vm_config *cfg, const struct engine_ops *engine, int 
 	vm->console_out_fd = console_out_fd;
 	atomic_init(&vm->stop_requested, false);
 	atomic_init(&vm->exit_status, -1);
+	atomic_init(&vm->reset_requested, false);
+	vm->reset_fd = -1;
 	pthread_mutex_init(&h->start_lock, NULL);
 	pthread_cond_init(&h->start_cond, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 
 	int status = build_vm(h, cfg, engine, from_snapshot);
+	if (!status && !from_snapshot && !cfg->reboot_exit && reset_image_create(vm) < 0)
+		status = EXIT_STATUS_HOST;
 	if (status) {
 		vm_destroy(vm);
 		return status;
@@ -363,8 +386,9 @@ static void dump_seg(FILE *f, const char *name, const struct seg_reg *s)
 		(unsigned long long)s->base, s->limit, s->attr);
 }
 
-/* One screen of state for a guest that shut down (triple fault). */
-static void dump_state(struct vcpu *v)
+/* One screen of state after a shutdown (triple fault) or an engine error, whose line is
+ * printed first. */
+static void dump_registers(struct vcpu *v)
 {
 	static const char *const gpr_names[16] = {
 		"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -374,7 +398,6 @@ static void dump_state(struct vcpu *v)
 	struct cpu_state s;
 	FILE *f = stderr;
 
-	fprintf(f, "vmon: vcpu %d: shutdown (triple fault or unrecoverable guest state)\n", v->id);
 	if (v->vm->engine->get_state(v, &s) < 0) {
 		fprintf(f, "  (registers unavailable)\n");
 		return;
@@ -415,12 +438,17 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VCPU_EXIT_SHUTDOWN:
 			v->stats.count[STAT_SHUTDOWN]++;
-			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
-				dump_state(v);
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT)) {
+				vmon_log("vcpu %d: shutdown (triple fault or unrecoverable guest "
+					 "state)", v->id);
+				dump_registers(v);
+			}
 			break;
 		case VCPU_EXIT_ERROR:
-			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT))
+			if (stop_vm(vm, EXIT_STATUS_GUEST_FAULT)) {
 				vmon_log("vcpu %d: %s", v->id, v->error);
+				dump_registers(v);
+			}
 			break;
 		}
 	}
@@ -438,23 +466,42 @@ static void release_vcpus(struct vm_host *h)
 int vm_run(struct vm *vm)
 {
 	struct vm_host *h = host_of(vm);
-	int started = 0;
+	int started;
 
-	for (; started < vm->nr_cpus; started++) {
-		int err = pthread_create(&vm->vcpu[started]->thread, NULL, vcpu_thread,
-					 vm->vcpu[started]);
-		if (err) {
-			vmon_log("vcpu thread: %s", strerror(err));
-			/* nr_cpus bounds the kicks: never kick a thread that does not exist. */
-			vm->nr_cpus = started;
-			stop_vm(vm, EXIT_STATUS_HOST);
-			break;
+	for (;;) {
+		for (started = 0; started < vm->nr_cpus; started++) {
+			int err = pthread_create(&vm->vcpu[started]->thread, NULL, vcpu_thread,
+						 vm->vcpu[started]);
+			if (err) {
+				vmon_log("vcpu thread: %s", strerror(err));
+				/* nr_cpus bounds the kicks: never kick a thread that does not exist. */
+				vm->nr_cpus = started;
+				stop_vm(vm, EXIT_STATUS_HOST);
+				break;
+			}
 		}
+		release_vcpus(h);
+		for (int i = 0; i < started; i++)
+			pthread_join(vm->vcpu[i]->thread, NULL);
+		/* A reset, unless something else ended the VM meanwhile: boot again. */
+		if (atomic_load(&vm->exit_status) >= 0 || !atomic_load(&vm->reset_requested))
+			break;
+		if (reset_machine(vm) < 0)
+			stop_vm(vm, EXIT_STATUS_HOST);
+		/* A stop during the reset set exit_status before the stop flag that the reset
+		 * cleared: seen here. */
+		if (atomic_load(&vm->exit_status) >= 0)
+			break;
 	}
-	release_vcpus(h);
-	for (int i = 0; i < started; i++)
-		pthread_join(vm->vcpu[i]->thread, NULL);
 	return atomic_load(&vm->exit_status);
+}
+
+/* The teardown order, for the machine's threads besides the vCPUs (vm_run joined those): each
+ * is stopped and joined here, before anything it uses (RAM, interrupt controllers, the engine,
+ * devices) is freed. The runner's threads (event loop, migration sender) have ended before. */
+static void stop_device_threads(struct vm_host *h)
+{
+	virtio_net_stop(h->net);		/* frames from the network backend */
 }
 
 void vm_destroy(struct vm *vm)
@@ -463,6 +510,7 @@ void vm_destroy(struct vm *vm)
 		return;
 	struct vm_host *h = host_of(vm);
 
+	stop_device_threads(h);
 	for (int i = 0; i < VM_MAX_CPUS; i++) {
 		if (!vm->vcpu[i])
 			continue;
@@ -480,6 +528,8 @@ void vm_destroy(struct vm *vm)
 	virtio_rng_destroy(h->rng);
 	virtio_net_destroy(h->net);
 	pci_destroy(h->pci);
+	if (vm->reset_fd >= 0)
+		close(vm->reset_fd);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	mem_destroy(&vm->mem);

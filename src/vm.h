@@ -13,12 +13,14 @@
 #include "cpu_state.h"
 #include "engine/engine.h"
 #include "mem.h"
+#include "net/backend.h"
 #include "snapshot/state.h"
 #include "stats.h"
 #include "vm_clock.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 8
+#define VM_ENGINE_NOTE_MAX 640
 
 enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_BT };
 /* The bt engine's guest user mode (docs/direct-execution.md). */
@@ -47,8 +49,11 @@ struct vm_config {
 	} disk[VM_MAX_DISKS];		/* virtio-blk: /dev/vda, vdb, ... in order */
 	int nr_disks;
 	bool rng;			/* virtio-rng */
-	bool net_user;			/* virtio-net on a user-mode network (libslirp) */
+	bool net_user;			/* virtio-net on a user-mode network */
+	enum net_backend_kind net_backend;	/* its backend process (src/net/backend.h) */
 	bool no_sandbox;		/* --sandbox off: no seccomp filter (src/sandbox.h) */
+	bool reboot_exit;		/* --reboot exit: a guest reset ends the VM (else it boots
+					 * again, src/reset.h) */
 	uint64_t start_ns;		/* CLOCK_REALTIME at start, for --stats (stats_start_ns) */
 };
 
@@ -98,6 +103,10 @@ struct vm {
 	/* Set once by whoever ends the VM; every vCPU loop polls stop_requested. */
 	atomic_bool stop_requested;
 	atomic_int exit_status;
+	/* The guest pulled the reset line: the vCPUs stop (stop_requested, exit_status unset) and
+	 * the VM boots again from its power-on state in reset_fd (-1: none, a reset ends the VM). */
+	atomic_bool reset_requested;
+	int reset_fd;
 
 	/* Pause (API, snapshot): every vCPU parks at an instruction boundary while pause_requested
 	 * is set; `parked` counts them (under pause_lock, pause_cond signals changes). */
@@ -111,6 +120,7 @@ struct vm {
 	struct vm_state_entry state[VM_MAX_STATE];
 	int nr_state;
 	uint64_t restore_ns;		/* --restore: host time the whole restore took */
+	char engine_note[VM_ENGINE_NOTE_MAX];	/* why this engine, what it lacks on this host */
 	struct migration *migration;	/* the API's migrate command (src/migrate.c), or NULL */
 
 	struct serial8250 *com1;
@@ -162,9 +172,11 @@ int vm_dma_write(struct vm *vm, uint64_t gpa, const void *src, uint64_t len);
 /* End the VM with this exit status (first caller wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status);
 
-/* The guest pulled the CPU reset line (i8042 command 0xfe, ...). vmon has no reboot: the VM
- * ends with status 0, or EXIT_STATUS_GUEST_FAULT when the BIOS warm-boot flag (0x1234 at
- * 0x472) is set, which is how a Linux guest reports a kernel panic (see src/boot/linux.c). */
+/* The guest pulled the CPU reset line (i8042 command 0xfe, ...): the VM boots again
+ * (--reboot restart, src/reset.h), or ends with status 0 (--reboot exit, and a restored or
+ * migrated VM, which has no power-on state). Always EXIT_STATUS_GUEST_FAULT when the BIOS
+ * warm-boot flag (0x1234 at 0x472) is set, which is how a Linux guest reports a kernel panic
+ * (see src/boot/linux.c). */
 void vm_guest_reset(struct vm *vm);
 
 #endif

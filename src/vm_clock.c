@@ -4,7 +4,7 @@
 
 #include "vm_clock.h"
 
-static uint64_t monotonic_ns(void)
+uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
 

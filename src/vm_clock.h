@@ -17,6 +17,8 @@ struct vm_clock {
 };
 
 uint64_t vm_clock_now_ns(struct vm_clock *c);
+/* Host CLOCK_MONOTONIC (ns), for host-side timeouts that a pause must not stop. */
+uint64_t monotonic_ns(void);
 /* CLOCK_MONOTONIC time at which the VM clock reads ns (for timed sleeps); UINT64_MAX stays. */
 uint64_t vm_clock_to_monotonic(struct vm_clock *c, uint64_t ns);
 /* Pause / resume (no vCPU runs meanwhile): the clock stops, then continues from where it was. */

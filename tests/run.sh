@@ -72,6 +72,22 @@ guest_setup() {
 
 kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
+# `vmon probe`'s lines ("CHECK RESULT ..."), read once kvm is known to be usable.
+kvm_checks=''
+
+# kvm_unmet ASM: the first of the guest's `; kvm-needs:` checks the host's KVM fails, as its
+# `vmon probe` line; nothing if it needs none or all work (natively or by vmon's fallback).
+kvm_unmet() {
+	local need line
+	for need in $(header "$1" kvm-needs); do
+		line=$(grep -m 1 "^$need " <<<"$kvm_checks")
+		case $line in
+		"$need works"* | "$need emulated"*) ;;
+		*) echo "${line:-$need: not probed}"; return ;;
+		esac
+	done
+}
+
 run_unit_tests() {
 	local out=$work/unit.out line p f
 	build/unit-tests >"$out" 2>&1
@@ -89,9 +105,12 @@ run_unit_tests() {
 # run_guests ENGINES [NAME ARGS...]: every guest on each of ENGINES, or only guest NAME, run with
 # ARGS instead of its vmon-args and reported as "NAME/ENGINE ARGS".
 run_guests() {
-	local engines=$1 only=${2:-} asm engine label status kvm_ok=no
+	local engines=$1 only=${2:-} asm engine label status kvm_ok=no unmet
 	shift $(($# < 2 ? $# : 2))
-	kvm_usable && kvm_ok=yes
+	if kvm_usable && [[ " $engines " = *" kvm "* ]]; then
+		kvm_ok=yes
+		kvm_checks=$("$VMON_SAN" probe 2>/dev/null)
+	fi
 	for asm in "$GUEST_DIR"/*.asm; do
 		guest_setup "$asm"
 		if [ -n "$only" ]; then
@@ -106,6 +125,12 @@ run_guests() {
 			label=$name/$engine${only:+${*:+ $*}}
 			if [ $engine = kvm ] && [ $kvm_ok = no ]; then
 				skip "$label" "/dev/kvm not available"
+				continue
+			fi
+			unmet=
+			[ $engine = kvm ] && unmet=$(kvm_unmet "$asm")
+			if [ -n "$unmet" ]; then
+				skip "$label" "host KVM (vmon probe): $unmet"
 				continue
 			fi
 			timeout "$TIMEOUT" "$VMON_SAN" run --engine $engine --console stdio \

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host_file.h"
+
 static int open_failed(struct boot_file *f, const char *why)
 {
 	vmon_log("%s: %s", f->path, why);
@@ -19,15 +21,14 @@ static int open_failed(struct boot_file *f, const char *why)
 int boot_file_open(struct boot_file *f, const char *path)
 {
 	struct stat st;
+	const char *why;
 
 	f->path = path;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0 || fstat(f->fd, &st) < 0)
+	f->fd = host_file_open(path, O_RDONLY, 0, false, &why);
+	if (f->fd < 0)
+		return open_failed(f, why);
+	if (fstat(f->fd, &st) < 0)
 		return open_failed(f, strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		return open_failed(f, strerror(EISDIR));
-	if (!S_ISREG(st.st_mode))
-		return open_failed(f, "not a regular file");
 	f->size = (uint64_t)st.st_size;
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* `--engine auto` by measurement: a throw-away one-vCPU VM per engine runs a kernel-like loop at
  * ring 0 in long mode (loads, stores, ALU, call/ret, and a port write every PROBE_INSNS_PER_REPORT
- * instructions); the port writes time it. The VM goes through the engine interface only, like
- * vm.c's, so every engine is measured the same way. Figures are cached in a small file.
+ * instructions); the port writes time it (probe_vm.h). Figures are cached in a small file, with
+ * the kvm engine's functional checks (kvm/probe.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include "boot/entry.h"
 #include "boot/layout.h"
 #include "engine/autoselect.h"
+#include "engine/probe_vm.h"
 #include "vm.h"
 
 #define PROBE_RAM		(4ull << 20)
@@ -30,7 +31,7 @@
 /* Wall time per engine from the vCPU thread's start: the hard limit on what the probe costs. */
 #define PROBE_CAP_NS		50000000ull
 
-#define CACHE_MAGIC		"vmon-engine-probe 1"
+#define CACHE_MAGIC		"vmon-engine-probe 2"
 #define CACHE_MAX		1024
 
 /* The probe guest, 64-bit code at PROBE_CODE_GPA (nasm syntax; rdx starts at 0). */
@@ -56,13 +57,10 @@ static const uint8_t probe_guest[] = {
 };
 
 struct probe_run {
-	struct vm vm;
-	struct vcpu vcpu;
+	struct probe_vm pv;
 	/* Written by the vCPU thread (the port handler), read after it is joined. */
 	uint64_t reports, first_ns, last_ns;
 	bool wrong_report;
-	enum vcpu_exit failed_exit;
-	bool failed;
 };
 
 /* ---- The probe VM ---------------------------------------------------------------------- */
@@ -84,114 +82,40 @@ static void probe_port_write(void *opaque, uint64_t off, unsigned size, uint64_t
 	/* The guest reports its count: an engine that miscomputes is not measured. */
 	if ((val & 0xff) != ((p->reports + 1) & 0xff)) {
 		p->wrong_report = true;
-		vm_request_stop(&p->vm, EXIT_STATUS_GUEST_FAULT);
+		vm_request_stop(&p->pv.vm, EXIT_STATUS_GUEST_FAULT);
 		return;
 	}
 	if (p->reports++ == 0)
 		p->first_ns = now;
 	p->last_ns = now;
 	if (now - p->first_ns >= PROBE_WINDOW_NS)
-		vm_request_stop(&p->vm, EXIT_STATUS_OK);
+		vm_request_stop(&p->pv.vm, EXIT_STATUS_OK);
 }
 
 static const struct io_ops probe_port_ops = { .write = probe_port_write };
 
-static void *probe_vcpu_thread(void *arg)
+/* Runs the probe guest until the window is measured, the guest fails, or PROBE_CAP_NS passed. */
+static int probe_run(struct probe_run *p, const struct engine_ops *e, char *why, size_t len)
 {
-	struct probe_run *p = arg;
-
-	while (!atomic_load(&p->vm.stop_requested)) {
-		enum vcpu_exit e = p->vm.engine->vcpu_run(&p->vcpu);
-
-		if (e != VCPU_EXIT_STOP) {
-			p->failed = true;
-			p->failed_exit = e;
-			vm_request_stop(&p->vm, EXIT_STATUS_GUEST_FAULT);
-		}
-	}
-	return NULL;
-}
-
-static int probe_vm_create(struct probe_run *p, const struct engine_ops *e, char *why, size_t len)
-{
-	struct vm *vm = &p->vm;
 	struct cpu_state s;
-	int err;
 
-	vm->cfg.cpus = 1;
-	vm->cfg.mem_size = PROBE_RAM;
-	vm->console_out_fd = -1;
-	atomic_init(&vm->stop_requested, false);
-	atomic_init(&vm->exit_status, -1);
-	err = mem_init(&vm->mem, PROBE_RAM);
-	if (err < 0) {
-		snprintf(why, len, "guest RAM: %s", strerror(-err));
+	if (probe_vm_create(&p->pv, e, PROBE_RAM, PROBE_PORT, &probe_port_ops, p, why, len) < 0)
 		return -1;
-	}
-	if (boot_write_gdt(&vm->mem) < 0 || boot_write_identity_map(&vm->mem) < 0 ||
-	    mem_write(&vm->mem, PROBE_CODE_GPA, probe_guest, sizeof(probe_guest)) < 0 ||
-	    bus_register(&vm->pio, PROBE_PORT, 1, &probe_port_ops, p, "probe") < 0) {
+	if (mem_write(&p->pv.vm.mem, PROBE_CODE_GPA, probe_guest, sizeof(probe_guest)) < 0) {
 		snprintf(why, len, "cannot lay out the probe guest");
 		return -1;
 	}
-	if (e->vm_create(vm) < 0) {
-		snprintf(why, len, "cannot create the VM");
-		return -1;
-	}
-	vm->engine = e;
-	p->vcpu.vm = vm;
-	vm->vcpu[0] = &p->vcpu;
-	vm->nr_cpus = 1;
-	if (e->vcpu_create(&p->vcpu) < 0) {
-		snprintf(why, len, "vcpu: %s", p->vcpu.error[0] ? p->vcpu.error : "cannot create");
-		return -1;
-	}
 	boot_state_long(&s, PROBE_CODE_GPA);
-	if (e->set_state(&p->vcpu, &s) < 0) {
-		snprintf(why, len, "cannot set the vCPU state%s%s", p->vcpu.error[0] ? ": " : "",
-			 p->vcpu.error);
+	if (probe_vm_set_state(&p->pv, &s, why, len) < 0 ||
+	    probe_vm_run(&p->pv, PROBE_CAP_NS, why, len) < 0)
 		return -1;
-	}
-	return 0;
-}
-
-static void probe_vm_destroy(struct probe_run *p, const struct engine_ops *e)
-{
-	if (p->vcpu.engine_priv)
-		e->vcpu_destroy(&p->vcpu);
-	if (p->vm.engine_priv)
-		e->vm_destroy(&p->vm);
-	bus_destroy(&p->vm.pio);
-	bus_destroy(&p->vm.mmio);
-	mem_destroy(&p->vm.mem);
-}
-
-/* Runs the vCPU until the window is measured, the guest fails, or PROBE_CAP_NS passed. */
-static int probe_vm_run(struct probe_run *p, char *why, size_t len)
-{
-	pthread_t thread;
-	struct timespec deadline;
-	int err = pthread_create(&thread, NULL, probe_vcpu_thread, p);
-
-	if (err) {
-		snprintf(why, len, "vcpu thread: %s", strerror(err));
-		return -1;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_nsec += (long)(PROBE_CAP_NS % 1000000000ull);
-	deadline.tv_sec += (time_t)(PROBE_CAP_NS / 1000000000ull) + deadline.tv_nsec / 1000000000L;
-	deadline.tv_nsec %= 1000000000L;
-	if (pthread_clockjoin_np(thread, NULL, CLOCK_MONOTONIC, &deadline) != 0) {
-		vm_request_stop(&p->vm, EXIT_STATUS_OK);
-		pthread_join(thread, NULL);
-	}
 	if (p->wrong_report) {
 		snprintf(why, len, "the probe guest reported a wrong count");
 		return -1;
 	}
-	if (p->failed) {
-		if (p->failed_exit == VCPU_EXIT_ERROR)
-			snprintf(why, len, "%s", p->vcpu.error);
+	if (p->pv.failed) {
+		if (p->pv.failed_exit == VCPU_EXIT_ERROR)
+			snprintf(why, len, "%s", p->pv.vcpu.error);
 		else
 			snprintf(why, len, "the probe guest shut down");
 		return -1;
@@ -208,10 +132,7 @@ int autoselect_measure(const struct engine_ops *e, uint64_t *ips, char *why, siz
 		snprintf(why, len, "%s", strerror(ENOMEM));
 		return -1;
 	}
-	p->vm.mem.fd = -1;
-	ret = probe_vm_create(p, e, why, len);
-	if (ret == 0)
-		ret = probe_vm_run(p, why, len);
+	ret = probe_run(p, e, why, len);
 	if (ret == 0) {
 		double insns, ns;
 
@@ -225,7 +146,7 @@ int autoselect_measure(const struct engine_ops *e, uint64_t *ips, char *why, siz
 		}
 		*ips = ns > 0 ? (uint64_t)(insns * 1e9 / ns) : 0;
 	}
-	probe_vm_destroy(p, e);
+	probe_vm_destroy(&p->pv);
 	free(p);
 	return ret;
 }
@@ -262,8 +183,9 @@ const struct engine_ops *autoselect_decide(const struct probe_figures *f, char *
 int probe_cache_format(const struct probe_cache *c, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, CACHE_MAGIC "\nboot_id %s\nkvm_dev %s\nvmon_exe %s\n"
-			 "bt_ips %" PRIu64 "\nkvm_ips %" PRIu64 "\n", c->boot_id, c->kvm_id,
-			 c->exe_id, c->fig.bt_ips, c->fig.kvm_ips);
+			 "bt_ips %" PRIu64 "\nkvm_ips %" PRIu64 "\nkvm_checks %" PRIu64 "\n",
+			 c->boot_id, c->kvm_id, c->exe_id, c->fig.bt_ips, c->fig.kvm_ips,
+			 c->kvm_checks);
 
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
@@ -322,6 +244,8 @@ int probe_cache_parse(const char *text, struct probe_cache *c)
 		p = parse_count(p, "bt_ips", &c->fig.bt_ips);
 	if (p)
 		p = parse_count(p, "kvm_ips", &c->fig.kvm_ips);
+	if (p)
+		p = parse_count(p, "kvm_checks", &c->kvm_checks);
 	if (!p || *p) {
 		memset(c, 0, sizeof(*c));
 		return -1;
@@ -419,34 +343,71 @@ static void cache_store(const char *path, const struct probe_cache *c)
 		unlink(tmp);
 }
 
+/* ---- Lookup and store ---------------------------------------------------------------------- */
+
+int probe_cache_lookup(struct probe_cache *c)
+{
+	struct probe_cache cached;
+	char path[4096];
+
+	host_key(c);
+	if (!host_key_known(c) || cache_path(path, sizeof(path)) < 0 || cache_load(path, &cached) < 0 ||
+	    !same_host(c, &cached))
+		return -1;
+	*c = cached;
+	return 0;
+}
+
+void probe_cache_save(const struct probe_cache *c)
+{
+	struct probe_cache key;
+	char path[4096];
+
+	host_key(&key);
+	if (host_key_known(&key) && same_host(&key, c) && cache_path(path, sizeof(path)) == 0)
+		cache_store(path, c);
+}
+
 /* ---- Selection ------------------------------------------------------------------------------ */
 
 const struct engine_ops *engine_autoselect(char *why, size_t len)
 {
-	struct probe_cache key, cached;
-	char reason[160], path[4096];
-	bool cacheable;
+	struct probe_cache c;
+	char reason[160];
 
 	/* No kvm, nothing to compare. */
 	if (kvm_engine.probe(reason, sizeof(reason)) < 0) {
 		snprintf(why, len, "kvm unavailable: %s", reason);
 		return &bt_engine;
 	}
-	host_key(&key);
-	cacheable = host_key_known(&key) && cache_path(path, sizeof(path)) == 0;
-	if (cacheable && cache_load(path, &cached) == 0 && same_host(&key, &cached))
-		return autoselect_decide(&cached.fig, why, len);
-
-	/* An engine that cannot run the probe guest would not run the real one either. */
-	if (autoselect_measure(&kvm_engine, &key.fig.kvm_ips, reason, sizeof(reason)) < 0) {
+	switch (autoselect_figures(&c.fig, reason, sizeof(reason))) {
+	case AUTOSELECT_KVM_FAILED:
 		snprintf(why, len, "kvm probe failed: %s", reason);
 		return &bt_engine;
-	}
-	if (autoselect_measure(&bt_engine, &key.fig.bt_ips, reason, sizeof(reason)) < 0) {
+	case AUTOSELECT_BT_FAILED:
 		snprintf(why, len, "bt probe failed: %s", reason);
 		return &kvm_engine;
+	default:
+		return autoselect_decide(&c.fig, why, len);
 	}
-	if (cacheable)
-		cache_store(path, &key);
-	return autoselect_decide(&key.fig, why, len);
+}
+
+int autoselect_figures(struct probe_figures *f, char *why, size_t len)
+{
+	struct probe_cache c;
+
+	/* The entry may hold only the kvm engine's checks so far. */
+	if (probe_cache_lookup(&c) == 0 && (c.fig.kvm_ips || c.fig.bt_ips)) {
+		*f = c.fig;
+		return 0;
+	}
+	/* An engine that cannot run the probe guest would not run the real one either. */
+	if (autoselect_measure(&kvm_engine, &c.fig.kvm_ips, why, len) < 0)
+		return AUTOSELECT_KVM_FAILED;
+	if (autoselect_measure(&bt_engine, &c.fig.bt_ips, why, len) < 0)
+		return AUTOSELECT_BT_FAILED;
+	c.fig.cached = false;
+	probe_cache_save(&c);
+	*f = c.fig;
+	return 0;
 }

@@ -28,12 +28,18 @@ struct probe_cache {
 	char boot_id[PROBE_ID_MAX];	/* /proc/sys/kernel/random/boot_id */
 	char kvm_id[PROBE_ID_MAX];	/* which /dev/kvm (device, inode, ctime) */
 	char exe_id[PROBE_ID_MAX];	/* which vmon binary (device, inode, mtime, size) */
-	struct probe_figures fig;
+	struct probe_figures fig;	/* 0 and 0: not measured yet */
+	uint64_t kvm_checks;		/* kvm/probe.h's results; 0: not probed yet */
 };
 
 /* Picks the engine for ENGINE_AUTO and says why in one line (no "vmon: " prefix).
  * Always returns an engine: bt when kvm is unusable or its probe failed. */
 const struct engine_ops *engine_autoselect(char *why, size_t len);
+
+/* Both engines' figures, from the cache or measured (and cached): 0, or which failed, with
+ * the reason in why. Needs a usable kvm. */
+enum { AUTOSELECT_KVM_FAILED = 1, AUTOSELECT_BT_FAILED };
+int autoselect_figures(struct probe_figures *f, char *why, size_t len);
 
 /* The faster engine by the figures (kvm on a tie), with the figures in why. */
 const struct engine_ops *autoselect_decide(const struct probe_figures *f, char *why, size_t len);
@@ -46,5 +52,11 @@ int autoselect_measure(const struct engine_ops *e, uint64_t *ips, char *why, siz
  * parse: 0, or -1 for anything that is not exactly what format writes. */
 int probe_cache_format(const struct probe_cache *c, char *buf, size_t len);
 int probe_cache_parse(const char *text, struct probe_cache *c);
+
+/* This host's cache entry: 0 with *c read from the file, or -1 with *c holding only the host's
+ * key (nothing measured). */
+int probe_cache_lookup(struct probe_cache *c);
+/* Writes c (best effort) if it is still this host's. */
+void probe_cache_save(const struct probe_cache *c);
 
 #endif

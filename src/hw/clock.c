@@ -8,17 +8,10 @@
 
 #include "hw/clock.h"
 #include "hw/irqchip.h"
+#include "vm_clock.h"
 
 static pthread_once_t epoch_once = PTHREAD_ONCE_INIT;
 static uint64_t epoch_ns;
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 /* A VM clock reads CLOCK_MONOTONIC until its VM is paused or restored, which is after its
  * irqchip_create or (restore) after guest_tsc_restore_epoch. */

@@ -1,11 +1,13 @@
 /* The snapshot container: header, named sections with lengths, CRC-32 trailer (format.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "host_file.h"
 #include "snapshot/format.h"
 
 static void put32(uint8_t *p, uint32_t v)
@@ -41,12 +43,18 @@ void snap_writer_start(struct snap_writer *w, FILE *f)
 	write_raw(w, hdr, sizeof(hdr));
 }
 
-int snap_writer_open(struct snap_writer *w, const char *path)
+int snap_writer_open(struct snap_writer *w, const char *path, const char **why)
 {
-	FILE *f = fopen(path, "wbe");
+	int fd = host_file_open(path, HOST_FILE_CREATE_FLAGS, 0666, false, why);
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
 
-	if (!f)
+	if (!f) {
+		if (fd >= 0) {
+			*why = strerror(errno);
+			close(fd);
+		}
 		return -1;
+	}
 	snap_writer_start(w, f);
 	return 0;
 }

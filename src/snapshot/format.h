@@ -30,8 +30,9 @@ struct snap_writer {
 	bool failed;
 };
 
-/* Starts a file at path (created/truncated). Returns 0 or -1 (errno). */
-int snap_writer_open(struct snap_writer *w, const char *path);
+/* Starts a regular file at path (created/truncated; never blocks on a FIFO, host_file.h).
+ * Returns 0, or -1 with *why saying why. */
+int snap_writer_open(struct snap_writer *w, const char *path, const char **why);
 /* Starts a stream on f (a socket: migration); write errors show in w->failed. */
 void snap_writer_start(struct snap_writer *w, FILE *f);
 void snap_write_section(struct snap_writer *w, const char *name, const void *p, uint32_t len);

@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "host_file.h"
 #include "hw/clock.h"
 #include "hw/irqchip.h"
 #include "snapshot/cpu.h"
@@ -290,6 +292,21 @@ int snapshot_write_state(struct vm *vm, struct snap_writer *w, char *err, size_t
 	return 0;
 }
 
+int snapshot_write_all(struct vm *vm, struct snap_writer *w, bool compress, uint64_t *pages,
+		       char *err, size_t errlen)
+{
+	int ret = snapshot_write_config(vm, w);
+	if (!ret)
+		ret = snapshot_write_clock(vm, w);
+	if (!ret)
+		ret = snapshot_write_device_set(vm, w);
+	if (!ret)
+		ret = snapshot_write_ram(vm, w, NULL, compress, pages);
+	if (!ret)
+		ret = snapshot_write_state(vm, w, err, errlen);
+	return ret < 0 || w->failed ? -1 : 0;
+}
+
 int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapshot_info *info,
 		  char *err, size_t errlen)
 {
@@ -301,21 +318,14 @@ int snapshot_save(struct vm *vm, const char *path, bool compress, struct snapsho
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
 	}
-	if (snap_writer_open(&w, tmp) < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+	const char *why_open;
+	if (snap_writer_open(&w, tmp, &why_open) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, why_open);
 		return -1;
 	}
 	char why[128] = "";
-	int ret = snapshot_write_config(vm, &w);
-	if (!ret)
-		ret = snapshot_write_clock(vm, &w);
-	if (!ret)
-		ret = snapshot_write_device_set(vm, &w);
-	if (!ret)
-		ret = snapshot_write_ram(vm, &w, NULL, compress, &info->ram_pages);
-	if (!ret)
-		ret = snapshot_write_state(vm, &w, why, sizeof(why));
-	if (ret < 0 || w.failed) {
+	int ret = snapshot_write_all(vm, &w, compress, &info->ram_pages, why, sizeof(why));
+	if (ret < 0) {
 		snprintf(err, errlen, "%s: %s", tmp, why[0] ? why : strerror(errno ? errno : EIO));
 		snap_writer_abort(&w);
 		unlink(tmp);
@@ -535,14 +545,23 @@ fail:
 
 struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg)
 {
-	FILE *f = fopen(path, "rbe");
-	char name[SNAP_NAME_LEN + 1];
-	struct state_in in;
+	const char *why = NULL;
+	int fd = host_file_open(path, O_RDONLY, 0, false, &why);
+	FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
 
 	if (!f) {
-		vmon_log("%s: %s", path, strerror(errno));
+		vmon_log("%s: %s", path, why ? why : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
+	return snapshot_open_file(f, path, cfg);
+}
+
+struct snapshot_reader *snapshot_open_file(FILE *f, const char *path, struct vm_config *cfg)
+{
+	char name[SNAP_NAME_LEN + 1];
+	struct state_in in;
 	struct snapshot_reader *sr = open_reader(f, path, "snapshot", cfg);
 	/* Before any device exists: everything the VM builds sees the snapshot's TSC epoch. */
 	if (sr && (next_section(sr, "clock", name, &in) < 0 ||

@@ -43,10 +43,18 @@ int snapshot_write_ram(struct vm *vm, struct snap_writer *w, const uint64_t *dir
 /* "cpu<N>" and every registered device state, of the paused vm; -1 with one line in err. */
 int snapshot_write_state(struct vm *vm, struct snap_writer *w, char *err, size_t errlen);
 
+/* The whole of a paused (or not yet started) vm, as snapshot_save writes it, without "end".
+ * Returns 0, or -1 with one line in err (may be empty: errno says why). */
+int snapshot_write_all(struct vm *vm, struct snap_writer *w, bool compress, uint64_t *pages,
+		       char *err, size_t errlen);
+
 /* Opens a snapshot for `vmon run --restore`: checks the header, reads "config" into cfg (RAM
  * size, vCPUs), sets the VM clock from "clock" and keeps the device set of "devices". NULL
  * after one line "vmon: FILE: ...". */
 struct snapshot_reader *snapshot_open(const char *path, struct vm_config *cfg);
+/* The same for a snapshot already open as f (a regular file, closed by snapshot_close); path
+ * names it in errors. */
+struct snapshot_reader *snapshot_open_file(FILE *f, const char *path, struct vm_config *cfg);
 /* The same for a migration stream on f (`vmon run --incoming`): header, "config" and
  * "devices"; the clock comes later in the stream. what names the stream in errors ("vmon: WHAT: not a vmon
  * migration stream (...)"). */

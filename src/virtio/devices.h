@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "net/backend.h"
+
 struct vm;
 struct vm_disk;
 struct pci_bus;
@@ -23,8 +25,12 @@ uint64_t virtio_blk_bytes(const struct virtio_blk *b);
 struct virtio_rng *virtio_rng_create(struct vm *vm, struct pci_bus *bus);
 void virtio_rng_destroy(struct virtio_rng *r);
 
-/* virtio-net on libslirp's user-mode network (10.0.2.0/24, DHCP, the host at 10.0.2.2). */
-struct virtio_net *virtio_net_create(struct vm *vm, struct pci_bus *bus);
+/* virtio-net on a user-mode network (10.0.2.0/24, DHCP, the host at 10.0.2.2) run by a backend
+ * process (src/net/backend.h). virtio_net_stop joins its thread (nothing of the VM is used
+ * after it returns); destroy stops it too, then ends the backend and frees the device. */
+struct virtio_net *virtio_net_create(struct vm *vm, struct pci_bus *bus,
+				     enum net_backend_kind backend);
+void virtio_net_stop(struct virtio_net *n);
 void virtio_net_destroy(struct virtio_net *n);
 
 #endif

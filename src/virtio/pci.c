@@ -68,6 +68,13 @@ void virtio_needs_reset(struct virtio_dev *vd)
 		raise(vd, ISR_CONFIG, vd->config_vector);
 }
 
+void virtio_config_changed(struct virtio_dev *vd)
+{
+	vd->config_generation++;
+	if (vd->status & VIRTIO_STATUS_DRIVER_OK)
+		raise(vd, ISR_CONFIG, vd->config_vector);
+}
+
 static uint16_t checked_vector(uint16_t v)
 {
 	/* A vector the device cannot map reads back as NO_VECTOR, which is how the driver learns. */

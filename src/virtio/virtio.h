@@ -80,6 +80,10 @@ void virtio_pci_destroy(struct virtio_dev *vd);
  * a configuration-change interrupt. The transport calls it when a notify handler fails. */
 void virtio_needs_reset(struct virtio_dev *vd);
 
+/* The device changed its configuration bytes (virtio-net's link status): a new generation and
+ * a configuration-change interrupt. Under the device's lock. */
+void virtio_config_changed(struct virtio_dev *vd);
+
 /* Used-buffer notification for queue q (MSI-X vector or INTx with ISR bit 0). */
 void virtio_notify_queue(struct virtio_dev *vd, int q);
 

@@ -4,6 +4,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 61
+; kvm-needs: int-gate-dpl
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"

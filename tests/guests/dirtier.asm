@@ -8,6 +8,7 @@
 ; vmon-kind: kernel
 ; vmon-args: --mem 64M
 ; vmon-exit: 65
+; kvm-needs: ring0-speed
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"

@@ -6,6 +6,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 39
+; kvm-needs: int3-cpl0
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"

@@ -11,6 +11,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 73
+; kvm-needs: vmcall vmmcall
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"

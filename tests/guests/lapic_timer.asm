@@ -4,6 +4,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 49
+; kvm-needs: iretd-cpl0
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"

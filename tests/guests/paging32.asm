@@ -4,6 +4,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 55
+; kvm-needs: paging32
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"

@@ -3,6 +3,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 47
+; kvm-needs: iretd-cpl0
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"

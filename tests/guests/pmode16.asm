@@ -5,6 +5,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 63
+; kvm-needs: iretd-cpl0
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"

@@ -6,6 +6,7 @@
 ; vmon-kind: kernel
 ; vmon-args: --cpus 2
 ; vmon-exit: 51
+; kvm-needs: vmcall
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"

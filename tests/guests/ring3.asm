@@ -5,6 +5,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 41
+; kvm-needs: syscall-ring3 int3-cpl0
 ; qemu: yes
 %include "serial.inc"
 %include "multiboot.inc"

@@ -5,6 +5,7 @@
 ; vmon-kind: kernel
 ; vmon-args:
 ; vmon-exit: 65
+; kvm-needs: iretd-cpl0
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"

@@ -3,6 +3,7 @@
 ; vmon-kind: boot-sector
 ; vmon-args:
 ; vmon-exit: 3
+; kvm-needs: realmode-idt-limit
 ; qemu: no
 %include "serial.inc"
 

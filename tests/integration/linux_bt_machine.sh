@@ -6,7 +6,8 @@
 #     linux/bt-console-shell  once the `vmon# ` prompt is on the console, the test types
 #                             `echo hi-$((6*7))` into vmon's stdin; `hi-42` must come back.
 #     linux/bt-reboot         then it types `reboot -f`: Linux resets through the i8042, and vmon
-#                             must exit 0 (no reboot in vmon: a reset ends the VM).
+#                             (--reboot exit) must exit 0. tests/integration/demo.sh has the
+#                             default, --reboot restart.
 #   boot 2, generic kernel (linux-image-amd64), 4 vCPUs:
 #     linux/bt-generic        the generic kernel reaches /init and runs the command.
 #     linux/bt-smp4           Linux brings up 4 CPUs; one shell pinned to each CPU with taskset
@@ -15,7 +16,9 @@
 #                             atomics keep the concurrent O_APPEND writes whole).
 #     linux/bt-panic          then the command panics the kernel (sysrq c): the panic text must be
 #                             on the console and vmon must exit 3 (the warm-boot-flag reset that
-#                             vmon's Linux loader arranges, see src/boot/linux.c).
+#                             vmon's Linux loader arranges, see src/boot/linux.c), although a
+#                             plain reset would boot the machine again (--reboot restart, the
+#                             default).
 #
 # The prompt is awaited before typing: bytes a UART receives before Linux opens the port are lost
 # to the FIFO resets of its 8250 driver, as on real hardware.  Without the generic kernel (its
@@ -52,14 +55,14 @@ if ! scripts/build-guest.sh "$guest" --flavor generic >/dev/null \
 	generic=
 fi
 
-# vmon KERNEL CPUS CMDLINE: runs vmon on the guest in the background (stdin from $input, console
+# vmon KERNEL CPUS CMDLINE [OPTION...]: runs vmon on the guest in the background (stdin from $input, console
 # to $console, stderr to $console.stderr); sets pid.
 vmon() {
 	local initrd=$guest/initramfs.cpio.gz
 	# Each kernel flavor has its own initramfs (its virtio modules).
 	[ "$1" != "$guest/vmlinuz-generic" ] || initrd=$guest/initramfs-generic.cpio.gz
 	timeout -k 5 "$limit" "${VMON:-build/vmon}" run --engine bt --mem 256M --cpus "$2" --console stdio \
-		--kernel "$1" --initrd "$initrd" --cmdline "$3" \
+		--kernel "$1" --initrd "$initrd" --cmdline "$3" "${@:4}" \
 		<"$input" >"$console.raw" 2>"$console.stderr" &
 	pid=$!
 }
@@ -75,7 +78,7 @@ finish() {
 console=$logdir/shell.console
 input=$logdir/shell.stdin
 rm -f "$input" && mkfifo "$input" || exit 1
-vmon "$guest/vmlinuz" 1 "console=ttyS0"
+vmon "$guest/vmlinuz" 1 "console=ttyS0" --reboot exit
 exec 3>"$input"
 until grep -q 'vmon# ' "$console.raw" 2>/dev/null; do
 	kill -0 "$pid" 2>/dev/null || break

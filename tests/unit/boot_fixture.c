@@ -20,6 +20,7 @@ struct vm *boot_test_vm(uint64_t mem_size, int cpus)
 	vm->cfg.mem_size = mem_size;
 	vm->cfg.cpus = cpus;
 	atomic_init(&vm->exit_status, -1);
+	vm->reset_fd = -1;		/* no power-on state: a reset ends the VM */
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	return vm;
 }

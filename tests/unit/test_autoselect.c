@@ -10,6 +10,7 @@ static const struct probe_cache sample = {
 	.kvm_id = "10:232 ino 97 ctime 1700000000.123456789",
 	.exe_id = "2049 ino 1234 mtime 1700000001.000000000 size 4242",
 	.fig = { .bt_ips = 95000000, .kvm_ips = 2100000 },
+	.kvm_checks = 0x8000000000012345ull,
 };
 
 TEST(autoselect_picks_bt_when_kvm_is_slower)
@@ -46,6 +47,7 @@ TEST(autoselect_cache_round_trip)
 	CHECK(strcmp(c.exe_id, sample.exe_id) == 0);
 	CHECK_EQ(c.fig.bt_ips, sample.fig.bt_ips);
 	CHECK_EQ(c.fig.kvm_ips, sample.fig.kvm_ips);
+	CHECK_EQ(c.kvm_checks, sample.kvm_checks);
 	CHECK(c.fig.cached);
 	/* Too small a buffer: refused, never a truncated file. */
 	CHECK_EQ(probe_cache_format(&sample, text, 40), -1);
@@ -70,15 +72,19 @@ TEST(autoselect_cache_rejects_damaged_files)
 	struct probe_cache c;
 	char long_id[200];
 
-	CHECK_EQ(parse_edited("vmon-engine-probe 1", "vmon-engine-probe 2"), -1);
+	/* Version 1 had no kvm_checks line. */
+	CHECK_EQ(parse_edited("vmon-engine-probe 2", "vmon-engine-probe 1"), -1);
 	CHECK_EQ(parse_edited("boot_id ", "boot-id "), -1);
 	CHECK_EQ(parse_edited("kvm_dev 10:232 ino 97 ctime 1700000000.123456789\n", ""), -1);
 	CHECK_EQ(parse_edited("bt_ips 95000000", "bt_ips 95M"), -1);
 	CHECK_EQ(parse_edited("bt_ips 95000000", "bt_ips -1"), -1);
 	CHECK_EQ(parse_edited("bt_ips 95000000", "bt_ips "), -1);
 	CHECK_EQ(parse_edited("kvm_ips 2100000", "kvm_ips 18446744073709551616"), -1);
-	CHECK_EQ(parse_edited("kvm_ips 2100000\n", "kvm_ips 2100000"), -1);	/* truncated */
-	CHECK_EQ(parse_edited("kvm_ips 2100000\n", "kvm_ips 2100000\nextra\n"), -1);
+	CHECK_EQ(parse_edited("kvm_checks 9223372036854850373\n", "kvm_checks 9223372036854850373"),
+		 -1);	/* truncated */
+	CHECK_EQ(parse_edited("kvm_checks 9223372036854850373\n",
+			      "kvm_checks 9223372036854850373\nextra\n"), -1);
+	CHECK_EQ(parse_edited("kvm_checks 9223372036854850373\n", ""), -1);
 	CHECK_EQ(parse_edited("ino 97", "ino\t97"), -1);
 	memset(long_id, 'a', sizeof(long_id) - 1);
 	long_id[sizeof(long_id) - 1] = 0;

@@ -125,6 +125,14 @@ TEST(cli_help_version)
 	CHECK_EQ(PARSE(&c, "run", "--kernel", "k", "--help"), CLI_HELP);
 }
 
+TEST(cli_probe)
+{
+	struct vm_config c;
+
+	CHECK_EQ(PARSE(&c, "probe"), CLI_PROBE);
+	CHECK_EQ(PARSE(&c, "probe", "--engine", "kvm"), CLI_ERROR);
+}
+
 TEST(cli_bad_sizes_and_counts)
 {
 	struct vm_config c;
@@ -177,6 +185,12 @@ TEST(cli_disks_and_rng)
 	CHECK(!cfg.net_user);
 	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "user"), CLI_RUN);
 	CHECK(cfg.net_user);
+	CHECK_EQ(cfg.net_backend, NET_BACKEND_AUTO);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "passt"), CLI_RUN);
+	CHECK(cfg.net_user);
+	CHECK_EQ(cfg.net_backend, NET_BACKEND_PASST);
+	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "slirp"), CLI_RUN);
+	CHECK_EQ(cfg.net_backend, NET_BACKEND_SLIRP);
 	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--net", "tap"), CLI_ERROR);
 
 	CHECK_EQ(PARSE(&cfg, "run", "--kernel", "k", "--disk", ",ro"), CLI_ERROR);

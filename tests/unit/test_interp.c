@@ -35,7 +35,7 @@ static struct bt_cpu *fixture_init(struct fixture *f)
 	f->cpu = cpu;
 	cpu->vm = &f->vm;
 	cpu->bvm = &f->bvm;
-	if (bt_block_cache_init(cpu))
+	if (bt_block_cache_init(cpu, true))
 		abort();
 	for (int s = 0; s < S_NR; s++) {
 		cpu->s.seg[s].limit = 0xffffffff;

@@ -49,7 +49,8 @@ static void write_devices(const char *path, uint64_t mem, uint32_t cpus, const v
 	/* The clock as it is: restoring it changes nothing for the other tests. */
 	put_le(clock, vm_clock_now_ns(&running), 8);
 	put_le(clock + 8, guest_tsc_epoch_ns(), 8);
-	snap_writer_open(&w, path);
+	const char *why;
+	snap_writer_open(&w, path, &why);
 	snap_write_section(&w, "config", config, (uint32_t)(13 + engine_len));
 	snap_write_section(&w, "clock", clock, sizeof(clock));
 	snap_write_section(&w, "devices", devices, devices_len);

@@ -386,7 +386,9 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget);
 void bt_code_written(struct bt_vm *bvm, uint64_t gpa_page);
 /* The same for shadow.c's write protection of page tables (bt_code_written calls it). */
 void bt_shadow_page_written(struct bt_vm *bvm, uint64_t gpa_page);
-int bt_block_cache_init(struct bt_cpu *cpu);
+/* jit: blocks may be translated to host code (the translation cache is mapped executable now:
+ * a sandboxed process cannot map one later). */
+int bt_block_cache_init(struct bt_cpu *cpu, bool jit);
 void bt_block_cache_free(struct bt_cpu *cpu);
 
 /* Decoder (decode.c): decode one instruction at lin into *i. Returns the length, or raises

@@ -62,18 +62,24 @@ void bt_irq_window_opened(struct bt_cpu *cpu)
 		atomic_store(&cpu->kick, true);
 }
 
+uint64_t bt_ram_pages(const struct vm *vm)
+{
+	uint64_t top = 0;
+
+	for (int k = 0; k < vm->mem.nr_regions; k++)
+		if (vm->mem.region[k].gpa + vm->mem.region[k].size > top)
+			top = vm->mem.region[k].gpa + vm->mem.region[k].size;
+	return (top + BT_PAGE - 1) >> 12;
+}
+
 static int bt_vm_create(struct vm *vm)
 {
 	struct bt_vm *bvm = calloc(1, sizeof(*bvm));
 	if (!bvm)
 		return -1;
 
-	uint64_t top = 0;
-	for (int k = 0; k < vm->mem.nr_regions; k++)
-		if (vm->mem.region[k].gpa + vm->mem.region[k].size > top)
-			top = vm->mem.region[k].gpa + vm->mem.region[k].size;
 	bvm->vm = vm;
-	bvm->nr_pages = (top + BT_PAGE - 1) >> 12;
+	bvm->nr_pages = bt_ram_pages(vm);
 	bvm->page_gen = calloc(bvm->nr_pages ? bvm->nr_pages : 1, sizeof(*bvm->page_gen));
 	bvm->nr_cpus = vm->cfg.cpus < 1 ? 1 : vm->cfg.cpus > VM_MAX_CPUS ? VM_MAX_CPUS : vm->cfg.cpus;
 	atomic_init(&bvm->tlb_gen, 0);
@@ -159,31 +165,40 @@ static int bt_vcpu_load(void *opaque, struct state_in *in)
 	return in->bad ? -1 : 0;
 }
 
+struct bt_vcpu *bt_vcpu_alloc(struct vcpu *v, struct bt_vm *bvm, bool jit)
+{
+	size_t size = (sizeof(struct bt_vcpu) + 63) & ~(size_t)63;
+	struct bt_vcpu *bv = aligned_alloc(64, size);
+
+	if (!bv)
+		return NULL;
+	host_populate(bv, size);	/* soft TLBs and shadow roots: hundreds of pages */
+	memset(bv, 0, size);
+	bv->cpu.vcpu = v;
+	bv->cpu.vm = v->vm;
+	bv->cpu.bvm = bvm;
+	bt_tlb_init(&bv->cpu);
+	if (bt_block_cache_init(&bv->cpu, jit) < 0) {
+		free(bv);
+		return NULL;
+	}
+	return bv;
+}
+
 static int bt_vcpu_create(struct vcpu *v)
 {
 	struct bt_vm *bvm = v->vm->engine_priv;
-	size_t size = (sizeof(struct bt_vcpu) + 63) & ~(size_t)63;
 
 	if (v->id < 0 || v->id >= bvm->nr_cpus) {
 		snprintf(v->error, sizeof(v->error), "vcpu id %d out of range", v->id);
 		return -1;
 	}
-	struct bt_vcpu *bv = aligned_alloc(64, size);
+	struct bt_vcpu *bv = bt_vcpu_alloc(v, bvm, true);
 	if (!bv)
 		return -1;
-	host_populate(bv, size);	/* soft TLBs and shadow roots: hundreds of pages */
-	memset(bv, 0, size);
 	struct bt_cpu *cpu = &bv->cpu;
-	cpu->vcpu = v;
-	cpu->vm = v->vm;
-	cpu->bvm = bvm;
-	bt_tlb_init(cpu);
 	char name[VM_STATE_NAME_LEN];
 	snprintf(name, sizeof(name), "bt-cpu%u", (uint8_t)v->id);
-	if (bt_block_cache_init(cpu) < 0) {
-		free(bv);
-		return -1;
-	}
 	char err[120];
 	if (bt_direct_vcpu_init(cpu, err, sizeof(err)) < 0) {
 		snprintf(v->error, sizeof(v->error), "--user-mode direct: %s", err);
@@ -298,6 +313,33 @@ static bool inject_irq(struct bt_vcpu *bv)
 	return true;
 }
 
+bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
+{
+	int vector = cpu->pending_vector;
+	bool has_error = cpu->pending_has_error;
+	uint32_t error = cpu->pending_error;
+
+	if (vector == BT_VEC_SHUTDOWN)
+		return false;
+	if (*delivering >= 0) {
+		int second = bt_fault_during_delivery(*delivering, vector);
+		if (second == BT_VEC_SHUTDOWN) {
+			vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
+				 cpu->vcpu->id, vector);
+			return false;
+		}
+		if (second == EXC_DF && vector != EXC_DF) {
+			has_error = true;
+			error = 0;
+		}
+		vector = second;
+	}
+	cpu->stats.exceptions[vector]++;
+	*delivering = bt_exc_class(vector);
+	bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
+	return true;
+}
+
 static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 {
 	struct bt_vcpu *bv = v->engine_priv;
@@ -308,30 +350,8 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 	volatile int delivering = -1;
 
 	irqchip_set_current_cpu(v->id);
-	if (setjmp(cpu->fault_jmp)) {
-		int vector = cpu->pending_vector;
-		bool has_error = cpu->pending_has_error;
-		uint32_t error = cpu->pending_error;
-
-		if (vector == BT_VEC_SHUTDOWN)
-			return VCPU_EXIT_SHUTDOWN;
-		if (delivering >= 0) {
-			int second = bt_fault_during_delivery(delivering, vector);
-			if (second == BT_VEC_SHUTDOWN) {
-				vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
-					v->id, vector);
-				return VCPU_EXIT_SHUTDOWN;
-			}
-			if (second == EXC_DF && vector != EXC_DF) {
-				has_error = true;
-				error = 0;
-			}
-			vector = second;
-		}
-		cpu->stats.exceptions[vector]++;
-		delivering = bt_exc_class(vector);
-		bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
-	}
+	if (setjmp(cpu->fault_jmp) && !bt_fault_landed(cpu, &delivering))
+		return VCPU_EXIT_SHUTDOWN;
 	delivering = -1;
 
 	for (;;) {

@@ -13,6 +13,7 @@
 
 #define CPUID1_ECX_MONITOR	(1u << 3)
 #define CPUID1_ECX_VMX		(1u << 5)
+#define CPUID1_ECX_CX16		(1u << 13)
 #define CPUID1_ECX_OSXSAVE	(1u << 27)	/* mirrors CR4.OSXSAVE; KVM keeps it current */
 #define CPUID1_ECX_HYPERVISOR	(1u << 31)
 #define CPUID1_EDX_HTT		(1u << 28)
@@ -176,5 +177,15 @@ void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_
 		default:	/* includes KVM's 0x40000000/0x40000001, kept as reported */
 			break;
 		}
+	}
+}
+
+void kvm_cpuid_hide(struct kvm_cpuid_entry2 *e, int nent, uint32_t pv_features, bool cx16)
+{
+	for (int i = 0; i < nent; i++) {
+		if (e[i].function == 0x40000001)
+			e[i].eax &= ~pv_features;
+		if (e[i].function == 1 && cx16)
+			e[i].ecx &= ~CPUID1_ECX_CX16;
 	}
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/kvm/kvm_priv.h"
+#include "engine/kvm/probe.h"
 #include "util/log.h"
 #include "vm.h"
 
@@ -171,6 +172,14 @@ static int kvm_vm_create(struct vm *vm)
 	kp->vm_fd = -1;
 	kp->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	VM_STEP(kp->sys_fd >= 0, "/dev/kvm");
+	if (kvm_fallback_config(kp) < 0)
+		goto fail;
+	const struct kvm_host_checks *checks = kvm_installed_checks();
+	if (checks) {
+		kp->hidden_pv_features = kvm_checks_hide_pv_hypercalls(checks) ?
+					 KVM_PV_HYPERCALL_FEATURES : 0;
+		kp->hide_cx16 = kvm_checks_hide_cx16(checks);
+	}
 	if (check_kvm(kp->sys_fd, why, sizeof(why)) < 0) {
 		vmon_log("%s", why);
 		goto fail;
@@ -317,8 +326,24 @@ static const char *const exit_names[KVM_EXIT_COUNTED + 1] = {
 	[KVM_EXIT_COUNTED] = "other",
 };
 
-/* Exits to vmon by reason, summed over the vCPUs: "exit_REASON" (or "exit_N") when not 0.
- * Relaxed atomic loads: the API thread reads them while the vCPUs count. */
+/* A counter of the bt interpreter's fallbacks as "fallback_INSN" (engine/kvm/fallback.c). */
+struct prefixed_counter {
+	void (*fn)(void *opaque, const char *name, uint64_t val);
+	void *opaque;
+};
+
+static void fallback_counter(void *opaque, const char *insn, uint64_t n)
+{
+	const struct prefixed_counter *pc = opaque;
+	char name[48];
+
+	snprintf(name, sizeof(name), "fallback_%s", insn);
+	pc->fn(pc->opaque, name, n);
+}
+
+/* Exits to vmon by reason, summed over the vCPUs: "exit_REASON" (or "exit_N") when not 0, then
+ * the instructions run in the bt interpreter where KVM could not emulate them. Relaxed atomic
+ * loads: the API thread reads them while the vCPUs count. */
 static void kvm_counters(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t val),
 			 void *opaque)
 {
@@ -340,6 +365,8 @@ static void kvm_counters(struct vm *vm, void (*fn)(void *opaque, const char *nam
 			snprintf(name, sizeof(name), "exit_%d", r);
 		fn(opaque, name, total[r]);
 	}
+	struct prefixed_counter pc = { fn, opaque };
+	kvm_fallback_totals(vm, fallback_counter, &pc);
 }
 
 const struct engine_ops kvm_engine = {

@@ -30,6 +30,25 @@ struct kvm_vm_priv {
 	/* KVM on AMD re-initialises a vCPU at a shutdown intercept (the VMCB is undefined after
 	 * one, APM Vol. 2, 15.9): the registers of the fault are gone by KVM_EXIT_SHUTDOWN. */
 	bool shutdown_resets;
+	/* VMON_KVM_TEST_FALLBACK (fallback.c): after every exit of this reason (0: none), the
+	 * next test_fallback_insns instructions run in the fallback interpreter. */
+	uint32_t test_fallback_exit;
+	unsigned test_fallback_insns;
+	/* What the host's KVM cannot do (probe.h), hidden from the guest's CPUID. */
+	uint32_t hidden_pv_features;
+	bool hide_cx16;
+};
+
+/* KVM PV features whose operation is a hypercall (Documentation/virt/kvm/x86/cpuid.rst):
+ * PV_UNHALT, PV_SEND_IPI, PV_SCHED_YIELD, HC_MAP_GPA_RANGE. */
+#define KVM_PV_HYPERCALL_FEATURES	((1u << 7) | (1u << 11) | (1u << 13) | (1u << 16))
+
+/* Distinct instructions the fallback counts by name, per vCPU (more share the last slot). */
+#define KVM_FALLBACK_NAMES	16
+
+struct kvm_fallback_count {
+	char name[48];
+	uint64_t count;
 };
 
 struct kvm_vcpu_priv {
@@ -48,10 +67,16 @@ struct kvm_vcpu_priv {
 	bool state_lost;
 
 	uint64_t exits[KVM_EXIT_COUNTED + 1];
+
+	/* fallback.c: the interpreter (made on first use) and what it ran, by instruction. */
+	struct bt_emulator *emulator;
+	struct kvm_fallback_count fallbacks[KVM_FALLBACK_NAMES];
 };
 
 /* cpuid.c: turn KVM's supported CPUID into what vCPU vcpu_id of nr_cpus should see. */
 void kvm_cpuid_filter(struct kvm_cpuid_entry2 *e, int nent, int vcpu_id, int nr_cpus);
+/* Clears KVM PV features pv_features (leaf 0x40000001 EAX bits) and, if cx16, CMPXCHG16B. */
+void kvm_cpuid_hide(struct kvm_cpuid_entry2 *e, int nent, uint32_t pv_features, bool cx16);
 /* Whether leaf 0 names an AMD-architecture vendor (AMD, Hygon): KVM runs on SVM there. */
 bool kvm_cpuid_vendor_amd(const struct kvm_cpuid_entry2 *e, int nent);
 
@@ -81,6 +106,19 @@ enum vcpu_exit kvm_vcpu_run(struct vcpu *v);
 void kvm_vcpu_kick(struct vcpu *v);
 int kvm_get_state(struct vcpu *v, struct cpu_state *s);
 int kvm_set_state(struct vcpu *v, const struct cpu_state *s);
+
+/* fallback.c: instructions KVM cannot emulate, run by the bt engine's interpreter. */
+/* Reads VMON_KVM_TEST_FALLBACK into kp: 0, or -1 after one line on stderr. */
+int kvm_fallback_config(struct kvm_vm_priv *kp);
+/* Runs up to max instructions from the vCPU's RIP in the interpreter and puts the state back.
+ * -1 to go on running, else the vcpu_exit to return (v->error set for VCPU_EXIT_ERROR). */
+int kvm_fallback(struct vcpu *v, unsigned max);
+/* The instruction at the vCPU's RIP, decoded, appended to v->error (an unrecoverable exit). */
+void kvm_fallback_describe_error(struct vcpu *v);
+void kvm_fallback_free(struct kvm_vcpu_priv *kv);
+/* Fallback counts summed over the VM's vCPUs: fn once per instruction name. */
+void kvm_fallback_totals(struct vm *vm, void (*fn)(void *opaque, const char *name, uint64_t n),
+			 void *opaque);
 
 /* save.c: the snapshot sections of the in-kernel devices and clock, and of one vCPU beyond
  * struct cpu_state. Return 0, or -1 if the VM's table of states is full. */

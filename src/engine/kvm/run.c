@@ -202,6 +202,8 @@ static int handle_exit(struct vcpu *v, struct kvm_vcpu_priv *kv)
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_RESET:
+			vm_guest_reset(v->vm);
+			return VCPU_EXIT_STOP;
 		case KVM_SYSTEM_EVENT_SHUTDOWN:
 			vm_request_stop(v->vm, EXIT_STATUS_OK);
 			return VCPU_EXIT_STOP;
@@ -218,7 +220,11 @@ static int handle_exit(struct vcpu *v, struct kvm_vcpu_priv *kv)
 			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return VCPU_EXIT_ERROR;
 	case KVM_EXIT_INTERNAL_ERROR:
+		/* Neither the instruction nor anything else has been committed: run it here. */
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
+			return kvm_fallback(v, 1);
 		describe_internal_error(v, run);
+		kvm_fallback_describe_error(v);
 		return VCPU_EXIT_ERROR;
 	case KVM_EXIT_UNKNOWN:
 		snprintf(v->error, sizeof(v->error), "KVM_EXIT_UNKNOWN: hardware exit reason %#llx",
@@ -250,6 +256,7 @@ static void complete_pending_io(struct kvm_vcpu_priv *kv)
 enum vcpu_exit kvm_vcpu_run(struct vcpu *v)
 {
 	struct kvm_vcpu_priv *kv = v->engine_priv;
+	const struct kvm_vm_priv *kp = v->vm->engine_priv;
 	sigset_t saved;
 	int ret = -1;
 
@@ -278,6 +285,12 @@ enum vcpu_exit kvm_vcpu_run(struct vcpu *v)
 		kv->io_pending = false;
 		kv->exits[exit_bucket(kv->run->exit_reason)]++;
 		ret = handle_exit(v, kv);
+		if (ret < 0 && kv->run->exit_reason == kp->test_fallback_exit) {
+			/* Retire the I/O first; a kick meanwhile set stop_requested, seen above. */
+			complete_pending_io(kv);
+			set_immediate_exit(kv->run, 0);
+			ret = kvm_fallback(v, kp->test_fallback_insns);
+		}
 	}
 	complete_pending_io(kv);
 	leave_run(kv, &saved);

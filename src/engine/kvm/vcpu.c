@@ -33,6 +33,7 @@ static int setup_cpuid(struct vcpu *v, const struct kvm_vm_priv *kp, int fd)
 	memcpy(c, sup, bytes);
 	/* cfg.cpus: vm->nr_cpus only counts the vCPUs created so far. */
 	kvm_cpuid_filter(c->entries, (int)c->nent, v->id, v->vm->cfg.cpus);
+	kvm_cpuid_hide(c->entries, (int)c->nent, kp->hidden_pv_features, kp->hide_cx16);
 	ret = ioctl(fd, KVM_SET_CPUID2, c);
 	free(c);
 	return ret;
@@ -92,6 +93,7 @@ static void free_vcpu_priv(struct kvm_vcpu_priv *kv)
 	if (kv->fd >= 0)
 		close(kv->fd);
 	pthread_mutex_destroy(&kv->lock);
+	kvm_fallback_free(kv);
 	free(kv);
 }
 

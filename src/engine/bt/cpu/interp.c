@@ -95,7 +95,7 @@ static int jit_threshold(unsigned *out)
 	return 0;
 }
 
-int bt_block_cache_init(struct bt_cpu *cpu)
+int bt_block_cache_init(struct bt_cpu *cpu, bool jit)
 {
 	struct block_cache *bc = calloc(1, sizeof(struct block_cache));
 
@@ -104,8 +104,10 @@ int bt_block_cache_init(struct bt_cpu *cpu)
 	/* The lookup tables and the block array are all used within a boot (insns[] after them
 	 * fills on demand, insns_reserve). */
 	host_populate(bc, offsetof(struct block_cache, insns));
-	if (jit_threshold(&bc->jit_threshold) < 0 ||
-	    (bc->jit_threshold && bt_tcache_init(&bc->tc, BT_TCACHE_SIZE) < 0)) {
+	if (!jit)
+		bc->jit_threshold = 0;
+	else if (jit_threshold(&bc->jit_threshold) < 0 ||
+		 (bc->jit_threshold && bt_tcache_init(&bc->tc, BT_TCACHE_SIZE) < 0)) {
 		free(bc);
 		return -1;
 	}

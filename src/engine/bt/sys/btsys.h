@@ -105,6 +105,18 @@ static inline uint64_t bt_vm_clock_now(struct bt_cpu *cpu)
 {
 	return vm_clock_now_ns(&cpu->bvm->vm->clock);
 }
+/* engine.c, shared with emulate.c (the interpreter on another engine's vCPU state). */
+/* Guest-physical pages the machine's RAM spans (the size of the per-page arrays). */
+uint64_t bt_ram_pages(const struct vm *vm);
+/* A vCPU of bvm for v, zeroed, with an empty soft TLB and block cache (jit: as for
+ * bt_block_cache_init); NULL if out of memory. Freed by bt_block_cache_free and free. */
+struct bt_vcpu *bt_vcpu_alloc(struct vcpu *v, struct bt_vm *bvm, bool jit);
+/* The fault landing pad's work, after setjmp(cpu->fault_jmp) returned: delivers the pending
+ * fault through the guest's IDT, escalated to #DF or a triple fault by the class of the event
+ * being delivered (*delivering, -1 for none: SDM Vol. 3, Table 6-5), and sets *delivering to
+ * the class of what it delivers (a fault during that delivery lands here again). false: the
+ * vCPU shuts down (triple fault, said on stderr, or bt_shutdown). */
+bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering);
 
 /* Stop the vCPU: vcpu_run returns VCPU_EXIT_SHUTDOWN after printing why (unsupported guest
  * state that real hardware would handle, e.g. a task gate). Never returns. */
