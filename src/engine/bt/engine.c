@@ -340,7 +340,7 @@ bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
 	return true;
 }
 
-static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
+static enum vcpu_exit run_loop(struct vcpu *v)
 {
 	struct bt_vcpu *bv = v->engine_priv;
 	struct bt_cpu *cpu = &bv->cpu;
@@ -405,6 +405,16 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			delivering = -1;
 		}
 	}
+}
+
+/* The vCPU thread may exit after this (a reset starts new ones): direct execution's container
+ * is handed back first. */
+static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
+{
+	enum vcpu_exit e = run_loop(v);
+
+	bt_direct_release(&((struct bt_vcpu *)v->engine_priv)->cpu);
+	return e;
 }
 
 static int bt_get_state(struct vcpu *v, struct cpu_state *s)

@@ -207,8 +207,15 @@ int dx_container_attach(struct dx_container *c, char *err, size_t len)
 		snprintf(err, len, "ptrace(PTRACE_SEIZE): %s", strerror(errno));
 		return -1;
 	}
-	/* It stopped itself before: attaching turns that into a trace stop. */
-	if (dx_wait_stop(c, false) < 0 || ptrace(PTRACE_GETREGS, c->pid, 0, &c->base) < 0) {
+	/* It stopped itself, or its last tracer left it stopped: attaching turns that into a
+	 * trace stop. */
+	if (dx_wait_stop(c, false) < 0) {
+		snprintf(err, len, "container process did not stop");
+		return -1;
+	}
+	if (c->attached)
+		return 0;
+	if (ptrace(PTRACE_GETREGS, c->pid, 0, &c->base) < 0) {
 		snprintf(err, len, "container process did not stop");
 		return -1;
 	}
@@ -225,6 +232,12 @@ int dx_container_attach(struct dx_container *c, char *err, size_t len)
 	}
 	c->attached = true;
 	return 0;
+}
+
+void dx_container_detach(struct dx_container *c)
+{
+	if (c->pid > 0)
+		ptrace(PTRACE_DETACH, c->pid, 0, SIGSTOP);
 }
 
 void dx_container_destroy(struct dx_container *c)

@@ -32,9 +32,12 @@ struct dx_container {
 /* Fork the container (memfd stays open in it, every other descriptor is closed). Returns 0 or
  * -1 with a message in err. */
 int dx_container_create(struct dx_container *c, int memfd, char *err, size_t len);
-/* Called on the vCPU thread before first use: trace, install the container's own seccomp
- * filter, unmap everything but the gadget. Returns 0 or -1 (message in err). */
+/* Called on a vCPU thread before it runs the container: trace it; the first time also install
+ * the container's own seccomp filter and unmap everything but the gadget. Returns 0 or -1
+ * (message in err). */
 int dx_container_attach(struct dx_container *c, char *err, size_t len);
+/* Stop tracing it, leaving it stopped (group stop) for the next dx_container_attach. */
+void dx_container_detach(struct dx_container *c);
 void dx_container_destroy(struct dx_container *c);
 
 /* Run one system call in the stopped container through the gadget. Returns its result (a

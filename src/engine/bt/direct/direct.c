@@ -124,6 +124,7 @@ struct dx_cpu {
 	unsigned nr_wr;
 	uint64_t wr[1024];		/* guest-physical pages mapped writable since the last drop */
 	atomic_bool running;		/* between resuming the container and taking it back */
+	pid_t tracer;			/* the thread tracing the container, 0: none */
 	bool timer_ok;
 	timer_t timer;
 	uint64_t timer_armed;		/* monotonic deadline armed, 0: none */
@@ -222,7 +223,7 @@ void bt_direct_vcpu_free(struct bt_cpu *cpu)
 		return;
 	dx_container_destroy(&d->c);
 	if (d->timer_ok)
-		timer_delete(d->timer);
+		timer_delete(d->timer);	/* a vCPU thread that never returned: not released */
 	free(d->xstate);
 	free(d);
 	cpu->direct = NULL;
@@ -233,10 +234,12 @@ static void timer_signal(int sig)
 	(void)sig;
 }
 
-/* On the vCPU thread, first use: trace the container, the deadline timer, the xstate buffer. */
+/* On the vCPU thread that runs it (a reset starts new vCPU threads): trace the container (set
+ * it up on first use), the thread's deadline timer, the xstate buffer once. */
 static int attach(struct bt_cpu *cpu, struct dx_cpu *d)
 {
 	char err[160];
+	pid_t tid = (pid_t)syscall(SYS_gettid);
 
 	if (dx_container_attach(&d->c, err, sizeof(err)) < 0) {
 		vmon_log("vcpu %d: direct execution: %s", cpu->vcpu->id, err);
@@ -250,30 +253,49 @@ static int attach(struct bt_cpu *cpu, struct dx_cpu *d)
 	sigaddset(&set, DX_TIMER_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = DX_TIMER_SIGNAL };
-	ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	ev._sigev_un._tid = tid;
 	if (timer_create(CLOCK_MONOTONIC, &ev, &d->timer) < 0) {
 		vmon_log("vcpu %d: direct execution: timer_create: %s", cpu->vcpu->id,
 			 strerror(errno));
 		return -1;
 	}
 	d->timer_ok = true;
-	/* The full xstate image: set on every entry with only x87/SSE state present, so AVX and
-	 * later components start in their initial state and never carry anything across. */
-	size_t cap = 64 * 1024;
-	d->xstate = calloc(1, cap);
-	struct iovec iov = { d->xstate, cap };
-	if (!d->xstate || ptrace(PTRACE_GETREGSET, d->c.pid, NT_X86_XSTATE, &iov) < 0) {
-		vmon_log("vcpu %d: direct execution: no xstate access", cpu->vcpu->id);
-		return -1;
+	d->timer_armed = 0;
+	if (!d->xstate) {
+		/* The full xstate image: set with only x87/SSE state present, so AVX and later
+		 * components start in their initial state and never carry anything across. */
+		size_t cap = 64 * 1024;
+		d->xstate = calloc(1, cap);
+		struct iovec iov = { d->xstate, cap };
+		if (!d->xstate || ptrace(PTRACE_GETREGSET, d->c.pid, NT_X86_XSTATE, &iov) < 0) {
+			vmon_log("vcpu %d: direct execution: no xstate access", cpu->vcpu->id);
+			return -1;
+		}
+		d->xstate_len = iov.iov_len;
 	}
-	d->xstate_len = iov.iov_len;
 	/* CPUID faulting is a per-thread MSR bit the host kernel rewrites on every switch between
 	 * a faulting and a non-faulting thread: on a host that is itself a VM that write traps,
 	 * and it tripled a transition (29 us against 9 us here). With the vCPU thread faulting
 	 * too, switches between it and its container write nothing. vmon never executes CPUID
 	 * after start-up (the engine emulates it); a failure only costs speed. */
 	syscall(SYS_arch_prctl, DX_ARCH_SET_CPUID, 0);
+	d->tracer = tid;
 	return 0;
+}
+
+void bt_direct_release(struct bt_cpu *cpu)
+{
+	struct dx_cpu *d = cpu->direct;
+
+	if (!d || !d->tracer)
+		return;
+	/* Stopped, untraced: it cannot run a single instruction until a thread attaches again
+	 * (PTRACE_O_EXITKILL would kill it with this thread). */
+	dx_container_detach(&d->c);
+	if (d->timer_ok)
+		timer_delete(d->timer);
+	d->timer_ok = false;
+	d->tracer = 0;
 }
 
 /* ---- The container as a TLB ------------------------------------------------------------- */
@@ -760,7 +782,7 @@ enum bt_direct_result bt_direct_run(struct bt_cpu *cpu, uint64_t vm_deadline)
 			d->st.bt[DX_off]++;
 		return BT_DIRECT_NOT_NOW;
 	}
-	if (!d->c.attached && attach(cpu, d) < 0) {
+	if (d->tracer != (pid_t)syscall(SYS_gettid) && attach(cpu, d) < 0) {
 		d->broken = true;
 		d->st.bt[DX_off]++;
 		return BT_DIRECT_NOT_NOW;

@@ -29,6 +29,10 @@ void bt_direct_vm_free(struct bt_vm *bvm);
 int bt_direct_vcpu_init(struct bt_cpu *cpu, char *err, size_t len);
 void bt_direct_vcpu_free(struct bt_cpu *cpu);
 
+/* The vCPU thread leaves vcpu_run (it may exit: a reset starts new vCPU threads): the container
+ * stays stopped and untraced until the next bt_direct_run attaches from whichever thread. */
+void bt_direct_release(struct bt_cpu *cpu);
+
 /* What bt_direct_run did. */
 enum bt_direct_result {
 	BT_DIRECT_NOT_NOW,	/* state or policy wants the engine: nothing ran natively */
