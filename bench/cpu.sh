@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CPU-bound Linux user code: busybox commands timed inside the guest (boot excluded) under QEMU TCG
-# (the reference to beat) and vmon's bt engine, next to the same busybox binary on the host.
+# (the reference to beat) and vmon's bt engine with guest user mode in the translator (vmon bt)
+# and run natively (vmon direct, --user-mode direct), next to the same busybox binary on the host.
 #
 # The guest (build/guest: vmlinuz + initramfs.cpio.gz) builds its input files from /data/blob,
 # then runs each command under busybox `time -p` (0.01 s resolution); the host runs the same
@@ -9,7 +10,7 @@
 # counts as a fast one. Medians of BENCH_RUNS boots per engine (default 3); "spread" is the
 # slowest minus the fastest run. VMON=path measures another vmon build; BENCH_BASE=path adds the
 # runs of a second vmon build (alternating with the first: A/B on a noisy machine) and
-# BENCH_QEMU=0 leaves QEMU out. Never fails because a figure is slow or missing.
+# BENCH_QEMU=0 leaves QEMU out, BENCH_DIRECT=0 the direct column. Never fails because a figure is slow or missing.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 export LC_ALL=C
@@ -89,7 +90,8 @@ done
 engine() {
 	case $1 in
 	qemu) argv=(qemu-system-x86_64 -accel tcg -m 256M -nographic -no-reboot) ;;
-	vmon) argv=("$vmon" run --engine bt --mem 256M --console stdio) ;;
+	vmon) argv=("$vmon" run --engine bt --user-mode bt --mem 256M --console stdio) ;;
+	direct) argv=("$vmon" run --engine bt --user-mode direct --mem 256M --console stdio) ;;
 	base) argv=("$base" run --engine bt --mem 256M --console stdio) ;;
 	esac
 	if [ "$1" = qemu ]; then
@@ -148,8 +150,14 @@ else
 fi
 if [ -x "$vmon" ]; then
 	engines+=(vmon)
+	if [ "${BENCH_DIRECT:-1}" = 0 ]; then
+		fail[direct]="left out (BENCH_DIRECT=0)"
+	else
+		engines+=(direct)
+	fi
 else
 	fail[vmon]="$vmon not built"
+	fail[direct]="$vmon not built"
 fi
 base=${BENCH_BASE:-}
 [ -z "$base" ] || engines+=(base)
@@ -184,14 +192,15 @@ echo "CPU-bound busybox commands in the Linux guest: seconds timed in the guest,
 echo "boots (+spread = slowest - fastest); native = the same busybox binary on the host. Last row:"
 echo "host CPU seconds of all the commands (a run's minus a run's that only prepares the inputs),"
 echo "the figure to trust on a loaded machine (guest time counts time the VMM was descheduled)."
-printf '%-10s %8s %14s %14s %10s %10s %10s\n' command native "qemu tcg" "vmon bt" "tcg/nat" \
-	"vmon/nat" "vmon/tcg"
+printf '%-10s %8s %14s %14s %14s %8s %8s %8s %8s\n' command native "qemu tcg" "vmon bt" \
+	"vmon direct" "tcg/nat" "bt/nat" "dir/nat" "dir/tcg"
 for w in "${!names[@]}" cpu; do
 	read -r q qs <<<"$(med qemu "$w")"
 	read -r v vs <<<"$(med vmon "$w")"
-	printf '%-10s %8s %14s %14s %10s %10s %10s\n' "$(label "$w")" "${nat[$w]}" \
-		"$q${qs:++$qs}" "$v${vs:++$vs}" "$(ratio "$q" "${nat[$w]}")" \
-		"$(ratio "$v" "${nat[$w]}")" "$(ratio "$v" "$q")"
+	read -r d ds <<<"$(med direct "$w")"
+	printf '%-10s %8s %14s %14s %14s %8s %8s %8s %8s\n' "$(label "$w")" "${nat[$w]}" \
+		"$q${qs:++$qs}" "$v${vs:++$vs}" "$d${ds:++$ds}" "$(ratio "$q" "${nat[$w]}")" \
+		"$(ratio "$v" "${nat[$w]}")" "$(ratio "$d" "${nat[$w]}")" "$(ratio "$d" "$q")"
 done
 if [ -n "$base" ]; then
 	echo "A/B: vmon = $vmon, base = $base"
@@ -203,7 +212,7 @@ if [ -n "$base" ]; then
 			"$(ratio "$v" "$b")"
 	done
 fi
-for name in qemu vmon ${base:+base}; do
+for name in qemu vmon direct ${base:+base}; do
 	[ -z "${fail[$name]:-}" ] || echo "$name: ${fail[$name]}"
 done
 exit 0

@@ -22,7 +22,7 @@ static const char usage_run[] =
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
 	"                [--net user|passt|slirp] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
-	"                [--reboot restart|exit]\n"
+	"                [--reboot restart|exit] [--user-mode auto|direct|bt]\n"
 	"       vmon run --restore FILE [--disk FILE[,ro]]... [--rng] [--net user]\n"
 	"                [--engine E] [--console C] [--stats] [--api-sock PATH]\n"
 	"       vmon run --incoming URI [--disk FILE[,ro]]... [--rng] [--net user]\n"
@@ -50,6 +50,10 @@ static const char usage_run[] =
 	"  --stats           print exit counters on stderr when the VM ends\n"
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
+	"  --user-mode M     bt engine, guest user mode (CPL 3): direct (runs natively in a\n"
+	"                    traced host process; fails where the host cannot), bt (the\n"
+	"                    interpreter/translator), or auto (default): direct where the\n"
+	"                    host can, per address space only while it pays\n"
 	"  --sandbox on|off  seccomp allowlist once the VM is built (default on; off for\n"
 	"                    debugging: gdb, strace of what a new feature calls)\n"
 	"  --reboot R        when the guest resets the machine (Linux `reboot`): restart\n"
@@ -178,7 +182,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
 			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
-			"--incoming", "--sandbox", "--reboot", "--firmware",
+			"--incoming", "--sandbox", "--reboot", "--firmware", "--user-mode",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -199,6 +203,15 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 				cfg->engine = ENGINE_AUTO;
 			else
 				return fail("--engine %s: must be kvm, bt or auto", val);
+		} else if (strcmp(name, "--user-mode") == 0) {
+			if (strcmp(val, "direct") == 0)
+				cfg->user_mode = USER_MODE_DIRECT;
+			else if (strcmp(val, "bt") == 0)
+				cfg->user_mode = USER_MODE_BT;
+			else if (strcmp(val, "auto") == 0)
+				cfg->user_mode = USER_MODE_AUTO;
+			else
+				return fail("--user-mode %s: must be auto, direct or bt", val);
 		} else if (strcmp(name, "--kernel") == 0) {
 			cfg->kernel = val;
 		} else if (strcmp(name, "--boot-sector") == 0) {

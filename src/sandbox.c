@@ -36,6 +36,14 @@
 
 
 static bool active;
+static int tracees[64];
+static int nr_tracees;
+
+void sandbox_add_tracee(int pid)
+{
+	if (nr_tracees < (int)(sizeof(tracees) / sizeof(tracees[0])))
+		tracees[nr_tracees++] = pid;
+}
 
 /* Without arguments to check: descriptor I/O, waiting, memory, signals, thread exit. */
 static const int plain_calls[] = {
@@ -198,6 +206,24 @@ static void add_sanitizer(struct filter *f)
 }
 #endif
 
+/* Direct execution (src/engine/bt/direct/): each container is traced by its vCPU thread. */
+static void add_tracees(struct filter *f)
+{
+	for (int k = 0; k < nr_tracees; k++) {
+		scmp_datum_t pid = (scmp_datum_t)tracees[k];
+		allow_if(f, SCMP_SYS(ptrace), SCMP_A1(SCMP_CMP_EQ, pid));
+		allow_if(f, SCMP_SYS(wait4), SCMP_A0(SCMP_CMP_EQ, pid));
+		allow_if(f, SCMP_SYS(kill), SCMP_A0(SCMP_CMP_EQ, pid));
+		allow_if(f, SCMP_SYS(sched_setaffinity), SCMP_A0(SCMP_CMP_EQ, pid));
+	}
+	static const int calls[] = { SCMP_SYS(timer_create), SCMP_SYS(timer_settime),
+		SCMP_SYS(timer_delete), SCMP_SYS(getcpu) };
+	/* CPUID faulting for the vCPU thread itself (engine/bt/direct/direct.c says why). */
+	allow_if(f, SCMP_SYS(arch_prctl), SCMP_A0(SCMP_CMP_EQ, 0x1012 /* ARCH_SET_CPUID */));
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		allow(f, calls[i]);
+}
+
 static void add_kvm(struct filter *f)
 {
 	allow_if(f, SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVMIO << 8));
@@ -309,6 +335,8 @@ int sandbox_enter(const struct sandbox_policy *p)
 		add_api(&f);
 	if (p->kvm)
 		add_kvm(&f);
+	if (nr_tracees)
+		add_tracees(&f);
 	return filter_load(&f);
 }
 

@@ -12,6 +12,11 @@ struct sandbox_policy {
 			 * file; migrate connects a stream socket */
 };
 
+/* A process vmon traces (a container of the bt engine's direct execution, made before the
+ * filter): the filter then lets vmon ptrace, wait for, pin and signal exactly these pids, and
+ * arm the per-thread timers that interrupt its waits. */
+void sandbox_add_tracee(int pid);
+
 /* Installs the filter on every thread of the process (and those created later). Returns 0, or
  * -1 after one line on stderr. */
 int sandbox_enter(const struct sandbox_policy *p);

@@ -23,10 +23,13 @@
 #define VM_ENGINE_NOTE_MAX 640
 
 enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_BT };
+/* The bt engine's guest user mode (docs/direct-execution.md). */
+enum user_mode { USER_MODE_AUTO, USER_MODE_DIRECT, USER_MODE_BT };
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 
 struct vm_config {
 	enum engine_choice engine;
+	enum user_mode user_mode;	/* --user-mode */
 	const char *kernel;		/* bzImage or multiboot kernel */
 	const char *boot_sector;	/* raw image loaded at 0x7c00 */
 	const char *firmware;		/* BIOS image run from the reset vector (src/boot/firmware.c) */

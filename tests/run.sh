@@ -179,6 +179,8 @@ run_cli_tests() {
 	cli_error missing-kernel 2 "" --kernel "$work/no-such-file"
 	cli_error missing-boot-sector 2 "" --boot-sector "$work/no-such-file"
 	cli_error mem-zero 2 "vmon: --mem 0: size must be 1M..64G" --mem 0 --boot-sector "$boot"
+	cli_error user-mode-bad 2 "vmon: --user-mode native: must be auto, direct or bt" \
+		--user-mode native --boot-sector "$boot"
 	cli_error not-a-kernel 2 "vmon: $text: not a bzImage or multiboot kernel" --kernel "$text"
 	head -c 100 "$boot" >"$work/small.img"
 	cli_error boot-sector-too-small 2 "" --boot-sector "$work/small.img"

@@ -38,6 +38,7 @@ struct dt_bt *dt_bt_start(void)
 	vm->nr_cpus = 1;
 	vm->console_out_fd = -1;
 	vm->engine = &bt_engine;
+	vm->cfg.user_mode = USER_MODE_BT;	/* the translator is what is compared with native */
 	if (mem_init(&vm->mem, 8ull << 20) < 0)
 		goto fail;
 	/* Identity of the native layout: VA 0x10000000 -> code page, 0x10010000 -> data page. */

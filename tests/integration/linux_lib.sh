@@ -69,3 +69,12 @@ report() {
 		echo "ok $1"
 	fi
 }
+
+# wait_for FILE PATTERN SECONDS: true once FILE has a line matching PATTERN, false after SECONDS.
+wait_for() {	# wait_for FILE PATTERN SECONDS
+	for _ in $(seq $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}

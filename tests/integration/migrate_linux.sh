@@ -21,13 +21,6 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT
 
 api() { reply=$("$vmon" api "$1" "${@:2}" 2>&1); rc=$?; }
-wait_for() {	# wait_for FILE PATTERN SECONDS
-	for _ in $(seq $(($3 * 10))); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 errors=()
 timeout -k 5 "$limit" "$vmon" run --engine bt --incoming tcp:127.0.0.1:0 \

@@ -28,13 +28,6 @@ fail() { echo "FAIL $1"; shift; printf '    %s\n' "$@"; }
 api() { reply=$("$vmon" api "$1" "${@:2}" 2>&1); rc=$?; }
 json() { sed -n "s/.*\"$1\":\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" <<<"$reply"; }
 count() { grep -c '^N=' "$1" 2>/dev/null; }
-wait_for() {	# wait_for FILE PATTERN SECONDS
-	for _ in $(seq $(($3 * 10))); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 loop='i=0; while [ $i -lt 30 ]; do echo N=$i; i=$((i+1)); sleep 0.3; done'
 timeout -k 5 "$limit" "$vmon" run --engine bt --mem 256M --console "$logdir/run1.console" \

@@ -58,13 +58,6 @@ done
 
 ok() { echo "ok $1"; }
 fail() { echo "FAIL $1"; shift; printf '    %s\n' "$@"; }
-wait_for() {	# wait_for FILE PATTERN SECONDS
-	for _ in $(seq $(($3 * 10))); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # value FILE KEY: what the guest printed as KEY=...
 value() { tr -d '\r' <"$1" | sed -n "s/^$2=//p" | head -n 1; }
 

@@ -25,6 +25,8 @@ struct vcpu;
 struct bt_cpu;
 struct bt_insn;
 struct bt_vm;
+struct dx_cpu;
+struct dx_vm;
 
 typedef void (*bt_handler)(struct bt_cpu *cpu, const struct bt_insn *i);
 
@@ -77,6 +79,7 @@ struct bt_tlb_entry {
 	uint64_t gpa_page;	/* guest-physical page of this entry (for invalidation, stats) */
 	uint32_t flags;		/* mmu.c's own bits (global page, large page, MMIO) */
 };
+#define BT_TLBF_LARGE	2u	/* flags: from a 2M/4M/1G page (INVLPG of any address in it drops it) */
 
 /* Which TLB: supervisor or user accesses (CPL 3 and implicit-supervisor accesses differ). */
 enum { BT_TLB_SUP, BT_TLB_USER, BT_TLB_NR };
@@ -163,6 +166,7 @@ struct bt_vm {
 	 * page (writes take the slow path), a run of trapped writes, and a write generation. */
 	_Atomic uint64_t *pt_state;
 	pthread_mutex_t atomic_lock;	/* LOCKed accesses to MMIO or page-straddling operands */
+	struct dx_vm *direct;		/* direct execution of user mode (direct/), or NULL */
 	int nr_cpus;
 	struct bt_cpu *cpu[64];
 };
@@ -212,6 +216,10 @@ struct bt_cpu {
 	void *block_cache;	/* interp.c's per-vCPU decoded block cache */
 	void *tb_exit;		/* translate.c: the chainable exit the last translated run left by */
 	struct bt_stats stats;
+	struct dx_cpu *direct;	/* direct execution of user mode (direct/), or NULL */
+	/* This slice may leave user mode to direct execution: bt_interp_run returns at the
+	 * first block boundary at CPL 3 after it ran something. */
+	bool direct_user;
 };
 
 /* ---- Exceptions (except.c) --------------------------------------------------------------- */

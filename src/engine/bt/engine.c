@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/bt/direct/direct.h"
 #include "engine/bt/sys/btsys.h"
 #include "engine/engine.h"
 #include "hw/irqchip.h"
@@ -32,6 +33,7 @@ static void wake(struct bt_vcpu *bv)
 	atomic_store(&bv->cpu.kick, true);
 	pthread_cond_signal(&bv->wake);
 	pthread_mutex_unlock(&bv->lock);
+	bt_direct_kick(&bv->cpu);
 }
 
 static void irqchip_kick(void *opaque, int id)
@@ -81,13 +83,22 @@ static int bt_vm_create(struct vm *vm)
 	bvm->page_gen = calloc(bvm->nr_pages ? bvm->nr_pages : 1, sizeof(*bvm->page_gen));
 	bvm->nr_cpus = vm->cfg.cpus < 1 ? 1 : vm->cfg.cpus > VM_MAX_CPUS ? VM_MAX_CPUS : vm->cfg.cpus;
 	atomic_init(&bvm->tlb_gen, 0);
+	char err[160];
 	if (!bvm->page_gen || bt_shadow_vm_init(bvm) < 0) {
+		free((void *)bvm->page_gen);
+		free(bvm);
+		return -1;
+	}
+	if (bt_direct_vm_init(bvm, err, sizeof(err)) < 0) {
+		vmon_log("--user-mode direct: %s", err);
+		bt_shadow_vm_free(bvm);
 		free((void *)bvm->page_gen);
 		free(bvm);
 		return -1;
 	}
 	bvm->irqchip = irqchip_create(vm, bvm->nr_cpus, irqchip_kick, bvm);
 	if (!bvm->irqchip) {
+		bt_direct_vm_free(bvm);
 		bt_shadow_vm_free(bvm);
 		free((void *)bvm->page_gen);
 		free(bvm);
@@ -104,6 +115,7 @@ static void bt_vm_destroy(struct vm *vm)
 	if (!bvm)
 		return;
 	irqchip_destroy(bvm->irqchip);
+	bt_direct_vm_free(bvm);
 	bt_shadow_vm_free(bvm);
 	free((void *)bvm->page_gen);
 	free(bvm);
@@ -193,7 +205,15 @@ static int bt_vcpu_create(struct vcpu *v)
 	struct bt_cpu *cpu = &bv->cpu;
 	char name[VM_STATE_NAME_LEN];
 	snprintf(name, sizeof(name), "bt-cpu%u", (uint8_t)v->id);
+	char err[120];
+	if (bt_direct_vcpu_init(cpu, err, sizeof(err)) < 0) {
+		snprintf(v->error, sizeof(v->error), "--user-mode direct: %s", err);
+		bt_block_cache_free(cpu);
+		free(bv);
+		return -1;
+	}
 	if (vm_register_state(v->vm, name, bt_vcpu_save, bt_vcpu_load, bv) < 0) {
+		bt_direct_vcpu_free(cpu);
 		bt_block_cache_free(cpu);
 		free(bv);
 		return -1;
@@ -224,6 +244,7 @@ static void bt_vcpu_destroy(struct vcpu *v)
 	if (!bv)
 		return;
 	bv->cpu.bvm->cpu[v->id] = NULL;
+	bt_direct_vcpu_free(&bv->cpu);
 	bt_block_cache_free(&bv->cpu);
 	pthread_cond_destroy(&bv->wake);
 	pthread_mutex_destroy(&bv->lock);
@@ -344,7 +365,7 @@ bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
 	return true;
 }
 
-static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
+static enum vcpu_exit run_loop(struct vcpu *v)
 {
 	struct bt_vcpu *bv = v->engine_priv;
 	struct bt_cpu *cpu = &bv->cpu;
@@ -388,7 +409,23 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 		/* Single-step: one instruction, then the #DB trap (DR6.BS); a data or I/O breakpoint
 		 * met traps the same way. Both wait one more instruction after MOV SS / POP SS. */
 		bool tf = cpu->s.rflags & RFLAGS_TF;
-		uint64_t ran = bt_interp_run(cpu, tf ? 1 : SLICE_INSNS);
+		uint64_t budget = tf ? 1 : SLICE_INSNS;
+		/* Natively run code meets no guest debug register: armed ones keep it here. */
+		cpu->direct_user = cpu->direct != NULL && !cpu->dbg_armed;
+		if (cpu->direct_user && cpu->cpl == 3) {	/* TF: refused there, and counted */
+			delivering = BT_EXC_BENIGN;
+			enum bt_direct_result r = bt_direct_run(cpu, deadline);
+			delivering = -1;
+			if (r == BT_DIRECT_KICKED)
+				continue;
+			/* The instruction that stopped native execution runs here; or this slice
+			 * stays in the engine. */
+			if (r == BT_DIRECT_STOPPED)
+				budget = 1;
+			else
+				cpu->direct_user = false;
+		}
+		uint64_t ran = bt_interp_run(cpu, budget);
 		bool step = tf && ran;
 		if ((step || cpu->dbg_hit) && !cpu->inhibit_db) {
 			bt_dbg_trap_status(cpu, step);
@@ -398,6 +435,16 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			delivering = -1;
 		}
 	}
+}
+
+/* The vCPU thread may exit after this (a reset starts new ones): direct execution's container
+ * is handed back first. */
+static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
+{
+	enum vcpu_exit e = run_loop(v);
+
+	bt_direct_release(&((struct bt_vcpu *)v->engine_priv)->cpu);
+	return e;
 }
 
 static int bt_get_state(struct vcpu *v, struct cpu_state *s)
@@ -440,6 +487,7 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 	bt_dbg_update(cpu);
 	bt_shadow_reset(cpu);	/* guest memory may have been loaded too */
 	bt_tlb_flush(cpu, true);
+	bt_direct_tlb_flush(cpu);
 	return 0;
 }
 
@@ -519,6 +567,7 @@ static void bt_counters(struct vm *vm, void (*fn)(void *opaque, const char *name
 		if (t.hypercalls[k])
 			fn(opaque, name, t.hypercalls[k]);
 	}
+	bt_direct_counters(vm->engine_priv, fn, opaque);
 }
 
 const struct engine_ops bt_engine = {

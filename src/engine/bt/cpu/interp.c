@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "engine/bt/cpu/ops.h"
+#include "engine/bt/direct/direct.h"
 #include "engine/bt/jit/translate.h"
 #include "mem.h"
 #include "util/log.h"
@@ -180,8 +181,10 @@ static uint32_t watch_page(struct bt_cpu *cpu, uint64_t gpa)
 {
 	uint32_t zero = 0;
 
-	if (atomic_compare_exchange_strong(&cpu->bvm->page_gen[gpa >> 12], &zero, 1))
+	if (atomic_compare_exchange_strong(&cpu->bvm->page_gen[gpa >> 12], &zero, 1)) {
 		atomic_fetch_add(&cpu->bvm->tlb_gen, 1);
+		bt_direct_page_protected(cpu->bvm, gpa);
+	}
 	return page_gen(cpu->bvm, gpa);
 }
 
@@ -469,7 +472,8 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 	cpu->tb_exit = NULL;
 
 	while (done < budget && !cpu->s.halted &&
-	       !atomic_load_explicit(&cpu->kick, memory_order_relaxed)) {
+	       !atomic_load_explicit(&cpu->kick, memory_order_relaxed) &&
+	       !(cpu->direct_user && cpu->cpl == 3 && done)) {
 		bool shadow = cpu->inhibit_irq;
 		/* RF (from an IRET) exempts one instruction from its instruction breakpoint and is
 		 * cleared as that instruction runs; a fault in it pushes RF set again. */

@@ -13,6 +13,7 @@
  * The engine's other stores into guest RAM, page-walk A/D bits and kvmclock areas, are marked
  * where they happen (bt_dirty_host, mem_mark_dirty).
  */
+#include "engine/bt/direct/direct.h"
 #include "engine/bt/sys/btsys.h"
 #include "vm.h"
 
@@ -47,6 +48,8 @@ static int with_vcpus_parked(struct vm *vm, void (*fn)(struct dirty_bitmap *b, u
 		return -1;
 	fn(vm->mem.dirty, out);
 	atomic_fetch_add_explicit(&bvm->tlb_gen, 1, memory_order_release);
+	/* Containers of direct execution hold writable pages the log would not see written. */
+	bt_direct_page_protected(bvm, UINT64_MAX);
 	if (!was_paused)
 		vm_resume(vm);
 	return 0;

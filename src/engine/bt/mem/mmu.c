@@ -41,7 +41,7 @@
 
 /* Entry flag kept beside the tags: survives a CR3 write when CR4.PGE. */
 #define TLBF_GLOBAL	1u
-#define TLBF_LARGE	2u	/* from a 2M/4M/1G page: INVLPG of any address in it drops it */
+#define TLBF_LARGE	BT_TLBF_LARGE
 #define TLBF_MMIO	4u
 #define TLBF_LISTED	8u	/* in cpu->tlb_used */
 #define TLBF_ROM	16u	/* with TLBF_MMIO: firmware ROM, fetched through addend (mem.h) */

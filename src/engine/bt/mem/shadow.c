@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bt/direct/direct.h"
 #include "engine/bt/sys/btsys.h"
 
 /* bvm->pt_state per page: BT_PT_WATCHED (bit 63), a run of trapped stores since the last walk
@@ -100,6 +101,7 @@ uint32_t bt_shadow_watch(struct bt_cpu *cpu, uint64_t pfn)
 		if (atomic_compare_exchange_weak(st, &s, n)) {
 			if (!(s & BT_PT_WATCHED)) {
 				stat_add(&cpu->stats.pt_watched, 1);
+				bt_direct_page_protected(bvm, pfn << 12);
 				if (bvm->nr_cpus > 1)
 					atomic_fetch_add(&bvm->tlb_gen, 1);
 				bt_tlb_drop_gpa(cpu, pfn << 12, false);

@@ -4,6 +4,7 @@
  * MTRRs and PAT are stored only (all guest memory is write-back to the interpreter).
  * The KVM paravirtual clock MSRs are kvmclock.c's.
  */
+#include "engine/bt/direct/direct.h"
 #include "engine/bt/sys/btsys.h"
 #include "hw/irqchip.h"
 
@@ -144,8 +145,10 @@ static bool write_efer(struct bt_cpu *cpu, uint64_t val)
 	val = (val & ~EFER_LMA) | (s->efer & EFER_LMA);
 	bool nxe_changed = (val ^ s->efer) & EFER_NXE;
 	s->efer = val;
-	if (nxe_changed)
+	if (nxe_changed) {
 		bt_tlb_flush(cpu, true);
+		bt_direct_tlb_flush(cpu);
+	}
 	return true;
 }
 

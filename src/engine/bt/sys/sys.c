@@ -5,6 +5,7 @@
  * Debug registers: MOV to and from them here, the breakpoints they arm in debug.c. PCID, SMEP, SMAP, UMIP, FSGSBASE, OSXSAVE are not advertised, so
  * setting their CR4 bits faults.
  */
+#include "engine/bt/direct/direct.h"
 #include "engine/bt/sys/btsys.h"
 #include "hw/irqchip.h"
 #include "vm.h"
@@ -43,8 +44,10 @@ static void write_cr0(struct bt_cpu *cpu, uint64_t val)
 	uint64_t changed = s->cr0 ^ val;
 	s->cr0 = val;
 	s->efer = efer;
-	if (changed & (CR0_PG | CR0_WP | CR0_PE))
+	if (changed & (CR0_PG | CR0_WP | CR0_PE)) {
 		bt_tlb_flush(cpu, true);
+		bt_direct_tlb_flush(cpu);
+	}
 	bt_update_mode(cpu);
 	cpu->end_block = true;
 }
@@ -59,6 +62,7 @@ static void write_cr3(struct bt_cpu *cpu, uint64_t val)
 	}
 	cpu->s.cr3 = val;
 	bt_tlb_flush(cpu, false);
+	bt_direct_tlb_flush(cpu);
 	cpu->end_block = true;
 }
 
@@ -74,8 +78,10 @@ static void write_cr4(struct bt_cpu *cpu, uint64_t val)
 	s->cr4 = val;
 	if (changed & CR4_DE)
 		bt_dbg_update(cpu);	/* I/O breakpoints exist only with DE */
-	if (changed & (CR4_PAE | CR4_PSE | CR4_PGE))
+	if (changed & (CR4_PAE | CR4_PSE | CR4_PGE)) {
 		bt_tlb_flush(cpu, true);
+		bt_direct_tlb_flush(cpu);
+	}
 	cpu->end_block = true;
 }
 
@@ -213,6 +219,7 @@ void bt_op_invlpg(struct bt_cpu *cpu, const struct bt_insn *i)
 		       off + (i->seg >= S_FS ? cpu->s.seg[i->seg].base : 0) :
 		       (cpu->s.seg[i->seg].base + off) & 0xffffffffull;
 	bt_tlb_flush_page(cpu, lin);
+	bt_direct_tlb_flush_page(cpu, lin);
 	cpu->end_block = true;
 }
 
