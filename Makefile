@@ -26,7 +26,8 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(SOBJ)/%.o)
 DIFF_OBJS := $(DIFF_SRCS:%.c=$(SOBJ)/%.o)
 GUESTS    := $(GUEST_ASM:tests/guests/%.asm=build/guests/%.bin)
 
-.PHONY: all check check-slow unit tsan guests guest demo bench fuzz-diff linux-kvm kvm-nested clean
+.PHONY: all check check-slow unit tsan guests guest demo bench fuzz-diff fuzz fuzz-smoke \
+	fuzz-replay fuzz-coverage linux-kvm kvm-nested clean
 all: build/vmon guests
 
 build/vmon: $(OBJ)/src/main.o $(LIB_OBJS)
@@ -63,7 +64,7 @@ $(TOBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(TSAN) -c -o $@ $<
 
-build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc)
+build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc tests/guests/*/*.inc)
 	@mkdir -p $(dir $@)
 	$(NASM) -f bin -I tests/guests/ -o $@ $<
 
@@ -85,7 +86,8 @@ build/guest-programs.cpio.gz: $(GUEST_PROGS)
 unit: build/unit-tests
 	build/unit-tests
 
-check: build/vmon build/vmon-san build/unit-tests build/difftest guests build/guest-programs.cpio.gz
+check: build/vmon build/vmon-san build/unit-tests build/difftest guests build/guest-programs.cpio.gz \
+       fuzz-replay
 	tests/run.sh
 
 # The guests (SMP ones included), pause, snapshot, migration and API tests under ThreadSanitizer.
@@ -102,7 +104,7 @@ demo: build/vmon guest
 	scripts/demo.sh $(DEMO_ARGS)
 
 # Slow suites (minutes each; .ci/run runs them after make check): a whole Debian system with
-# systemd under bt.
+# systemd, and memtest86+'s first pass, under bt.
 check-slow: build/vmon
 	tests/slow/run.sh
 
@@ -123,8 +125,84 @@ FUZZ_SECONDS ?= 300
 fuzz-diff: build/difftest
 	build/difftest --seed $$(date +%s) --seconds $(FUZZ_SECONDS) --repro build/fuzz-diff
 
+# ---- Fuzzing: libFuzzer harnesses (tests/fuzz/TARGET.c) -------------------------------------
+# `make fuzz` runs every harness FUZZ_SECONDS (default above) from its seeds; new inputs go to
+# build/fuzz/TARGET/corpus/, crashes leave reproducers as build/fuzz/TARGET/crash-*.
+# `make fuzz-smoke` is the short run CI does. The harnesses are clang-only (libFuzzer); the same
+# harnesses built by $(CC) with the sanitizers replay the seeds and tests/fuzz/regressions/ in
+# `make check` (tests/integration/fuzz_replay.sh), so no clang is needed for that.
+FUZZ_CC      ?= clang-14
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/*.c)))
+FUZZ_SUPPORT := $(filter-out tests/fuzz/support/replay.c,$(wildcard tests/fuzz/support/*.c)) \
+		tests/unit/boot_fixture.c
+FOBJ         := build/fuzz/obj
+COBJ         := build/fuzz/cov/obj
+# clang's -Wextra also flags `{ NULL }` initialisers and the kernel's variable-size structs.
+FUZZ_CFLAGS  := -O1 -g $(CSTD) $(WARN) -Wno-missing-field-initializers \
+		-Wno-gnu-variable-sized-type-not-at-end -Isrc -Itests/unit -Itests/fuzz \
+		-Itests/fuzz/support -MMD -MP -pthread -fno-omit-frame-pointer
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/bin/%)
+REPLAY_BINS  := $(FUZZ_TARGETS:%=build/fuzz-replay/%)
+
+# The network harness is the backend itself (it defines net_backend_start): its binaries link
+# without src/net/backend.c.
+FUZZ_LINK_OUT :=
+build/fuzz/bin/net build/fuzz-replay/net build/fuzz/cov/bin/net: FUZZ_LINK_OUT := %/src/net/backend.o
+
+$(FOBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/libvmon.a: $(LIB_SRCS:%.c=$(FOBJ)/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/bin/%: $(FOBJ)/tests/fuzz/%.o $(FUZZ_SUPPORT:%.c=$(FOBJ)/%.o) build/fuzz/libvmon.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter-out $(FUZZ_LINK_OUT),$^) \
+		$(LDLIBS)
+
+$(SOBJ)/tests/fuzz/%.o: CFLAGS += -Itests/fuzz -Itests/fuzz/support
+
+build/fuzz-replay/%: $(SOBJ)/tests/fuzz/%.o $(SOBJ)/tests/fuzz/support/replay.o \
+		     $(FUZZ_SUPPORT:%.c=$(SOBJ)/%.o) $(SLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(filter-out $(FUZZ_LINK_OUT),$^) $(LDLIBS)
+
+fuzz-replay: $(REPLAY_BINS)
+
+# Pattern-built objects, kept between builds.
+.SECONDARY: $(patsubst %.c,$(SOBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c)) \
+	    $(patsubst %.c,$(FOBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c)) \
+	    $(patsubst %.c,$(COBJ)/%.o,$(wildcard tests/fuzz/*.c tests/fuzz/support/*.c)) \
+	    $(LIB_SRCS:%.c=$(COBJ)/%.o)
+
+fuzz: build/vmon guests $(FUZZ_BINS)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: build/vmon guests $(FUZZ_BINS)
+	tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+# Line coverage of what the fuzzers' corpora reach (after `make fuzz`), per source file of each
+# harness's surface: the harnesses with clang's source-based coverage, replaying the corpora.
+$(COBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fprofile-instr-generate -fcoverage-mapping -c -o $@ $<
+
+build/fuzz/cov/bin/%: $(COBJ)/tests/fuzz/%.o $(COBJ)/tests/fuzz/support/replay.o \
+		      $(FUZZ_SUPPORT:%.c=$(COBJ)/%.o) $(LIB_SRCS:%.c=$(COBJ)/%.o)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -fprofile-instr-generate -o $@ $(filter-out $(FUZZ_LINK_OUT),$^) $(LDLIBS)
+
+fuzz-coverage: $(FUZZ_TARGETS:%=build/fuzz/cov/bin/%)
+	tests/fuzz/coverage.sh $(FUZZ_TARGETS)
+
 clean:
 	rm -rf build/obj build/san build/tsan build/vmon build/vmon-san build/vmon-tsan build/unit-tests \
-		build/difftest build/guests build/tsan-logs build/demo
+		build/difftest build/guests build/tsan-logs build/demo build/guest-programs \
+		build/guest-programs.cpio.gz build/fuzz/obj build/fuzz/bin build/fuzz/libvmon.a \
+		build/fuzz/cov build/fuzz-replay
 
--include $(shell find build/obj build/san build/tsan -name '*.d' 2>/dev/null)
+-include $(shell find build/obj build/san build/tsan $(FOBJ) $(COBJ) -name '*.d' 2>/dev/null)

@@ -9,6 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 export LC_ALL=C	# EPOCHREALTIME with a '.' separator
+. bench/lib.sh
 
 flavor=cloud
 [ "${1:-}" != --flavor ] || flavor=${2:-}
@@ -35,12 +36,6 @@ fi
 expected_sum=$(cat build/guest/blob.sha256)
 echo "kernel: $(head -n 1 "build/guest/$flavor.stamp"), median of $runs runs"
 
-# Microseconds of $EPOCHREALTIME into the variable named $1, without a subshell: a fork per
-# console line delayed the timestamps of both VMMs by most of a second.
-now_us() {
-	local t=${EPOCHREALTIME/./}
-	printf -v "$1" '%d' $((10#$t))
-}
 # Runs "$@" with stdin from /dev/null under a timeout of $1 seconds, logging its output to $2.
 # Sets t_init and t_exit (microseconds, empty if not reached), run_status, sum_ok (yes/no).
 timed_boot() {
@@ -67,15 +62,6 @@ timed_boot() {
 	[ "$run_status" = 0 ] && [ $sum_ok = yes ] || t_exit=
 }
 
-median() {
-	[ $# -gt 0 ] || return 0
-	printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"
-}
-secs() {
-	[ -n "$1" ] || { echo -; return; }
-	printf '%d.%02d s' $(($1 / 1000000)) $(($1 % 1000000 / 10000))
-}
-
 # Measures one engine; sets med_init / med_exit (microseconds, empty if never reached) and note.
 measure() {
 	local name=$1 limit=$2 i inits=() exits=()
@@ -100,14 +86,6 @@ measure() {
 row() {
 	printf '%-10s %12s %12s  %s\n' "$1" "$2" "$3" "$4"
 }
-ratio() {
-	if [ -z "$1" ] || [ -z "$2" ]; then
-		echo -
-		return
-	fi
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'
-}
-
 row engine "to /init" "to exit" ""
 q_init='' q_exit=''
 if command -v qemu-system-x86_64 >/dev/null; then

@@ -5,7 +5,9 @@
 # mmdebstrap --variant=minbase with systemd, D-Bus, udev and Debian's cloud kernel, from this machine's
 # own apt sources (the mirrors it already uses; never a hard-coded host), then `mkfs.ext4 -d`:
 # no mount, no loop device. Set up for a serial console and a user-mode network:
-#   - root logs in automatically on ttyS0 (the image is for tests: root has no password);
+#   - root logs in automatically on ttyS0 (the image is for tests: root has no password), and
+#     the getty waits for udev to announce ttyS0 however long an emulated boot takes (systemd
+#     gives up on a device after 90 s by default, and with it on the getty);
 #   - systemd-networkd configures every Ethernet interface by DHCP;
 #   - /dev/vda is the root filesystem.
 # Outputs in OUTDIR: disk.img (2 GiB, sparse), vmlinuz and initrd.img (the image's own kernel and
@@ -43,7 +45,9 @@ root=$work/root
 setup='root=$1
 echo "/dev/vda / ext4 defaults 0 1" >"$root/etc/fstab"
 echo debian-vmon >"$root/etc/hostname"
-mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d" "$root/etc/systemd/network"
+mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d" "$root/etc/systemd/network" \
+	"$root/etc/systemd/system/dev-ttyS0.device.d"
+printf "[Unit]\nJobRunningTimeoutSec=infinity\n" >"$root/etc/systemd/system/dev-ttyS0.device.d/wait.conf"
 printf "[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %%I \$TERM\n" \
 	>"$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"
 printf "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n" >"$root/etc/systemd/network/20-wired.network"

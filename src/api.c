@@ -273,6 +273,15 @@ static const char *cmd_migrate(struct api *a, struct json_object *req,
 	return NULL;
 }
 
+static const char *cmd_nmi(struct api *a, struct json_object *req, struct json_object *reply,
+			   char *err, size_t errlen)
+{
+	if (!a->vm->engine->nmi)
+		return "this engine cannot inject an NMI";
+	a->vm->engine->nmi(a->vm);
+	return NULL;
+}
+
 static const char *cmd_help(struct api *a, struct json_object *req, struct json_object *reply,
 			    char *err, size_t errlen);
 
@@ -294,6 +303,8 @@ static const struct api_cmd commands[] = {
 	  "live-migrate to `vmon run --incoming URI` (tcp:HOST:PORT or unix:PATH), in the "
 	  "background: status shows its progress; on success this vmon ends (exit status 0), "
 	  "or stays paused with paused=true; compress: zstd on RAM" },
+	{ "nmi", cmd_nmi, { { NULL } },
+	  "pulse every CPU's LINT1, as an NMI button does (bt engine)" },
 	{ "quit", cmd_quit, { { NULL } }, "end the VM (exit status 0)" },
 	{ "help", cmd_help, { { NULL } }, "this list" },
 };

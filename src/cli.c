@@ -17,7 +17,8 @@ static const char usage_main[] =
 	"       vmon --help | --version\n";
 
 static const char usage_run[] =
-	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE)\n"
+	"usage: vmon run [--engine kvm|bt|auto] (--kernel FILE | --boot-sector FILE |\n"
+	"                --firmware FILE|seabios)\n"
 	"                [--initrd FILE] [--cmdline STR] [--mem SIZE] [--cpus N]\n"
 	"                [--console stdio|none|FILE] [--disk FILE[,ro]]... [--rng]\n"
 	"                [--net user|passt|slirp] [--stats] [--api-sock PATH] [--sandbox on|off]\n"
@@ -31,14 +32,16 @@ static const char usage_run[] =
 	"                    unusable, else the faster of the two by a short probe (cached\n"
 	"                    per host boot); says which and why on stderr\n"
 	"  --kernel FILE     Linux bzImage or multiboot kernel\n"
+	"  --firmware F      start a PC BIOS image from the reset vector (F: a file, or seabios for\n"
+	"                    Debian's /usr/share/seabios/bios-256k.bin); it boots from the disks\n"
 	"  --boot-sector FILE  raw real-mode image loaded at 0x7c00 (512 bytes..1 MiB)\n"
 	"  --initrd FILE     initial ramdisk (Linux) or module (multiboot)\n"
 	"  --cmdline STR     kernel command line\n"
 	"  --mem SIZE        guest RAM, 1M..64G: 512K, 64M, 1G or bytes (default 256M)\n"
 	"  --cpus N          vCPUs, 1..64 (default 1)\n"
 	"  --console C       COM1: stdio (default; Ctrl-A x quits, Ctrl-A h helps), none, or FILE\n"
-	"  --disk FILE[,ro]  virtio-blk disk on a raw image (size a multiple of 512), read-only\n"
-	"                    with ,ro; up to 8, the guest's /dev/vda, /dev/vdb ... in order\n"
+	"  --disk FILE[,ro]  virtio-blk disk on a qcow2 image (by its magic) or a raw one (a multiple\n"
+	"                    of 512 bytes), read-only with ,ro; up to 8, /dev/vda, /dev/vdb ... in order\n"
 	"  --rng             virtio-rng device fed by the host's getrandom()\n"
 	"  --net user        virtio-net on a user-mode network in a sandboxed process: DHCP\n"
 	"                    gives the guest 10.0.2.15, the host's loopback is 10.0.2.2; passt\n"
@@ -57,6 +60,7 @@ static const char usage_run[] =
 	"  --incoming URI    wait on tcp:HOST:PORT (port 0: any) or unix:PATH for a VM that\n"
 	"                    the API's migrate command sends, then run it (devices as --restore)\n";
 
+static enum cli_action fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static enum cli_action fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -174,7 +178,7 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 		static const char *const with_value[] = {
 			"--engine", "--kernel", "--boot-sector", "--initrd", "--cmdline", "--mem",
 			"--cpus", "--console", "--api-sock", "--restore", "--disk", "--net",
-			"--incoming", "--sandbox", "--reboot",
+			"--incoming", "--sandbox", "--reboot", "--firmware",
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -199,6 +203,8 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->kernel = val;
 		} else if (strcmp(name, "--boot-sector") == 0) {
 			cfg->boot_sector = val;
+		} else if (strcmp(name, "--firmware") == 0) {
+			cfg->firmware = val;
 		} else if (strcmp(name, "--initrd") == 0) {
 			cfg->initrd = val;
 		} else if (strcmp(name, "--api-sock") == 0) {
@@ -262,18 +268,19 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 	if (cfg->restore && cfg->incoming)
 		return fail("--restore and --incoming exclude each other");
 	if (cfg->restore || cfg->incoming) {
-		if (cfg->kernel || cfg->boot_sector || cfg->initrd || cfg->cmdline || machine_given)
+		if (cfg->kernel || cfg->boot_sector || cfg->firmware || cfg->initrd || cfg->cmdline ||
+		    machine_given)
 			return fail("%s takes the machine from the %s: no --kernel, --boot-sector, "
 				    "--initrd, --cmdline, --mem or --cpus",
 				    cfg->restore ? "--restore" : "--incoming",
 				    cfg->restore ? "snapshot" : "migration stream");
 		return CLI_RUN;
 	}
-	if (cfg->kernel && cfg->boot_sector)
-		return fail("--kernel and --boot-sector exclude each other");
-	if (!cfg->kernel && !cfg->boot_sector)
+	if (!!cfg->kernel + !!cfg->boot_sector + !!cfg->firmware > 1)
+		return fail("--kernel, --boot-sector and --firmware exclude each other");
+	if (!cfg->kernel && !cfg->boot_sector && !cfg->firmware)
 		return fail("run needs --kernel FILE or --boot-sector FILE");
-	if (cfg->boot_sector && (cfg->initrd || cfg->cmdline))
+	if (!cfg->kernel && (cfg->initrd || cfg->cmdline))
 		return fail("--initrd and --cmdline need --kernel");
 	return CLI_RUN;
 }

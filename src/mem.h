@@ -31,6 +31,10 @@ struct guest_mem {
 	int nr_regions;
 	struct mem_region region[2];
 	struct dirty_bitmap *dirty;	/* pages written while logging (dirty.h) */
+	/* A firmware image at [rom_gpa, rom_gpa + rom_size) (src/boot/firmware.c): readable and
+	 * executable, not RAM (writes to it are dropped by its MMIO handler). */
+	const uint8_t *rom;
+	uint64_t rom_gpa, rom_size;
 	atomic_uchar *populated;	/* per chunk of the memfd: its pages are allocated */
 };
 
@@ -47,6 +51,15 @@ static inline uint8_t *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint6
 		if (gpa >= r->gpa && len <= r->size && gpa - r->gpa <= r->size - len)
 			return r->hva + (gpa - r->gpa);
 	}
+	return NULL;
+}
+
+/* Host pointer to the ROM's bytes at [gpa, gpa+len), or NULL if the range is not all ROM. For
+ * the engines' instruction fetch; data accesses go through the ROM's MMIO handler. */
+static inline const uint8_t *gpa_to_rom(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (m->rom && gpa >= m->rom_gpa && len <= m->rom_size && gpa - m->rom_gpa <= m->rom_size - len)
+		return m->rom + (gpa - m->rom_gpa);
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "boot/firmware.h"
 #include "hw/acpi_pm.h"
 #include "hw/devices.h"
 #include "hw/clock.h"
@@ -520,6 +521,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->engine)
 		vm->engine->vm_destroy(vm);
 	acpi_pm_destroy(vm->acpi_pm);
+	firmware_destroy(vm->firmware);
 	serial8250_destroy(vm->com1);
 	i8042_destroy(h->kbd);
 	rtc_destroy(h->rtc);

@@ -29,6 +29,7 @@ struct vm_config {
 	enum engine_choice engine;
 	const char *kernel;		/* bzImage or multiboot kernel */
 	const char *boot_sector;	/* raw image loaded at 0x7c00 */
+	const char *firmware;		/* BIOS image run from the reset vector (src/boot/firmware.c) */
 	const char *initrd;
 	const char *cmdline;
 	uint64_t mem_size;
@@ -40,7 +41,7 @@ struct vm_config {
 	const char *restore;		/* --restore: snapshot file instead of kernel/boot sector */
 	const char *incoming;		/* --incoming: migration URI instead of kernel/boot sector */
 	struct vm_disk {
-		char path[PATH_MAX];	/* raw image, a multiple of 512 bytes */
+		char path[PATH_MAX];	/* qcow2 or raw image (src/block/block.h) */
 		bool readonly;
 		uint64_t bytes;		/* its size, once virtio-blk opened it */
 	} disk[VM_MAX_DISKS];		/* virtio-blk: /dev/vda, vdb, ... in order */
@@ -71,6 +72,7 @@ struct vcpu {
 
 struct serial8250;
 struct acpi_pm;
+struct firmware;
 struct migration;
 
 /* One registered piece of device / engine state (snapshot/state.h). */
@@ -122,6 +124,7 @@ struct vm {
 
 	struct serial8250 *com1;
 	struct acpi_pm *acpi_pm;	/* the power button and PM timer the ACPI tables describe */
+	struct firmware *firmware;	/* boot_load() with --firmware; vm_destroy: firmware_destroy() */
 	int console_out_fd;		/* where guest serial output goes, -1 for none */
 };
 

@@ -22,7 +22,7 @@ GUEST_BIN=build/guests
 TIMEOUT=${TIMEOUT:-60}
 
 passed=0 failed=0 skipped=0
-name='' bin='' kind_opt='' want='' args=() qargs=()	# per-guest settings (guest_setup, qemu_args)
+name='' bin='' kind_opt='' want='' for_engines='' args=() qargs=()	# per-guest settings (guest_setup, qemu_args)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -68,6 +68,7 @@ guest_setup() {
 	esac
 	eval "args=($(header "$asm" vmon-args))"
 	want=$(header "$asm" vmon-exit)
+	for_engines=$(header "$asm" engines)
 }
 
 kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
@@ -123,6 +124,10 @@ run_guests() {
 		fi
 		for engine in $engines; do
 			label=$name/$engine${only:+${*:+ $*}}
+			if [ -n "$for_engines" ] && [[ " $for_engines " != *" $engine "* ]]; then
+				skip "$label" "a guest for --engine $for_engines only"
+				continue
+			fi
 			if [ $engine = kvm ] && [ $kvm_ok = no ]; then
 				skip "$label" "/dev/kvm not available"
 				continue

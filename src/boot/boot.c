@@ -6,6 +6,7 @@
 #include "boot/acpi.h"
 #include "boot/bootsector.h"
 #include "boot/file.h"
+#include "boot/firmware.h"
 #include "boot/layout.h"
 #include "boot/linux.h"
 #include "boot/mptable.h"
@@ -59,16 +60,20 @@ int boot_load(struct vm *vm)
 		vmon_log("--cpus %d: must be 1..%d", cfg->cpus, VM_MAX_CPUS);
 		return -1;
 	}
-	if (!cfg->kernel == !cfg->boot_sector) {
-		vmon_log("need exactly one of --kernel and --boot-sector");
+	if (!!cfg->kernel + !!cfg->boot_sector + !!cfg->firmware != 1) {
+		vmon_log("need exactly one of --kernel, --boot-sector and --firmware");
 		return -1;
 	}
-	if (cfg->boot_sector && cfg->initrd) {
+	if (!cfg->kernel && cfg->initrd) {
 		vmon_log("--initrd needs --kernel");
 		return -1;
 	}
-	ret = cfg->kernel ? load_kernel(vm) : bootsector_load(vm, cfg->boot_sector);
-	if (ret || write_firmware(vm, cfg->cpus))
+	/* A BIOS builds its own tables below 1 MiB. */
+	if (cfg->firmware)
+		ret = firmware_load(vm);
+	else
+		ret = cfg->kernel ? load_kernel(vm) : bootsector_load(vm, cfg->boot_sector);
+	if (ret || (!cfg->firmware && write_firmware(vm, cfg->cpus)))
 		return -1;
 	return 0;
 }

@@ -15,7 +15,6 @@
 #define PTE_PS		(1ull << 7)
 
 #define IDENTITY_GIB	4
-#define GDT_ENTRIES	4
 
 /* IA32_MTRR_DEF_TYPE: MTRRs enabled (E, bit 11), fixed ranges off, default type write-back. */
 #define MTRR_DEF_ENABLE	(1u << 11)
@@ -29,7 +28,7 @@ static uint32_t desc_attr(uint64_t desc)
 
 int boot_write_gdt(const struct guest_mem *m)
 {
-	uint8_t gdt[GDT_ENTRIES * 8] = { 0 };
+	uint8_t gdt[BOOT_GDT_ENTRIES * 8] = { 0 };
 
 	put_le64(gdt + BOOT_SEL_CODE32, DESC_CODE32);
 	put_le64(gdt + BOOT_SEL_CODE64, DESC_CODE64);
@@ -76,7 +75,7 @@ static void flat_state(struct cpu_state *s, uint16_t cs, uint64_t cs_desc)
 		cpu_state_flat_seg(&s->seg[data_segs[i]], BOOT_SEL_DATA, desc_attr(DESC_DATA));
 	/* A busy TSS in TR: VMX entry checks require it in protected and long mode. */
 	s->seg[S_TR] = (struct seg_reg){ .limit = 0xffff, .attr = SEG_P | 0xb };
-	s->gdt = (struct dtable){ .base = BOOT_GDT_ADDR, .limit = GDT_ENTRIES * 8 - 1 };
+	s->gdt = (struct dtable){ .base = BOOT_GDT_ADDR, .limit = BOOT_GDT_ENTRIES * 8 - 1 };
 	s->rflags = RFLAGS_FIXED;
 	/* Firmware enables the MTRRs before it hands over (without, Linux says "MTRRs disabled"
 	 * and leaves PAT off); misc_enable's fast strings are on from cpu_state_reset(). */

@@ -122,8 +122,11 @@ int linux_parse(const uint8_t *img, size_t len, uint64_t mem_size, struct linux_
 	if (k->setup_size < k->hdr_end || k->setup_size >= len)
 		return refuse(why, why_len, "setup_sects %u does not match the file", sects);
 	k->kernel_size = (uint64_t)get_le32(img + HDR_SYSSIZE) * 16;
-	if (!k->kernel_size || k->kernel_size > len - k->setup_size)
+	/* syssize counts 16-byte paragraphs: a file may end inside the last one (memtest86+). */
+	if (!k->kernel_size || k->kernel_size - 15 > len - k->setup_size)
 		return refuse(why, why_len, "syssize beyond end of file (truncated kernel?)");
+	if (k->kernel_size > len - k->setup_size)
+		k->kernel_size = len - k->setup_size;
 
 	k->cmdline_size = get_le32(img + HDR_CMDLINE_SIZE);
 	k->initrd_addr_max = get_le32(img + HDR_INITRD_ADDR_MAX);

@@ -23,7 +23,17 @@
 #define PAGE_SIZE		4096ull
 #define LOADER_NAME		"vmon"
 
-/* A piece of the image to copy to [gpa, gpa+memsz); checked against the file and RAM. */
+/* What vmon keeps below 1 MiB whatever a multiboot kernel loads: the GDT the kernel is entered
+ * with and the firmware tables the kernel may look for. Its own data (info page, command line,
+ * module name) moves out of the kernel's way instead (place_loader_data). */
+static const struct { uint64_t addr, size; const char *what; } fixed[] = {
+	{ BOOT_GDT_ADDR, BOOT_GDT_ENTRIES * 8, "GDT" },
+	{ FW_ACPI_ADDR, FW_ACPI_SIZE, "ACPI tables" },
+	{ FW_MPTABLE_ADDR, FW_MPTABLE_SIZE, "MP table" },
+};
+
+/* A piece of the image to copy to [gpa, gpa+memsz); checked against the file, RAM and what
+ * vmon keeps below 1 MiB. */
 static int add_segment(struct mb_image *mb, size_t len, uint64_t low_end, uint64_t file_off,
 		       uint64_t filesz, uint64_t gpa, uint64_t memsz, char *why, size_t why_len)
 {
@@ -33,12 +43,14 @@ static int add_segment(struct mb_image *mb, size_t len, uint64_t low_end, uint64
 		return refuse(why, why_len, "segment file size larger than its memory size");
 	if (file_off > len || filesz > len - file_off)
 		return refuse(why, why_len, "segment beyond end of file");
-	if (gpa < BOOT_LOADER_END)
-		return refuse(why, why_len, "segment at %#llx overlaps vmon's area below 1 MiB",
-			      (unsigned long long)gpa);
 	if (gpa > low_end || memsz > low_end - gpa)
 		return refuse(why, why_len, "segment %#llx-%#llx outside guest memory",
 			      (unsigned long long)gpa, (unsigned long long)(gpa + memsz - 1));
+	for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
+		if (gpa < fixed[k].addr + fixed[k].size && fixed[k].addr < gpa + memsz)
+			return refuse(why, why_len, "segment %#llx-%#llx overlaps vmon's %s at %#llx",
+				      (unsigned long long)gpa, (unsigned long long)(gpa + memsz - 1),
+				      fixed[k].what, (unsigned long long)fixed[k].addr);
 	if (mb->nr_segs == MB_MAX_SEGMENTS)
 		return refuse(why, why_len, "too many loadable segments");
 	mb->seg[mb->nr_segs++] = (struct mb_segment){ file_off, filesz, gpa, memsz };
@@ -219,38 +231,56 @@ void multiboot_build_info(uint8_t page[MB_PAGE_SIZE], const struct mb_info_param
 		put_le32(e + 20, map[i].type);
 	}
 	put_le32(info + 44, (uint32_t)(24 * n));
-	put_le32(info + 48, (uint32_t)(BOOT_MB_INFO_ADDR + MB_PAGE_MMAP));
+	put_le32(info + 48, (uint32_t)(p->info_addr + MB_PAGE_MMAP));
 
 	if (p->has_module) {
 		uint8_t *mod = page + MB_PAGE_MODS;
 
 		flags |= MB_INFO_MODS;
 		put_le32(info + 20, 1);
-		put_le32(info + 24, (uint32_t)(BOOT_MB_INFO_ADDR + MB_PAGE_MODS));
+		put_le32(info + 24, (uint32_t)(p->info_addr + MB_PAGE_MODS));
 		put_le32(mod, p->mod_start);
 		put_le32(mod + 4, p->mod_end);
 		put_le32(mod + 8, p->mod_name_addr);
 	}
 	memcpy(page + MB_PAGE_LOADER_NAME, LOADER_NAME, sizeof(LOADER_NAME));
-	put_le32(info + 64, (uint32_t)(BOOT_MB_INFO_ADDR + MB_PAGE_LOADER_NAME));
+	put_le32(info + 64, (uint32_t)(p->info_addr + MB_PAGE_LOADER_NAME));
 	put_le32(info, flags);
 }
 
-/* "PATH" or "PATH CMDLINE" at BOOT_CMDLINE_ADDR. */
-static int write_cmdline(const struct guest_mem *m, const char *path, const char *cmdline)
+/* "PATH" or "PATH CMDLINE": its length without the NUL. */
+static size_t cmdline_len(const char *path, const char *cmdline)
 {
-	size_t len = strlen(path) + (cmdline ? 1 + strlen(cmdline) : 0);
-	char *dst = NULL;
+	return strlen(path) + (cmdline ? 1 + strlen(cmdline) : 0);
+}
 
-	if (len < BOOT_CMDLINE_MAX)
-		dst = (char *)gpa_to_hva(m, BOOT_CMDLINE_ADDR, len + 1);
-	if (!dst) {
-		vmon_log("--cmdline too long (%llu bytes at most with the path)",
-			BOOT_CMDLINE_MAX - 1);
+static int write_cmdline(const struct guest_mem *m, uint64_t gpa, const char *path,
+			 const char *cmdline)
+{
+	size_t len = cmdline_len(path, cmdline);
+	char *dst = (char *)gpa_to_hva(m, gpa, len + 1);
+
+	if (!dst)
 		return -1;
-	}
 	snprintf(dst, len + 1, "%s%s%s", path, cmdline ? " " : "", cmdline ? cmdline : "");
 	return 0;
+}
+
+/* The loader's own data goes to its usual address want below 1 MiB, unless the kernel or its
+ * module occupies [want, want + len): then to the next free page at or above *above (kernels
+ * that load low, e.g. a trampoline at 0x8000, keep their memory as GRUB and QEMU leave it). */
+static uint64_t place_loader_data(const struct mb_image *mb, uint64_t mod_start, uint64_t mod_end,
+				  uint64_t want, uint64_t len, uint64_t *above)
+{
+	bool taken = want < mod_end && mod_start < want + len;
+
+	for (int i = 0; i < mb->nr_segs && !taken; i++)
+		taken = want < mb->seg[i].gpa + mb->seg[i].memsz && mb->seg[i].gpa < want + len;
+	if (!taken)
+		return want;
+	uint64_t at = *above;
+	*above = (at + len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	return at;
 }
 
 static int load_segments(const struct guest_mem *m, const uint8_t *img, const struct mb_image *mb)
@@ -272,7 +302,7 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 {
 	const struct guest_mem *m = &vm->mem;
 	uint64_t low_end = e820_low_ram_end(m->size);
-	struct mb_info_params p = { .mem_size = m->size, .cmdline_addr = BOOT_CMDLINE_ADDR };
+	struct mb_info_params p = { .mem_size = m->size };
 	struct mb_image mb;
 	uint8_t page[MB_PAGE_SIZE];
 	char why[128];
@@ -281,10 +311,12 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 		vmon_log("%s: %s", path, why);
 		return -1;
 	}
+	uint64_t above = (mb.end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	size_t name_len = 0;
 	if (initrd) {
-		uint64_t start = (mb.end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-		size_t name_len = strlen(initrd->path);
+		uint64_t start = above;
 
+		name_len = strlen(initrd->path);
 		if (start > low_end || initrd->size > low_end - start) {
 			vmon_log("initrd too large for guest memory");
 			return -1;
@@ -297,14 +329,29 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 		p.has_module = true;
 		p.mod_start = (uint32_t)start;
 		p.mod_end = (uint32_t)(start + initrd->size);
-		p.mod_name_addr = BOOT_MB_MODNAME_ADDR;
-		if (mem_write(m, BOOT_MB_MODNAME_ADDR, initrd->path, name_len + 1))
+		above = (p.mod_end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	}
+	size_t cmd_len = cmdline_len(path, vm->cfg.cmdline);
+	if (cmd_len >= BOOT_CMDLINE_MAX) {
+		vmon_log("--cmdline too long (%llu bytes at most with the path)",
+			 BOOT_CMDLINE_MAX - 1);
+		return -1;
+	}
+	p.info_addr = (uint32_t)place_loader_data(&mb, p.mod_start, p.mod_end, BOOT_MB_INFO_ADDR,
+						  MB_PAGE_SIZE, &above);
+	p.cmdline_addr = (uint32_t)place_loader_data(&mb, p.mod_start, p.mod_end, BOOT_CMDLINE_ADDR,
+						     cmd_len + 1, &above);
+	if (initrd) {
+		p.mod_name_addr = (uint32_t)place_loader_data(&mb, p.mod_start, p.mod_end,
+							      BOOT_MB_MODNAME_ADDR, name_len + 1,
+							      &above);
+		if (mem_write(m, p.mod_name_addr, initrd->path, name_len + 1))
 			goto too_small;
 	}
-	if (write_cmdline(m, path, vm->cfg.cmdline))
-		return -1;
+	if (above > UINT32_MAX || write_cmdline(m, p.cmdline_addr, path, vm->cfg.cmdline))
+		goto too_small;
 	multiboot_build_info(page, &p);
-	if (load_segments(m, img, &mb) || mem_write(m, BOOT_MB_INFO_ADDR, page, sizeof(page)) ||
+	if (load_segments(m, img, &mb) || mem_write(m, p.info_addr, page, sizeof(page)) ||
 	    boot_write_gdt(m))
 		goto too_small;
 	if (initrd && boot_file_read_to_guest(initrd, m, p.mod_start))
@@ -312,7 +359,7 @@ int multiboot_load(struct vm *vm, const char *path, const uint8_t *img, size_t l
 
 	boot_state_protected(&vm->boot_state, mb.entry);
 	vm->boot_state.gpr[R_RAX] = MB_BOOT_MAGIC;
-	vm->boot_state.gpr[R_RBX] = BOOT_MB_INFO_ADDR;
+	vm->boot_state.gpr[R_RBX] = p.info_addr;
 	return 0;
 
 too_small:

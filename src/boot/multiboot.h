@@ -3,7 +3,9 @@
  *
  * The kernel command line is "KERNEL-PATH" or "KERNEL-PATH --cmdline", as GRUB and QEMU pass
  * it; --initrd becomes module 0, named by its path, page-aligned after the kernel's last byte
- * (bss included). Everything below 1 MiB is vmon's, so kernels must load at or above 1 MiB.
+ * (bss included). Segments may load anywhere in RAM but over vmon's GDT and firmware tables;
+ * the info page, command line and module name keep their addresses below 1 MiB unless the
+ * kernel or module is there, and then follow them (docs/guest-memory.md).
  */
 #ifndef VMON_BOOT_MULTIBOOT_H
 #define VMON_BOOT_MULTIBOOT_H
@@ -56,6 +58,7 @@ int multiboot_parse(const uint8_t *img, size_t len, uint64_t mem_size, struct mb
 
 struct mb_info_params {
 	uint64_t mem_size;
+	uint32_t info_addr;		/* where the page goes (its pointers into itself) */
 	uint32_t cmdline_addr;
 	bool has_module;
 	uint32_t mod_start, mod_end, mod_name_addr;

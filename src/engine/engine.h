@@ -42,6 +42,8 @@ struct engine_ops {
 	/* A device wrote guest RAM [gpa, gpa+len) behind the vCPUs' backs (DMA): engines that cache
 	 * anything derived from RAM (decoded code, shadow page tables) drop it. Optional. */
 	void (*ram_written)(struct vm *vm, uint64_t gpa, uint64_t len);
+	/* An external NMI to every CPU's LINT1 (the control API's `nmi`). Optional. */
+	void (*nmi)(struct vm *vm);
 	/* Make vcpu_run() on another thread notice vm->stop_requested / pause_requested soon. */
 	void (*kick)(struct vcpu *v);
 	/* Engine-specific counters by name, for --stats and the JSON API: calls fn once per

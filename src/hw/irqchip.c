@@ -280,6 +280,14 @@ bool irqchip_take_sipi(struct irqchip *c, int cpu, uint8_t *vector)
 	return r;
 }
 
+void irqchip_nmi_button(struct irqchip *c)
+{
+	irqchip_lock(c);
+	for (int cpu = 0; cpu < c->nr_cpus; cpu++)
+		lapic_lint1(&c->lapic[cpu]);
+	irqchip_unlock(c);
+}
+
 bool irqchip_take_nmi(struct irqchip *c, int cpu)
 {
 	if (cpu < 0 || cpu >= c->nr_cpus)

@@ -58,6 +58,8 @@ bool irqchip_take_sipi(struct irqchip *c, int cpu, uint8_t *vector);
 /* NMI addressed to cpu (ICR or IOAPIC delivery mode NMI), once per event; the engine delivers
  * vector 2 regardless of RFLAGS.IF. */
 bool irqchip_take_nmi(struct irqchip *c, int cpu);
+/* An external NMI, wired as on PCs to every CPU's LINT1 (QEMU's `nmi` does the same). */
+void irqchip_nmi_button(struct irqchip *c);
 
 /* The calling thread runs vCPU cpu: LAPIC MMIO accesses from this thread reach that CPU's LAPIC.
  * Each vCPU thread calls it once before running; threads that never do see CPU 0. */
@@ -72,6 +74,13 @@ void lapic_set_tpr(struct lapic *l, uint8_t cr8);	/* MOV CR8 = TPR[7:4] */
 uint8_t lapic_get_tpr(struct lapic *l);
 void lapic_set_base_msr(struct lapic *l, uint64_t val);
 uint64_t lapic_get_base_msr(struct lapic *l);
+/* A write of val to IA32_APIC_BASE holding old is allowed (else #GP): no reserved bit (address
+ * bits above APIC_BASE_ADDR's, bits 0-7 and 9, EXTD unless x2APIC is offered), no x2APIC
+ * without the enable bit, no x2APIC straight back to xAPIC (SDM vol. 3, 10.12.5). */
+bool lapic_base_msr_valid(uint64_t old, uint64_t val, bool x2apic_offered);
+/* An access to guest-physical gpa by the CPU of l: true (and done) if it falls in l's xAPIC page
+ * relocated away from LAPIC_DEFAULT_BASE. */
+bool lapic_mmio_relocated(struct lapic *l, uint64_t gpa, unsigned size, bool write, uint64_t *val);
 void lapic_set_tsc_deadline(struct lapic *l, uint64_t guest_tsc);	/* MSR 0x6e0 */
 uint64_t lapic_get_tsc_deadline(struct lapic *l);
 /* x2APIC MSR access (0x800-0x8ff); false -> #GP. */

@@ -4,9 +4,10 @@
  * Version 0x50014: integrated APIC, 6 LVT entries (timer, thermal, perf, LINT0, LINT1, error),
  * no directed EOI. The timer counts at a 1 GHz bus clock, so with divide-by-1 one count is one
  * nanosecond of host CLOCK_MONOTONIC; one-shot, periodic and TSC-deadline modes are modelled.
- * The MMIO page stays at LAPIC_DEFAULT_BASE: a relocated base is remembered in the MSR but not
- * followed (no OS we run moves it). All vCPUs share that page: the vCPU thread making the access
- * tells which LAPIC it sees (irqchip_set_current_cpu).
+ * The MMIO page at LAPIC_DEFAULT_BASE is on the bus; all vCPUs share it and the vCPU thread
+ * making the access tells which LAPIC it sees (irqchip_set_current_cpu). A CPU whose APIC is
+ * off, in x2APIC mode or relocated sees nothing there (reads all ones, like unassigned MMIO);
+ * an engine that lets a CPU relocate its page routes accesses there to lapic_mmio_relocated.
  * The BSP's LINT0 comes out of reset in ExtINT mode (what a BIOS sets up: "virtual wire"), so
  * guests that never touch the APIC get PIC interrupts. Thermal and performance LVT entries are
  * plain registers: nothing here raises them.
@@ -193,6 +194,19 @@ bool lapic_accept(struct lapic *l, const struct apic_msg *m)
 	}
 	irqchip_kick_cpu(l->owner, l->cpu);
 	return true;
+}
+
+void lapic_lint1(struct lapic *l)
+{
+	uint32_t lvt = l->lvt[LVT_LINT1];
+
+	/* With the APIC off, LINT1 is the processor's NMI pin itself. */
+	if (!hw_enabled(l) || (!(lvt & LVT_MASKED) && ((lvt >> 8) & 7) == APIC_DM_NMI)) {
+		l->nmi_pending = true;
+		irqchip_kick_cpu(l->owner, l->cpu);
+	} else if (!(lvt & LVT_MASKED) && ((lvt >> 8) & 7) == APIC_DM_FIXED) {
+		lapic_set_irr(l, lvt & 0xff, false);
+	}
 }
 
 bool lapic_match_dest(const struct lapic *l, const struct apic_msg *m)
@@ -487,19 +501,39 @@ static bool lapic_reg_write(struct lapic *l, unsigned reg, uint32_t val)
 
 /* xAPIC MMIO: 32-bit registers on 16-byte boundaries. Narrower reads inside a register are
  * allowed; writes must be whole 32-bit registers (others are dropped). */
+/* The xAPIC page of l is at page (the APIC is on and not in x2APIC mode). */
+static bool page_is_here(const struct lapic *l, uint64_t page)
+{
+	return hw_enabled(l) && !x2apic_mode(l) && (l->base_msr & APIC_BASE_ADDR) == page;
+}
+
+/* An access at offset off of l's page; the irqchip lock is held. */
+static void page_access(struct lapic *l, uint64_t off, unsigned size, bool write, uint64_t *val)
+{
+	unsigned within = off & 0xf;
+	uint32_t v = 0;
+
+	if (write) {
+		if (within == 0 && size >= 4)
+			lapic_reg_write(l, (unsigned)off & 0xff0, (uint32_t)*val);
+		return;
+	}
+	if (within + size <= 4 && !lapic_reg_read(l, (unsigned)off & 0xff0, &v))
+		v = 0;
+	*val = v >> (8 * (within & 3));
+}
+
 static uint64_t lapic_mmio_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct irqchip *c = opaque;
-	unsigned within = off & 0xf;
-	uint32_t val = 0;
+	uint64_t val = ~0ull;
 
 	irqchip_lock(c);
 	struct lapic *l = irqchip_current_lapic(c);
-	if (hw_enabled(l) && !x2apic_mode(l) && within + size <= 4 &&
-	    !lapic_reg_read(l, (unsigned)off & 0xff0, &val))
-		val = 0;
+	if (page_is_here(l, LAPIC_DEFAULT_BASE))
+		page_access(l, off, size, false, &val);
 	irqchip_unlock(c);
-	return val >> (8 * (within & 3));
+	return val;
 }
 
 static void lapic_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
@@ -508,9 +542,23 @@ static void lapic_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t
 
 	irqchip_lock(c);
 	struct lapic *l = irqchip_current_lapic(c);
-	if (hw_enabled(l) && !x2apic_mode(l) && (off & 0xf) == 0 && size >= 4)
-		lapic_reg_write(l, (unsigned)off, (uint32_t)val);
+	if (page_is_here(l, LAPIC_DEFAULT_BASE))
+		page_access(l, off, size, true, &val);
 	irqchip_unlock(c);
+}
+
+bool lapic_mmio_relocated(struct lapic *l, uint64_t gpa, unsigned size, bool write, uint64_t *val)
+{
+	uint64_t page = gpa & ~(uint64_t)(LAPIC_MMIO_SIZE - 1);
+
+	if (!l || page == LAPIC_DEFAULT_BASE)
+		return false;
+	irqchip_lock(l->owner);
+	bool here = page_is_here(l, page);
+	if (here)
+		page_access(l, gpa - page, size, write, val);
+	irqchip_unlock(l->owner);
+	return here;
 }
 
 static const struct io_ops lapic_ops = { .read = lapic_mmio_read, .write = lapic_mmio_write };
@@ -606,6 +654,17 @@ uint8_t lapic_get_tpr(struct lapic *l)
 	return cr8;
 }
 
+bool lapic_base_msr_valid(uint64_t old, uint64_t val, bool x2apic_offered)
+{
+	bool was_x2apic = (old & (APIC_BASE_ENABLE | APIC_BASE_EXTD)) ==
+			  (APIC_BASE_ENABLE | APIC_BASE_EXTD);
+	uint64_t reserved = ~(APIC_BASE_ADDR | APIC_BASE_BSP | APIC_BASE_ENABLE |
+			      (x2apic_offered ? APIC_BASE_EXTD : 0));
+
+	return !(val & reserved) && !((val & APIC_BASE_EXTD) && !(val & APIC_BASE_ENABLE)) &&
+	       !(was_x2apic && (val & APIC_BASE_ENABLE) && !(val & APIC_BASE_EXTD));
+}
+
 void lapic_set_base_msr(struct lapic *l, uint64_t val)
 {
 	if (!l)
@@ -616,10 +675,9 @@ void lapic_set_base_msr(struct lapic *l, uint64_t val)
 	bool was_x2apic = x2apic_mode(l);
 
 	val = (val & (APIC_BASE_ADDR | APIC_BASE_EXTD | APIC_BASE_ENABLE)) | (old & APIC_BASE_BSP);
-	/* Invalid transitions (x2APIC without enable, x2APIC straight back to xAPIC) are ignored;
-	 * the hardware would #GP. */
-	if (((val & APIC_BASE_EXTD) && !(val & APIC_BASE_ENABLE)) ||
-	    (was_x2apic && (val & APIC_BASE_ENABLE) && !(val & APIC_BASE_EXTD)))
+	/* Invalid transitions (x2APIC without enable, x2APIC straight back to xAPIC) are ignored
+	 * here: lapic_base_msr_valid is the #GP check an engine makes first. */
+	if (!lapic_base_msr_valid(old, val, true))
 		goto out;
 	l->base_msr = val;
 	if (!(val & APIC_BASE_ENABLE) && (old & APIC_BASE_ENABLE)) {

@@ -35,6 +35,8 @@ void lapic_init(struct lapic *l, struct irqchip *owner, int cpu);
 int lapic_register(struct irqchip *c, struct bus *mmio);
 /* Delivery of one APIC-bus message that addressed this LAPIC; false if it was dropped. */
 bool lapic_accept(struct lapic *l, const struct apic_msg *m);
+/* The LINT1 pin was pulsed (an NMI button): what its LVT entry says (NMI, or a fixed vector). */
+void lapic_lint1(struct lapic *l);
 /* Hardware- and software-enabled: fixed and lowest-priority interrupts get in. */
 bool lapic_enabled(const struct lapic *l);
 /* Whether an APIC-bus destination names this LAPIC (shorthands are resolved by the caller). */

@@ -14,6 +14,7 @@
 
 #define CF8_ENABLE		(1u << 31)
 #define CF8_MASK		0x80fffffcu	/* enable, bus, device, function, register */
+#define RCR_RESET_CPU		(1u << 2)
 #define MSIX_CTRL_ENABLE	(1u << 15)
 #define MSIX_CTRL_MASKALL	(1u << 14)
 #define MSIX_ENTRY_MASKED	1u
@@ -269,6 +270,10 @@ void pci_config_io_write(struct pci_bus *b, uint64_t off, unsigned size, uint64_
 		 * mechanism-selection probe of old chipsets: ignored). */
 		if (off == 0 && size == 4)
 			b->cf8 = (uint32_t)val & CF8_MASK;
+		/* 0xCF9 is the PIIX reset control register: bit 2 resets the CPU (how SeaBIOS
+		 * reboots when nothing could be booted). */
+		else if (off == 1 && size == 1 && (val & RCR_RESET_CPU))
+			vm_guest_reset(b->vm);
 		return;
 	}
 

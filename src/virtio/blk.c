@@ -1,14 +1,12 @@
-/* virtio-blk (virtio 1.x, 5.2) on a raw image file: IN, OUT, FLUSH, GET_ID; optional read-only.
- * Requests run synchronously on the notifying vCPU thread: preadv/pwritev straight between the
- * image and the guest's buffers. */
+/* virtio-blk (virtio 1.x, 5.2) on a disk image (raw or qcow2, src/block/): IN, OUT, FLUSH,
+ * GET_ID; optional read-only. Requests run synchronously on the notifying vCPU thread, straight
+ * between the image and the guest's buffers. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "block/block.h"
 #include "util/bytes.h"
 #include "util/log.h"
 #include "virtio/devices.h"
@@ -36,7 +34,7 @@
 
 struct virtio_blk {
 	struct virtio_dev vd;
-	int fd;
+	struct blk *disk;
 	bool readonly;
 	uint64_t sectors;
 	int index;			/* vda = 0 */
@@ -65,30 +63,6 @@ static int data_iov(const struct virtq_req *r, bool out, uint64_t len, struct io
 	return n;
 }
 
-/* preadv/pwritev until done: short transfers and EINTR are retried. */
-static int transfer(struct virtio_blk *b, bool write, struct iovec *iov, int n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t done = write ? pwritev(b->fd, iov, n, (off_t)off)
-				     : preadv(b->fd, iov, n, (off_t)off);
-		if (done < 0 && errno == EINTR)
-			continue;
-		if (done <= 0)
-			return -1;
-		off += (uint64_t)done;
-		while (n > 0 && (size_t)done >= iov->iov_len) {
-			done -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + done;
-			iov->iov_len -= (size_t)done;
-		}
-	}
-	return 0;
-}
-
 static bool in_disk(const struct virtio_blk *b, uint64_t sector, uint64_t len)
 {
 	return sector <= b->sectors && len <= (b->sectors - sector) * SECTOR;
@@ -112,7 +86,7 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_req *r)
 	case BLK_T_IN: {
 		int n = data_iov(r, false, data_in, b->data);
 		if (data_in % SECTOR || !in_disk(b, sector, data_in) ||
-		    transfer(b, false, b->data, n, sector * SECTOR) < 0) {
+		    blk_readv(b->disk, sector * SECTOR, b->data, n) < 0) {
 			status = BLK_S_IOERR;
 			break;
 		}
@@ -123,12 +97,12 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_req *r)
 	case BLK_T_OUT: {
 		int n = data_iov(r, true, data_out, b->data);
 		if (b->readonly || data_out % SECTOR || !in_disk(b, sector, data_out) ||
-		    transfer(b, true, b->data, n, sector * SECTOR) < 0)
+		    blk_writev(b->disk, sector * SECTOR, b->data, n) < 0)
 			status = BLK_S_IOERR;
 		break;
 	}
 	case BLK_T_FLUSH:
-		if (!b->readonly && fdatasync(b->fd) < 0)
+		if (blk_flush(b->disk) < 0)
 			status = BLK_S_IOERR;
 		break;
 	case BLK_T_GET_ID: {
@@ -166,47 +140,25 @@ static int blk_notify(struct virtio_dev *vd, int qi)
 
 static const struct virtio_dev_ops blk_ops = { .notify = blk_notify };
 
-static int open_image(const struct vm_disk *disk, uint64_t *size)
-{
-	int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	struct stat st;
-
-	if (fd < 0) {
-		vmon_log("%s: %s", disk->path, strerror(errno));
-		return -1;
-	}
-	off_t end = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
-		    ? lseek(fd, 0, SEEK_END) : -1;
-	if (end < 0 || end % SECTOR) {
-		if (end < 0)
-			vmon_log("%s: not a regular file or block device", disk->path);
-		else
-			vmon_log("%s: size %lld is not a multiple of 512 bytes",
-				disk->path, (long long)end);
-		close(fd);
-		return -1;
-	}
-	*size = (uint64_t)end;
-	return fd;
-}
-
 struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const struct vm_disk *disk,
 				     int index)
 {
-	uint64_t size;
-	int fd = open_image(disk, &size);
+	char err[BLK_ERR_LEN];
+	struct blk *image = blk_open(disk->path, disk->readonly, err);
 
-	if (fd < 0)
+	if (!image) {
+		vmon_log("%s", err);
 		return NULL;
+	}
 	struct virtio_blk *b = calloc(1, sizeof(*b));
 	if (!b) {
 		vmon_log("%s: %s", disk->path, strerror(ENOMEM));
-		close(fd);
+		blk_close(image);
 		return NULL;
 	}
-	b->fd = fd;
+	b->disk = image;
 	b->readonly = disk->readonly;
-	b->sectors = size / SECTOR;
+	b->sectors = image->size / SECTOR;
 	b->index = index;
 
 	uint64_t features = 1ull << BLK_F_SEG_MAX | 1ull << BLK_F_FLUSH |
@@ -236,6 +188,6 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	if (!b)
 		return;
 	virtio_pci_destroy(&b->vd);
-	close(b->fd);
+	blk_close(b->disk);
 	free(b);
 }

@@ -14,7 +14,7 @@ struct virtio_blk;
 struct virtio_rng;
 struct virtio_net;
 
-/* virtio-blk on disk->path (a raw image, a multiple of 512 bytes); index names it in GET_ID. */
+/* virtio-blk on disk->path (qcow2 or raw, src/block/); index names it in GET_ID. */
 struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const struct vm_disk *disk,
 				     int index);
 void virtio_blk_destroy(struct virtio_blk *b);

@@ -53,8 +53,9 @@ struct dt_result {
 /* gen.c: the integer ISA. */
 void dt_generate(struct dt_case *c, uint64_t seed, int ninsns);
 void dt_fx_init(struct dt_case *c, uint32_t mxcsr);
-/* gen_fp.c: SSE/SSE2 (or, with x87, mostly x87) mixed with integer instructions. */
-void dt_generate_fp(struct dt_case *c, uint64_t seed, int ninsns, bool x87);
+/* gen_fp.c: SSE/SSE2, mostly x87, or MMX, mixed with integer instructions. */
+enum dt_fp_kind { DT_SSE, DT_X87, DT_MMX };
+void dt_generate_fp(struct dt_case *c, uint64_t seed, int ninsns, enum dt_fp_kind kind);
 
 /* native.c: a child process kept across cases. */
 struct dt_native;

@@ -1,4 +1,4 @@
-/* Random SSE/SSE2 and x87 sequences, mixed with the integer generators of gen.c.
+/* Random SSE/SSE2, x87 and MMX sequences, mixed with the integer generators of gen.c.
  *
  * XMM0-15 start with a mix of float, double and integer patterns, the data page with the same
  * (the special values: signed zeros, denormals, infinities, quiet and signalling NaNs with
@@ -8,7 +8,11 @@
  *
  * The x87 stack starts empty (FNINIT); the generator tracks its depth so it neither overflows
  * nor underflows, and loads its values from the data page or the constants. FLDCW switches
- * rounding modes (exceptions stay masked, precision extended). */
+ * rounding modes (exceptions stay masked, precision extended).
+ *
+ * MMX sequences load MM0-7 from the data page or GPRs, run the packed-integer instructions on
+ * them and store them back; FLD1 / FLDZ and EMMS in between exercise the aliasing with the x87
+ * stack (TOP, tags, the exponent field an MMX write sets). */
 #include <string.h>
 
 #include "cpu_state.h"
@@ -546,7 +550,84 @@ static void gen_x87(struct gen *g)
 	}
 }
 
-void dt_generate_fp(struct dt_case *c, uint64_t seed, int ninsns, bool x87)
+/* ---- MMX ------------------------------------------------------------------------------------- */
+
+/* MM0-7 (REX bits do not extend them) or an 8-byte memory operand. */
+static struct xop mrm(struct gen *g)
+{
+	if (pick(g, 3) == 0)
+		return xmem(g, 8);
+	return (struct xop){ .reg = (int)pick(g, 8) };
+}
+
+static int mreg(struct gen *g) { return (int)pick(g, 8); }
+
+static void gen_mmx(struct gen *g)
+{
+	switch (pick(g, 14)) {
+	case 0:		/* movq mm, mm/m64 */
+		emit_sse(g, 0, false, 0x6f, mreg(g), mrm(g));
+		break;
+	case 1:		/* movq mm/m64, mm */
+		emit_sse(g, 0, false, 0x7f, mreg(g), mrm(g));
+		break;
+	case 2:		/* movd/movq mm, r/m32/64 */
+		emit_sse(g, 0, pick(g, 2), 0x6e, mreg(g),
+			 pick(g, 3) ? (struct xop){ .reg = dest_reg(g) } : xmem(g, 8));
+		break;
+	case 3:		/* movd/movq r/m32/64, mm */
+		emit_sse(g, 0, pick(g, 2), 0x7e, mreg(g),
+			 pick(g, 3) ? (struct xop){ .reg = dest_reg(g) } : xmem(g, 8));
+		break;
+	case 4: {	/* psrlw/d/q, psraw/d, psllw/d/q by an immediate */
+		static const uint8_t forms[][2] = { { 0x71, 2 }, { 0x71, 4 }, { 0x71, 6 },
+			{ 0x72, 2 }, { 0x72, 4 }, { 0x72, 6 }, { 0x73, 2 }, { 0x73, 6 } };
+		int f = (int)pick(g, 8);
+		emit_sse(g, 0, false, forms[f][0], forms[f][1], (struct xop){ .reg = mreg(g) });
+		emit(g, (uint8_t)(pick(g, 4) ? pick(g, 20) : pick(g, 4) ? pick(g, 70) : rnd(g)));
+		break;
+	}
+	case 5:		/* pshufw mm, mm/m64, imm8 */
+		emit_sse(g, 0, false, 0x70, mreg(g), mrm(g));
+		emit(g, (uint8_t)rnd(g));
+		break;
+	case 6:		/* pinsrw mm, r32/m16, imm8 */
+		emit_sse(g, 0, false, 0xc4, mreg(g),
+			 pick(g, 2) ? (struct xop){ .reg = dest_reg(g) } : xmem(g, 2));
+		emit(g, (uint8_t)rnd(g));
+		break;
+	case 7:		/* pextrw r32, mm, imm8 or pmovmskb r32, mm */
+		if (pick(g, 2)) {
+			emit_sse(g, 0, false, 0xc5, dest_reg(g), (struct xop){ .reg = mreg(g) });
+			emit(g, (uint8_t)rnd(g));
+		} else {
+			emit_sse(g, 0, pick(g, 2), 0xd7, dest_reg(g), (struct xop){ .reg = mreg(g) });
+		}
+		break;
+	case 8:		/* emms, or fld1 / fldz onto whatever MMX left */
+		if (pick(g, 2)) {
+			emit(g, 0x0f);
+			emit(g, 0x77);
+		} else {
+			emit(g, 0xd9);
+			emit(g, pick(g, 2) ? 0xe8 : 0xee);
+		}
+		break;
+	case 9:
+		gen_int_insn(g);
+		break;
+	default: {	/* the packed-integer opcodes (not PUNPCKLQDQ / PUNPCKHQDQ: SSE2 only) */
+		uint8_t op;
+		do
+			op = pint_ops[pick(g, sizeof(pint_ops) / sizeof(pint_ops[0]))];
+		while (op == 0x6c || op == 0x6d);
+		emit_sse(g, 0, false, op, mreg(g), mrm(g));
+		break;
+	}
+	}
+}
+
+void dt_generate_fp(struct dt_case *c, uint64_t seed, int ninsns, enum dt_fp_kind kind)
 {
 	static void (*const sse_gens[])(struct gen *) = {
 		gen_sse_int, gen_sse_int, gen_sse_int_misc, gen_sse_arith, gen_sse_arith,
@@ -573,15 +654,17 @@ void dt_generate_fp(struct dt_case *c, uint64_t seed, int ninsns, bool x87)
 	if (pick(&g, 4) == 0)
 		mxcsr |= (uint32_t)pick(&g, 64);		/* sticky flags already set */
 	memcpy(c->fx + DT_FX_MXCSR, &mxcsr, 4);
-	if (x87 && pick(&g, 4) == 0) {
+	if (kind == DT_X87 && pick(&g, 4) == 0) {
 		uint16_t fsw = (uint16_t)pick(&g, 64);		/* sticky x87 flags, all masked */
 		memcpy(c->fx + DT_FX_FSW, &fsw, 2);
 	}
 
 	for (c->ninsns = 0; c->ninsns < ninsns && c->code_len < DT_CODE_MAX - 256; c->ninsns++) {
 		mark(&g);
-		if (x87)
+		if (kind == DT_X87)
 			x87_gens[pick(&g, sizeof(x87_gens) / sizeof(x87_gens[0]))](&g);
+		else if (kind == DT_MMX)
+			gen_mmx(&g);
 		else
 			sse_gens[pick(&g, sizeof(sse_gens) / sizeof(sse_gens[0]))](&g);
 	}

@@ -1,10 +1,10 @@
 /* vmon-difftest: compare the bt engine with the host CPU on random instruction sequences.
  *
- *   difftest [--seed S] [--count N] [--insns K] [--kind int|sse|x87|all] [--seconds T]
+ *   difftest [--seed S] [--count N] [--insns K] [--kind int|sse|x87|mmx|all] [--seconds T]
  *            [--repro DIR] [-v]
  *
- * Runs N seeds (or until T seconds pass); each seed makes an integer case (gen.c), an SSE case
- * and an x87 case (gen_fp.c), or with --kind only one of them. Prints one line per mismatch and
+ * Runs N seeds (or until T seconds pass); each seed makes an integer case (gen.c), an SSE case,
+ * an x87 case and an MMX case (gen_fp.c), or with --kind only one of them. Prints one line per mismatch and
  * a summary "difftest: N passed, N failed"; with --repro, writes DIR/case-KIND-SEED.txt for each
  * mismatch (seed, code bytes, initial state and the differences: `--seed SEED --count 1 --kind
  * KIND` replays it). */
@@ -185,8 +185,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(kind, "int") && strcmp(kind, "sse") && strcmp(kind, "x87") &&
-	    strcmp(kind, "all")) {
-		fprintf(stderr, "difftest: --kind must be int, sse, x87 or all\n");
+	    strcmp(kind, "mmx") && strcmp(kind, "all")) {
+		fprintf(stderr, "difftest: --kind must be int, sse, x87, mmx or all\n");
 		return 2;
 	}
 	if (repro && mkdir(repro, 0755) < 0 && errno != EEXIST) {
@@ -211,13 +211,14 @@ int main(int argc, char **argv)
 			if ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 > seconds)
 				break;
 		}
-		static const char *const kinds[] = { "int", "sse", "x87" };
-		for (int fp = 0; fp < 3; fp++) {
+		static const char *const kinds[] = { "int", "sse", "x87", "mmx" };
+		static const enum dt_fp_kind fp_kinds[] = { 0, DT_SSE, DT_X87, DT_MMX };
+		for (int fp = 0; fp < 4; fp++) {
 			const char *k = kinds[fp];
 			if (strcmp(kind, "all") && strcmp(kind, k))
 				continue;
 			if (fp)
-				dt_generate_fp(c, s, insns, fp == 2);
+				dt_generate_fp(c, s, insns, fp_kinds[fp]);
 			else
 				dt_generate(c, s, insns);
 			if (dt_native_run(nat, c, rn) < 0 || dt_bt_run(bt, c, rb) < 0) {

@@ -9,6 +9,7 @@
 ; qemu: no
 %include "serial.inc"
 %include "multiboot.inc"
+%include "virtio.inc"
 
 CF8		equ 0xcf8
 CFC		equ 0xcfc
@@ -17,15 +18,6 @@ DESC		equ SCRATCH
 AVAIL		equ SCRATCH + 0x1000
 USED		equ SCRATCH + 0x2000
 BUF		equ SCRATCH + 0x3000
-; Common configuration registers and the notification area in BAR 0.
-DEV_STATUS	equ 20
-Q_SELECT	equ 22
-Q_SIZE		equ 24
-Q_ENABLE	equ 28
-Q_DESC		equ 32
-Q_AVAIL		equ 40
-Q_USED		equ 48
-NOTIFY		equ 0x3000
 
 	MULTIBOOT_KERNEL
 main:

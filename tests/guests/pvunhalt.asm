@@ -26,18 +26,6 @@ PATIENCE	equ 200000000		; spins before the BSP gives up on the AP
 	HEX eax, 8
 %endmacro
 
-; WAIT_FOR flag: spins until [flag] is non-zero or PATIENCE runs out; EAX = [flag].
-%macro WAIT_FOR 1
-	mov ecx, PATIENCE
-%%spin:	mov eax, [%1]
-	test eax, eax
-	jnz %%done
-	pause
-	dec ecx
-	jnz %%spin
-%%done:
-%endmacro
-
 	MULTIBOOT_KERNEL
 main:
 	mov eax, 0x40000001

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bt engine against the host CPU: a fixed-seed corpus of random integer, SSE/SSE2 and x87 sequences
+# The bt engine against the host CPU: a fixed-seed corpus of random integer, SSE/SSE2, x87 and MMX sequences
 # (tests/difftest/), each run natively in a traced child and in the bt engine at CPL3, interpreted
 # and translated. Any
 # difference in registers, defined flags, memory or the ending exception fails the test.

@@ -41,7 +41,7 @@ for guest in realmode unreal pmode32 longmode compat shadow exceptions; do
 	if [ $status != "$want" ] || ! cmp -s "$work/out" "tests/guests/$guest.expected"; then
 		fail "kvm/fallback-$guest" "exit status $status (want $want), output:" \
 			"$(head -c 600 "$work/out")" "$(tail -n 5 "$work/err")"
-	elif ! grep -Eq '^kvm fallback .* [1-9][0-9]*$' "$work/err"; then
+	elif ! grep -Eq '^kvm: fallback_[A-Za-z0-9_]+ [1-9][0-9]*$' "$work/err"; then
 		fail "kvm/fallback-$guest" "no fallback counted in --stats" "$(tail -n 5 "$work/err")"
 	else
 		ok "kvm/fallback-$guest"

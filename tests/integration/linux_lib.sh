@@ -58,3 +58,14 @@ check() {
 		echo "ok $name"
 	fi
 }
+
+# report NAME WHY CONSOLE: ok NAME if WHY is empty, else FAIL NAME with WHY and the console's end.
+report() {
+	if [ -n "$2" ]; then
+		echo "FAIL $1"
+		echo "    $2"
+		tail -n 5 "$3" "$3.stderr" 2>/dev/null | sed 's/^/    | /'
+	else
+		echo "ok $1"
+	fi
+}

@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 passed=0 failed=0 skipped=0
-for script in tests/slow/debian_systemd.sh; do
+for script in tests/slow/debian_systemd.sh tests/slow/memtest.sh; do
 	while IFS= read -r line; do
 		echo "$line"
 		case $line in

@@ -294,7 +294,7 @@ TEST(lapic_x2apic_msrs)
 	CHECK(lapic_msr_write(l0, 0x808, 0x20));
 	CHECK(lapic_msr_read(l0, 0x808, &v));
 	CHECK_EQ(v, 0x20);
-	CHECK_EQ(apic_read(f, 0, TPR), 0);		/* MMIO is off in x2APIC mode */
+	CHECK_EQ(apic_read(f, 0, TPR), 0xffffffff);	/* no xAPIC page in x2APIC mode */
 
 	CHECK(lapic_msr_write(l0, 0x830, (1ull << 32) | 0x66));	/* fixed IPI to x2APIC ID 1 */
 	CHECK_EQ(irqchip_pending(f->c, 1), 0x66);
@@ -358,4 +358,19 @@ TEST(lapic_msi_delivery)
 	/* A destination no CPU has. */
 	CHECK(!irqchip_msi(f->c, 0xfee09000, 0x49));
 	fixture_destroy(f);
+}
+
+TEST(lapic_base_msr_checks)
+{
+	const uint64_t xapic = 0xfee00900, x2apic = 0xfee00d00;
+
+	CHECK(lapic_base_msr_valid(xapic, 0xfee00800, false));		/* BSP may be written */
+	CHECK(lapic_base_msr_valid(xapic, 0x400900, false));		/* relocation */
+	CHECK(!lapic_base_msr_valid(xapic, xapic | 1, false));		/* reserved bit 0 */
+	CHECK(!lapic_base_msr_valid(xapic, xapic | 0x200, false));	/* reserved bit 9 */
+	CHECK(!lapic_base_msr_valid(xapic, x2apic, false));		/* x2APIC not offered */
+	CHECK(lapic_base_msr_valid(xapic, x2apic, true));
+	CHECK(!lapic_base_msr_valid(xapic, 0xfee00500, true));		/* x2APIC without EN */
+	CHECK(!lapic_base_msr_valid(x2apic, xapic, true));		/* x2APIC -> xAPIC */
+	CHECK(lapic_base_msr_valid(x2apic, 0xfee00100, true));		/* x2APIC -> off */
 }

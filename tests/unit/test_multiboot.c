@@ -226,8 +226,12 @@ TEST(multiboot_segment_errors)
 	expect_error(failed_, img, IMG_SIZE, "outside guest memory");
 
 	make_elf32(img);
-	put_le32(img + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_paddr), 0x7c00);
-	expect_error(failed_, img, IMG_SIZE, "below 1 MiB");
+	put_le32(img + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_paddr), 0xe0800);
+	expect_error(failed_, img, IMG_SIZE, "overlaps vmon's ACPI tables at 0xe0000");
+
+	make_elf32(img);
+	put_le32(img + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_paddr), 0);
+	expect_error(failed_, img, IMG_SIZE, "overlaps vmon's GDT at 0x500");
 
 	make_elf32(img);
 	put_le32(img + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_offset), 0xffffff00);
@@ -258,7 +262,7 @@ TEST(multiboot_info_page)
 {
 	static uint8_t page[MB_PAGE_SIZE];
 	struct mb_info_params p = {
-		.mem_size = 64 * MiB, .cmdline_addr = 0x20000, .has_module = true,
+		.mem_size = 64 * MiB, .info_addr = 0x9000, .cmdline_addr = 0x20000, .has_module = true,
 		.mod_start = 0x104000, .mod_end = 0x104123, .mod_name_addr = 0x30000,
 	};
 
@@ -345,6 +349,37 @@ out:
 		boot_test_vm_free(vm);
 	boot_test_file_free(kpath);
 	boot_test_file_free(mpath);
+}
+
+/* A segment at 0x8000-0x9fff (a trampoline, say) loads; the info page it covers moves above
+ * the kernel while the command line keeps its address. */
+TEST(multiboot_low_segment)
+{
+	static uint8_t img[IMG_SIZE];
+	char buf[256];
+
+	make_elf32(img);
+	put_le32(img + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_paddr), 0x8000);
+	char *kpath = boot_test_file(img, sizeof(img));
+	struct vm *vm = boot_test_vm(64 * MiB, 1);
+
+	CHECK(kpath && vm);
+	if (!kpath || !vm)
+		goto out;
+	vm->cfg.kernel = kpath;
+	vm->cfg.cmdline = "low";
+	CHECK_EQ(boot_load(vm), 0);
+	CHECK_EQ(*gpa_to_hva(&vm->mem, 0x8fff, 1), 0xab);	/* the kernel's bytes */
+	CHECK_EQ(*gpa_to_hva(&vm->mem, 0x9fff, 1), 0);		/* its bss */
+	uint64_t info = vm->boot_state.gpr[R_RBX];
+	CHECK_EQ(info, 0xa000);				/* the page after the kernel */
+	CHECK_EQ(get_le32(gpa_to_hva(&vm->mem, info + 16, 4)), 0x20000);
+	CHECK_EQ(mem_read(&vm->mem, 0x20000, buf, sizeof(buf)), 0);
+	CHECK(strstr(buf, " low") != NULL);
+out:
+	if (vm)
+		boot_test_vm_free(vm);
+	boot_test_file_free(kpath);
 }
 
 TEST(multiboot_boot_load_errors)

@@ -185,6 +185,12 @@ struct bt_cpu {
 	uint64_t next_rip;	/* set before each handler runs; handlers change it to jump */
 	bool end_block;		/* a handler changed mode/paging/CS: leave the current block */
 	bool inhibit_irq;	/* STI / MOV SS shadow for exactly one instruction */
+	bool nmi_blocked;	/* an NMI was delivered and no IRET has run since (SDM 6.7.1) */
+	bool inhibit_db;	/* MOV SS / POP SS: no single-step or data #DB before the next insn */
+
+	/* Debug registers (debug.c): breakpoints DR7 enables, by kind (bit n: DRn), their
+	 * union, and the data / I/O breakpoints met by the running instruction. */
+	uint8_t dbg_exec, dbg_data, dbg_io, dbg_armed, dbg_hit;
 
 	struct bt_tlb_entry tlb[BT_TLB_NR][BT_TLB_SIZE];
 	/* Entries filled since the last flush (TLB << BT_TLB_BITS | index, each once): flushes
@@ -213,6 +219,12 @@ struct bt_cpu {
 enum { EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, EXC_UD = 6,
        EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13, EXC_PF = 14,
        EXC_MF = 16, EXC_AC = 17, EXC_MC = 18, EXC_XM = 19 };
+
+/* Debug registers (debug.c): the instruction breakpoints at linear address lin, raised as the
+ * #DB fault; the DR6 status of a #DB trap (data / I/O hits, single-step) about to be delivered. */
+uint8_t bt_dbg_exec_hit(const struct bt_cpu *cpu, uint64_t lin);
+_Noreturn void bt_dbg_exec_fault(struct bt_cpu *cpu, uint8_t hit);
+void bt_dbg_trap_status(struct bt_cpu *cpu, bool single_step);
 
 /* Abort the current instruction with a fault; never returns. For #PF set s.cr2 first. */
 _Noreturn void bt_raise(struct bt_cpu *cpu, int vector, uint32_t error_code);

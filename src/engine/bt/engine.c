@@ -121,8 +121,12 @@ static void reset_cpu(struct bt_cpu *cpu)
 	cpu_state_reset(&cpu->s);
 	cpu->s.gpr[R_RDX] = 0x306f2;	/* CPUID.1.EAX of vmon's CPU model */
 	cpu->inhibit_irq = false;
+	cpu->nmi_blocked = false;
+	cpu->inhibit_db = false;
+	cpu->dbg_hit = 0;
 	bt_set_rflags(cpu, cpu->s.rflags);
 	bt_update_mode(cpu);
+	bt_dbg_update(cpu);
 	bt_tlb_flush(cpu, true);
 }
 
@@ -142,6 +146,7 @@ static void bt_vcpu_save(void *opaque, struct state_out *o)
 	struct bt_vcpu *bv = opaque;
 
 	state_put_bool(o, bv->wait_sipi);
+	state_put_bool(o, bv->cpu.nmi_blocked);
 }
 
 static int bt_vcpu_load(void *opaque, struct state_in *in)
@@ -149,6 +154,7 @@ static int bt_vcpu_load(void *opaque, struct state_in *in)
 	struct bt_vcpu *bv = opaque;
 
 	bv->wait_sipi = state_get_bool(in);
+	bv->cpu.nmi_blocked = state_get_bool(in);
 	atomic_store(&bv->irq_hint, true);	/* look for pending interrupts first thing */
 	return in->bad ? -1 : 0;
 }
@@ -269,6 +275,23 @@ static bool handle_init_sipi(struct bt_vcpu *bv)
 	return bv->wait_sipi;
 }
 
+/* Deliver an NMI the local APIC holds, unless an earlier one is still being handled (blocked
+ * until IRET: the APIC keeps this one latched meanwhile, and a third is lost as on hardware) or
+ * the instruction after MOV SS / POP SS (or STI) has not run yet. IF does not matter. */
+static bool inject_nmi(struct bt_vcpu *bv)
+{
+	struct bt_cpu *cpu = &bv->cpu;
+
+	if (cpu->nmi_blocked || cpu->inhibit_irq ||
+	    !irqchip_take_nmi(cpu->bvm->irqchip, cpu->vcpu->id))
+		return false;
+	stat_add(&cpu->stats.interrupts, 1);
+	stat_add(&cpu->vcpu->stats.count[STAT_IRQ_INJECTED], 1);
+	bt_deliver(cpu, EXC_NMI, false, 0, BT_DELIVER_HW);
+	cpu->nmi_blocked = true;
+	return true;
+}
+
 /* Deliver an external interrupt if RFLAGS.IF and no STI/MOV SS shadow allow it. */
 static bool inject_irq(struct bt_vcpu *bv)
 {
@@ -303,8 +326,9 @@ bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
 	if (*delivering >= 0) {
 		int second = bt_fault_during_delivery(*delivering, vector);
 		if (second == BT_VEC_SHUTDOWN) {
-			vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
-				 cpu->vcpu->id, vector);
+			if (!atomic_load(&cpu->bvm->vm->stop_requested))
+				vmon_log("vcpu %d: triple fault (vector %d during #DF delivery)",
+					 cpu->vcpu->id, vector);
 			return false;
 		}
 		if (second == EXC_DF && vector != EXC_DF) {
@@ -313,9 +337,10 @@ bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering)
 		}
 		vector = second;
 	}
+	cpu->dbg_hit = 0;	/* a faulting instruction did not complete: no data #DB */
 	stat_add(&cpu->stats.exceptions[vector], 1);
 	*delivering = bt_exc_class(vector);
-	bt_deliver(cpu, vector, has_error, error, BT_DELIVER_HW);
+	bt_deliver(cpu, vector, has_error, error, BT_DELIVER_EXC);
 	return true;
 }
 
@@ -330,7 +355,9 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 
 	irqchip_set_current_cpu(v->id);
 	if (setjmp(cpu->fault_jmp) && !bt_fault_landed(cpu, &delivering))
-		return VCPU_EXIT_SHUTDOWN;
+		/* A guest that reset the machine may triple-fault before it notices (SeaBIOS
+		 * tries one way to reset after another): the VM has ended. */
+		return atomic_load(&vm->stop_requested) ? VCPU_EXIT_STOP : VCPU_EXIT_SHUTDOWN;
 	delivering = -1;
 
 	for (;;) {
@@ -345,7 +372,7 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 
 		bool halted = cpu->s.halted;
 		delivering = BT_EXC_BENIGN;
-		bool injected = inject_irq(bv);
+		bool injected = inject_nmi(bv) || inject_irq(bv);
 		delivering = -1;
 		/* Leaving HLT, for an interrupt or a kick, consumes the kick (as in KVM). */
 		if (halted) {
@@ -358,11 +385,13 @@ static enum vcpu_exit bt_vcpu_run(struct vcpu *v)
 			continue;
 		}
 
-		/* Single-step: one instruction, then the #DB trap (DR6.BS). */
+		/* Single-step: one instruction, then the #DB trap (DR6.BS); a data or I/O breakpoint
+		 * met traps the same way. Both wait one more instruction after MOV SS / POP SS. */
 		bool tf = cpu->s.rflags & RFLAGS_TF;
 		uint64_t ran = bt_interp_run(cpu, tf ? 1 : SLICE_INSNS);
-		if (tf && ran) {
-			cpu->s.dr[6] |= 1ull << 14;
+		bool step = tf && ran;
+		if ((step || cpu->dbg_hit) && !cpu->inhibit_db) {
+			bt_dbg_trap_status(cpu, step);
 			stat_add(&cpu->stats.exceptions[EXC_DB], 1);
 			delivering = BT_EXC_BENIGN;
 			bt_deliver(cpu, EXC_DB, false, 0, BT_DELIVER_HW);
@@ -406,7 +435,9 @@ static int bt_set_state(struct vcpu *v, const struct cpu_state *s)
 		lapic_set_base_msr(l, s->apic_base);
 		lapic_set_tpr(l, (uint8_t)(s->cr8 & 0xf));
 	}
+	bt_apic_moved(cpu);
 	bt_update_mode(cpu);
+	bt_dbg_update(cpu);
 	bt_shadow_reset(cpu);	/* guest memory may have been loaded too */
 	bt_tlb_flush(cpu, true);
 	return 0;
@@ -417,6 +448,13 @@ static void bt_irq_line(struct vm *vm, unsigned gsi, int level)
 	struct bt_vm *bvm = vm->engine_priv;
 
 	irqchip_set_irq(bvm->irqchip, gsi, level);
+}
+
+static void bt_nmi(struct vm *vm)
+{
+	struct bt_vm *bvm = vm->engine_priv;
+
+	irqchip_nmi_button(bvm->irqchip);
 }
 
 static void bt_msi(struct vm *vm, uint64_t addr, uint32_t data)
@@ -495,6 +533,7 @@ const struct engine_ops bt_engine = {
 	.set_state = bt_set_state,
 	.irq_line = bt_irq_line,
 	.msi = bt_msi,
+	.nmi = bt_nmi,
 	.ram_written = bt_ram_written,
 	.kick = bt_kick,
 	.counters = bt_counters,

@@ -136,6 +136,19 @@ static int set_memory(struct vm *vm, struct kvm_vm_priv *kp, uint32_t flags)
 		if (ioctl(kp->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 			return -1;
 	}
+	/* The firmware ROM (mem.h): the slot after RAM's, read-only, so that writes exit to its
+	 * MMIO handler; never dirty. */
+	if (vm->mem.rom) {
+		struct kvm_userspace_memory_region slot = {
+			.slot = (uint32_t)vm->mem.nr_regions,
+			.flags = KVM_MEM_READONLY,
+			.guest_phys_addr = vm->mem.rom_gpa,
+			.memory_size = vm->mem.rom_size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.rom,
+		};
+		if (ioctl(kp->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -242,7 +242,7 @@ static const struct opdesc map2[256] = {
 	[0x6c] = SSE(sse_int), [0x6d] = SSE(sse_int),
 	[0x6e] = SSE(sse_movd_load), [0x6f] = SSE(sse_mov),
 	[0x70] = SSE_I(sse_pshuf), [0x71] = SSE_SHIFT, [0x72] = SSE_SHIFT, [0x73] = SSE_SHIFT,
-	[0x74] = SSE(sse_int), [0x75] = SSE(sse_int), [0x76] = SSE(sse_int), [0x77] = UD,
+	[0x74] = SSE(sse_int), [0x75] = SSE(sse_int), [0x76] = SSE(sse_int), [0x77] = E(H(emms), 0),
 	[0x78] = UD, [0x79] = UD, [0x7a] = UD, [0x7b] = UD, [0x7c] = UD, [0x7d] = UD,
 	[0x7e] = SSE(sse_movd_store), [0x7f] = SSE(sse_mov_store),
 	[0x80] = X16(E(H(jcc), F_F64 | IMM(I_Z))),
@@ -401,6 +401,18 @@ static const struct opdesc *group15_reg(unsigned reg)
 static const uint8_t seg_of_prefix[8] = {
 	[0] = S_ES, [1] = S_CS, [2] = S_SS, [3] = S_DS, [4] = S_FS, [5] = S_GS,
 };
+
+/* 0F opcodes that are MMX instructions when no 66/F2/F3 prefix selects their SSE form. */
+static bool mmx_opcode(unsigned op)
+{
+	unsigned o = op & 0xff;
+
+	if ((op >> 8) != 1)
+		return false;
+	return (o >= 0x60 && o <= 0x6b) || o == 0x6e || o == 0x6f || (o >= 0x70 && o <= 0x76) ||
+	       o == 0x7e || o == 0x7f || o == 0xc4 || o == 0xc5 || (o >= 0xd1 && o <= 0xd5) ||
+	       (o >= 0xd7 && o <= 0xe5) || (o >= 0xe7 && o <= 0xef) || (o >= 0xf1 && o <= 0xfe);
+}
 
 int bt_decode_bytes(const uint8_t *buf, unsigned avail, unsigned code_size, struct bt_insn *i)
 {
@@ -569,7 +581,7 @@ int bt_decode_bytes(const uint8_t *buf, unsigned avail, unsigned code_size, stru
 		i->flags |= BI_REPNE;
 	if (fmt & F_END)
 		i->flags |= BI_ENDS_BLOCK;
-	i->fn = d->fn;
+	i->fn = (fmt & F_SSE) && !i->mandatory && mmx_opcode(op) ? bt_h_mmx : d->fn;
 	i->len = (uint8_t)c.pos;
 	return (int)c.pos;
 }

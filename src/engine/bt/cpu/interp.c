@@ -407,6 +407,8 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 	struct block_cache *bc = cpu->block_cache;
 	int tlb = bt_cur_tlb(cpu);
 
+	if (cpu->dbg_armed)
+		return NULL;	/* breakpoints are checked by the interpreter only */
 	if (b->tb)
 		return b->tb_tlb == tlb ? b->tb : NULL;
 	if (!bc->jit_threshold || b == &bc->scratch || b->code_size != 8 ||
@@ -430,6 +432,25 @@ static bt_tb_fn hot_code(struct bt_cpu *cpu, struct block *b)
 	return b->tb;
 }
 
+/* Armed instruction breakpoints in the first max instructions of b: one at the next
+ * instruction raises #DB unless RF suppresses it; one further on limits the run to the
+ * instructions before it. */
+static unsigned breakpoint_limit(struct bt_cpu *cpu, const struct block *b, unsigned max, bool rf)
+{
+	uint64_t base = cpu->mode == BT_MODE_LONG ? 0 : cpu->s.seg[S_CS].base;
+	uint64_t ip = cpu->s.rip, mask = sz_mask(cpu->code_size);
+
+	for (unsigned k = 0; k < max && k < b->n; k++) {
+		uint8_t hit = bt_dbg_exec_hit(cpu, base + ip);
+		if (hit && k > 0)
+			return k;
+		if (hit && !rf)
+			bt_dbg_exec_fault(cpu, hit);
+		ip = (ip + b->insns[k].len) & mask;
+	}
+	return max;
+}
+
 /* Instructions that may have run before a translated block is entered by chaining, so that
  * the whole chain stays within the budget (none in an interrupt shadow). */
 static uint64_t chain_limit(uint64_t left, bool shadow)
@@ -450,12 +471,18 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 	while (done < budget && !cpu->s.halted &&
 	       !atomic_load_explicit(&cpu->kick, memory_order_relaxed)) {
 		bool shadow = cpu->inhibit_irq;
+		/* RF (from an IRET) exempts one instruction from its instruction breakpoint and is
+		 * cleared as that instruction runs; a fault in it pushes RF set again. */
+		bool rf = cpu->s.rflags & RFLAGS_RF;
 		uint64_t left = budget - done;
-		unsigned max = shadow ? 1 : left < BLOCK_MAX ? (unsigned)left : BLOCK_MAX;
+		unsigned max = shadow || rf ? 1 : left < BLOCK_MAX ? (unsigned)left : BLOCK_MAX;
 		unsigned ran;
 
 		sync_tlb(cpu);
 		struct block *b = find_block(cpu);
+		if (__builtin_expect(cpu->dbg_exec, 0))
+			max = breakpoint_limit(cpu, b, max, rf);
+		cpu->s.rflags &= ~RFLAGS_RF;
 		bt_tb_fn tb = hot_code(cpu, b);
 		if (tb && b->n <= max) {
 			/* the last translated block left for this one: chain them */
@@ -468,7 +495,7 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 			uint64_t chained = cpu->stats.insns;
 			cpu->tb_exit = NULL;
 			cpu->end_block = false;
-			ran = tb(cpu, chain_limit(left, shadow));
+			ran = tb(cpu, chain_limit(left, shadow || rf));
 			/* blocks left for chained ones were counted by the chain guards */
 			done += cpu->stats.insns - chained;
 			stat_add(&cpu->stats.tb_runs, 1);
@@ -482,11 +509,13 @@ uint64_t bt_interp_run(struct bt_cpu *cpu, uint64_t budget)
 		if (shadow) {
 			/* The instruction after STI / MOV SS has run: let the caller look at
 			 * interrupts again. */
-			cpu->inhibit_irq = false;
+			cpu->inhibit_irq = cpu->inhibit_db = false;
 			break;
 		}
 		if (cpu->s.rflags & RFLAGS_TF)
 			break;		/* the caller single-steps from here */
+		if (cpu->dbg_hit)
+			break;		/* the caller delivers the data / I/O breakpoint's #DB */
 	}
 	return done;
 }

@@ -202,6 +202,36 @@ static inline uint64_t bt_rm_rmw(struct bt_cpu *cpu, const struct bt_insn *i, bt
 /* #NM / #UD checks before an SSE instruction (x87 has its own in x87.c). */
 void bt_sse_check(struct bt_cpu *cpu);
 
+/* A 128-bit packed value (XMM register or operand); MMX uses the low 64 bits. */
+typedef union {
+	uint8_t b[16];
+	int8_t sb[16];
+	uint16_t w[8];
+	int16_t sw[8];
+	uint32_t d[4];
+	int32_t sd[4];
+	uint64_t q[2];
+	float f[4];
+	double g[2];
+} xmm_t;
+
+/* sse.c: the packed-integer operation of 0F opcode op (PADD*, PCMP*, PUNPCK*, shifts by a
+ * register, ...) on 16 bytes: *r = d op s. False if op is not one of them. */
+bool bt_packed_int(unsigned op, xmm_t *r, const xmm_t *d, const xmm_t *s);
+/* Shift each lane-byte lane of d by count: dir < 0 left, > 0 logical right, 0 arithmetic. */
+void bt_shift_lanes(xmm_t *d, unsigned lane, uint64_t count, int dir);
+
+/* x87.c: the MMX view of the x87 registers. bt_mmx_check raises what an MMX instruction must
+ * (#UD with CR0.EM, #NM with CR0.TS, #MF for a pending x87 exception); bt_mm reads MMn;
+ * bt_mmx_enter makes the transition every MMX instruction but EMMS does (TOP = 0, all tags
+ * valid), after the instruction's last possible fault; bt_set_mm then writes MMn. bt_emms:
+ * TOP 0, all registers empty. */
+void bt_mmx_check(struct bt_cpu *cpu);
+uint64_t bt_mm(struct bt_cpu *cpu, unsigned n);
+void bt_mmx_enter(struct bt_cpu *cpu);
+void bt_set_mm(struct bt_cpu *cpu, unsigned n, uint64_t v);
+void bt_emms(struct bt_cpu *cpu);
+
 /* ---- Decoder -------------------------------------------------------------------------------- */
 
 enum bt_decode_status {
@@ -255,7 +285,8 @@ BT_SHIFT_OPS(BT_SHIFT_DECL)
 	X(sse_movlh) X(sse_movlh_store) X(sse_unpck) X(sse_movmsk) X(sse_logic) X(sse_arith) \
 	X(sse_cvt_si2f) X(sse_cvt_f2si) X(sse_cvt_ff) X(sse_comis) X(sse_cmp) X(sse_shuf) \
 	X(sse_movd_load) X(sse_movd_store) X(sse_movq_store) X(sse_int) X(sse_shift_imm) \
-	X(sse_pshuf) X(sse_pmovmskb) X(sse_pinsrw) X(sse_pextrw) X(sse_maskmov) X(sse_movnti)
+	X(sse_pshuf) X(sse_pmovmskb) X(sse_pinsrw) X(sse_pextrw) X(sse_maskmov) X(sse_movnti) \
+	/* mmx.c */ X(mmx) X(emms)
 
 #define BT_DECLARE_CPU_HANDLER(name) void bt_h_##name(struct bt_cpu *, const struct bt_insn *);
 BT_CPU_HANDLERS(BT_DECLARE_CPU_HANDLER)

@@ -11,18 +11,6 @@
 
 #include "engine/bt/cpu/ops.h"
 
-typedef union {
-	uint8_t b[16];
-	int8_t sb[16];
-	uint16_t w[8];
-	int16_t sw[8];
-	uint32_t d[4];
-	int32_t sd[4];
-	uint64_t q[2];
-	float f[4];
-	double g[2];
-} xmm_t;
-
 #define FX_MXCSR	24
 #define FX_MXCSR_MASK	28
 #define FX_XMM		160
@@ -631,7 +619,7 @@ void bt_h_sse_cvt_ff(struct bt_cpu *cpu, const struct bt_insn *i)
 
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static void shift_lanes(xmm_t *d, unsigned lane, uint64_t count, int dir)
+void bt_shift_lanes(xmm_t *d, unsigned lane, uint64_t count, int dir)
 {
 	unsigned bits = lane * 8, n = 16 / lane;
 
@@ -672,16 +660,11 @@ static void unpack(xmm_t *d, const xmm_t *s, unsigned lane, bool high)
 	*d = r;
 }
 
-void bt_h_sse_int(struct bt_cpu *cpu, const struct bt_insn *i)
+bool bt_packed_int(unsigned op, xmm_t *pr, const xmm_t *pd, const xmm_t *ps)
 {
-	unsigned op = op8(i);
-	xmm_t d, s, r;
+	const xmm_t d = *pd, s = *ps;
+	xmm_t r = d;
 
-	bt_sse_check(cpu);
-	require_66(cpu, i);
-	s = src(cpu, i, 16, true);
-	d = xmm(cpu, i->reg);
-	r = d;
 	switch (op) {
 	case 0x60: unpack(&r, &s, 1, false); break;
 	case 0x61: unpack(&r, &s, 2, false); break;
@@ -715,14 +698,14 @@ void bt_h_sse_int(struct bt_cpu *cpu, const struct bt_insn *i)
 	case 0x74: for (unsigned k = 0; k < 16; k++) r.b[k] = d.b[k] == s.b[k] ? 0xff : 0; break;
 	case 0x75: for (unsigned k = 0; k < 8; k++) r.w[k] = d.w[k] == s.w[k] ? 0xffff : 0; break;
 	case 0x76: for (unsigned k = 0; k < 4; k++) r.d[k] = d.d[k] == s.d[k] ? ~0u : 0; break;
-	case 0xd1: shift_lanes(&r, 2, s.q[0], 1); break;
-	case 0xd2: shift_lanes(&r, 4, s.q[0], 1); break;
-	case 0xd3: shift_lanes(&r, 8, s.q[0], 1); break;
-	case 0xe1: shift_lanes(&r, 2, s.q[0], 0); break;
-	case 0xe2: shift_lanes(&r, 4, s.q[0], 0); break;
-	case 0xf1: shift_lanes(&r, 2, s.q[0], -1); break;
-	case 0xf2: shift_lanes(&r, 4, s.q[0], -1); break;
-	case 0xf3: shift_lanes(&r, 8, s.q[0], -1); break;
+	case 0xd1: bt_shift_lanes(&r, 2, s.q[0], 1); break;
+	case 0xd2: bt_shift_lanes(&r, 4, s.q[0], 1); break;
+	case 0xd3: bt_shift_lanes(&r, 8, s.q[0], 1); break;
+	case 0xe1: bt_shift_lanes(&r, 2, s.q[0], 0); break;
+	case 0xe2: bt_shift_lanes(&r, 4, s.q[0], 0); break;
+	case 0xf1: bt_shift_lanes(&r, 2, s.q[0], -1); break;
+	case 0xf2: bt_shift_lanes(&r, 4, s.q[0], -1); break;
+	case 0xf3: bt_shift_lanes(&r, 8, s.q[0], -1); break;
 	case 0xd4: for (unsigned k = 0; k < 2; k++) r.q[k] = d.q[k] + s.q[k]; break;
 	case 0xfb: for (unsigned k = 0; k < 2; k++) r.q[k] = d.q[k] - s.q[k]; break;
 	case 0xfc: for (unsigned k = 0; k < 16; k++) r.b[k] = (uint8_t)(d.b[k] + s.b[k]); break;
@@ -767,8 +750,22 @@ void bt_h_sse_int(struct bt_cpu *cpu, const struct bt_insn *i)
 		}
 		break;
 	default:
-		bt_raise_noerr(cpu, EXC_UD);
+		return false;
 	}
+	*pr = r;
+	return true;
+}
+
+void bt_h_sse_int(struct bt_cpu *cpu, const struct bt_insn *i)
+{
+	xmm_t d, s, r;
+
+	bt_sse_check(cpu);
+	require_66(cpu, i);
+	s = src(cpu, i, 16, true);
+	d = xmm(cpu, i->reg);
+	if (!bt_packed_int(op8(i), &r, &d, &s))
+		bt_raise_noerr(cpu, EXC_UD);
 	set_xmm(cpu, i->reg, &r);
 }
 
@@ -784,11 +781,11 @@ void bt_h_sse_shift_imm(struct bt_cpu *cpu, const struct bt_insn *i)
 	d = xmm(cpu, i->rm);
 	unsigned lane = op == 0x71 ? 2 : op == 0x72 ? 4 : 8;
 	if (n == 2)
-		shift_lanes(&d, lane, c, 1);
+		bt_shift_lanes(&d, lane, c, 1);
 	else if (n == 4 && lane != 8)
-		shift_lanes(&d, lane, c, 0);
+		bt_shift_lanes(&d, lane, c, 0);
 	else if (n == 6)
-		shift_lanes(&d, lane, c, -1);
+		bt_shift_lanes(&d, lane, c, -1);
 	else if (op == 0x73 && n == 3)
 		byte_shift(&d, c, false);	/* PSRLDQ */
 	else if (op == 0x73 && n == 7)

@@ -478,3 +478,58 @@ void bt_h_fwait(struct bt_cpu *cpu, const struct bt_insn *i)
 		bt_raise_noerr(cpu, EXC_NM);
 	fpu_wait(cpu);
 }
+
+/* ---- MMX: MMn is the mantissa of physical register Rn -------------------------------------- */
+
+/* ST(i) lives in slot i of the image, so physical register n is slot (n - TOP) & 7. */
+static uint8_t *mm_slot(struct bt_cpu *cpu, unsigned n)
+{
+	return fx(cpu) + 32 + 16 * ((n - top(cpu)) & 7);
+}
+
+void bt_mmx_check(struct bt_cpu *cpu)
+{
+	if (cpu->s.cr0 & CR0_EM)
+		bt_raise_noerr(cpu, EXC_UD);
+	fpu_check(cpu);
+	fpu_wait(cpu);
+}
+
+uint64_t bt_mm(struct bt_cpu *cpu, unsigned n)
+{
+	uint64_t v;
+
+	memcpy(&v, mm_slot(cpu, n & 7), 8);
+	return v;
+}
+
+void bt_mmx_enter(struct bt_cpu *cpu)
+{
+	unsigned t = top(cpu);
+
+	if (t) {
+		/* TOP becomes 0: slot i then holds Ri. */
+		uint8_t regs[128];
+		for (unsigned n = 0; n < 8; n++)
+			memcpy(regs + 16 * n, mm_slot(cpu, n), 16);
+		memcpy(fx(cpu) + 32, regs, sizeof(regs));
+		set_fsw(cpu, fsw(cpu) & (uint16_t)~(7u << 11));
+	}
+	fx(cpu)[4] = 0xff;
+}
+
+/* A write also sets the register's exponent and sign to all ones (SDM Vol. 1, 9.5.1). */
+void bt_set_mm(struct bt_cpu *cpu, unsigned n, uint64_t v)
+{
+	uint8_t *r = mm_slot(cpu, n & 7);
+
+	memcpy(r, &v, 8);
+	put16(r + 8, 0xffff);
+}
+
+/* EMMS: TOP 0 too, and every register empty (SDM Vol. 1, Table 9-3). */
+void bt_emms(struct bt_cpu *cpu)
+{
+	bt_mmx_enter(cpu);
+	fx(cpu)[4] = 0;
+}

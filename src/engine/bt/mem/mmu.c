@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/bt/sys/btsys.h"
+#include "hw/irqchip.h"
 #include "mem.h"
 #include "vm.h"
 
@@ -43,6 +44,7 @@
 #define TLBF_LARGE	2u	/* from a 2M/4M/1G page: INVLPG of any address in it drops it */
 #define TLBF_MMIO	4u
 #define TLBF_LISTED	8u	/* in cpu->tlb_used */
+#define TLBF_ROM	16u	/* with TLBF_MMIO: firmware ROM, fetched through addend (mem.h) */
 
 static void pf(struct bt_cpu *cpu, uint64_t lin, uint32_t err)
 {
@@ -233,7 +235,10 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		bt_shadow_store(cpu, lin, &w);
 	}
 
-	uint8_t *hva = gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
+	/* A relocated xAPIC page hides the RAM under it. */
+	uint64_t apic = bt_vcpu_of(cpu)->apic_page;
+	uint8_t *hva = apic && w.gpa == apic ? NULL : gpa_to_hva(&cpu->vm->mem, w.gpa, BT_PAGE);
+	const uint8_t *rom = hva ? NULL : gpa_to_rom(&cpu->vm->mem, w.gpa, BT_PAGE);
 	uint64_t slow = hva ? 0 : TLB_SLOW;
 	if (hva)
 		mem_populate(&cpu->vm->mem, hva);
@@ -241,8 +246,8 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		cpu->tlb_used[cpu->tlb_nr_used++] = (uint16_t)(tlb << BT_TLB_BITS | bt_tlb_index(lin));
 	e->gpa_page = w.gpa;
 	e->flags = (w.global ? TLBF_GLOBAL : 0) | (w.shift > 12 ? TLBF_LARGE : 0) |
-		   (hva ? 0 : TLBF_MMIO) | TLBF_LISTED;
-	e->addend = hva ? (uintptr_t)hva - (uintptr_t)page : 0;
+		   (hva ? 0 : TLBF_MMIO) | (rom ? TLBF_ROM : 0) | TLBF_LISTED;
+	e->addend = hva ? (uintptr_t)hva - (uintptr_t)page : rom ? (uintptr_t)rom - (uintptr_t)page : 0;
 	e->tag_read = page | slow;
 	e->tag_exec = w.exec ? page | slow : TLB_INVALID;
 	if (bt_walk_allows(&w, BT_WRITE, user, cpu->s.cr0 & CR0_WP))
@@ -251,10 +256,28 @@ struct bt_tlb_entry *bt_translate(struct bt_cpu *cpu, uint64_t lin, enum bt_acce
 		e->tag_write = TLB_INVALID;
 	if (hva && e->tag_write != TLB_INVALID)
 		bt_dirty_fill(cpu, e, acc);
+	if (__builtin_expect(cpu->dbg_data, 0)) {
+		/* Data breakpoints in the page: its accesses take the slow path, which checks. */
+		if (bt_dbg_page_watched(cpu, page, false))
+			e->tag_read |= TLB_SLOW;
+		if (e->tag_write != TLB_INVALID && bt_dbg_page_watched(cpu, page, true))
+			e->tag_write |= TLB_SLOW;
+	}
 	return e;
 }
 
 /* ---- Slow paths ---------------------------------------------------------------------------- */
+
+/* The device at gpa: this CPU's relocated xAPIC page, or the bus. */
+static void mmio(struct bt_cpu *cpu, uint64_t gpa, unsigned size, bool write, uint64_t *val)
+{
+	uint64_t page = bt_vcpu_of(cpu)->apic_page;
+
+	if (page && (gpa & BT_PAGE_MASK) == page &&
+	    lapic_mmio_relocated(bt_lapic(cpu), gpa, size, write, val))
+		return;
+	vm_mmio(cpu->vcpu, gpa, size, write, val);
+}
 
 /* One part of an access that lies within one page, already translated. */
 static uint64_t read_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint64_t lin,
@@ -266,12 +289,12 @@ static uint64_t read_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint
 	if (!(e->flags & TLBF_MMIO))
 		return bt_host_load((const uint8_t *)(uintptr_t)(lin + e->addend), size);
 	if (size == 1 || size == 2 || size == 4 || size == 8) {
-		vm_mmio(cpu->vcpu, gpa, size, false, &v);
+		mmio(cpu, gpa, size, false, &v);
 		return size == 8 ? v : v & ((1ull << (size * 8)) - 1);
 	}
 	for (unsigned k = 0; k < size; k++) {
 		uint64_t b = 0;
-		vm_mmio(cpu->vcpu, gpa + k, 1, false, &b);
+		mmio(cpu, gpa + k, 1, false, &b);
 		v |= (b & 0xff) << (8 * k);
 	}
 	return v;
@@ -284,12 +307,12 @@ static void write_part(struct bt_cpu *cpu, const struct bt_tlb_entry *e, uint64_
 
 	if (e->flags & TLBF_MMIO) {
 		if (size == 1 || size == 2 || size == 4 || size == 8) {
-			vm_mmio(cpu->vcpu, gpa, size, true, &val);
+			mmio(cpu, gpa, size, true, &val);
 			return;
 		}
 		for (unsigned k = 0; k < size; k++) {
 			uint64_t b = (val >> (8 * k)) & 0xff;
-			vm_mmio(cpu->vcpu, gpa + k, 1, true, &b);
+			mmio(cpu, gpa + k, 1, true, &b);
 		}
 		return;
 	}
@@ -311,7 +334,8 @@ uint8_t *bt_bulk_ptr(struct bt_cpu *cpu, uint64_t lin, enum bt_access acc, uint6
 {
 	const struct bt_tlb_entry *e = bt_translate(cpu, lin, acc, bt_cur_tlb(cpu));
 
-	if (e->flags & TLBF_MMIO)
+	if ((e->flags & TLBF_MMIO) ||
+	    (cpu->dbg_data && bt_dbg_page_watched(cpu, lin & BT_PAGE_MASK, acc == BT_WRITE)))
 		return NULL;
 	if (gpa_page)
 		*gpa_page = e->gpa_page;
@@ -323,6 +347,8 @@ uint64_t bt_read_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, int t
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
 
 	stat_add(&cpu->stats.tlb_hits_slowpath, 1);
+	if (cpu->dbg_data)
+		bt_dbg_data_access(cpu, lin, size, false);
 
 	if (first >= size)
 		return read_part(cpu, bt_translate(cpu, lin, BT_READ, tlb), lin, size);
@@ -345,6 +371,8 @@ void bt_write_lin_slow(struct bt_cpu *cpu, uint64_t lin, unsigned size, uint64_t
 	unsigned first = (unsigned)(BT_PAGE - (lin & (BT_PAGE - 1)));
 
 	stat_add(&cpu->stats.tlb_hits_slowpath, 1);
+	if (cpu->dbg_data)
+		bt_dbg_data_access(cpu, lin, size, true);
 
 	if (first >= size) {
 		write_part(cpu, bt_translate(cpu, lin, BT_WRITE, tlb), lin, size, val);
@@ -377,7 +405,8 @@ void *bt_rmw_ptr(struct bt_cpu *cpu, int seg, uint64_t off, unsigned size)
 	}
 	/* Code and page-table pages go through bt_write_lin_slow too, which invalidates decoded
 	 * blocks and shadow entries after the store rather than before it. */
-	if ((e->flags & TLBF_MMIO) || page_watched(cpu->bvm, e->gpa_page))
+	if ((e->flags & TLBF_MMIO) || page_watched(cpu->bvm, e->gpa_page) ||
+	    (cpu->dbg_data && bt_dbg_page_watched(cpu, lin & BT_PAGE_MASK, true)))
 		return NULL;
 	return (void *)(uintptr_t)(lin + e->addend);
 }
@@ -390,7 +419,7 @@ const uint8_t *bt_fetch_page(struct bt_cpu *cpu, uint64_t lin, uint64_t *gpa_pag
 	/* Called for every block the interpreter enters: the hit must stay cheap. */
 	if (e->tag_exec != (lin & BT_PAGE_MASK))
 		e = bt_translate(cpu, lin, BT_EXEC, tlb);
-	if (e->flags & TLBF_MMIO)
+	if ((e->flags & (TLBF_MMIO | TLBF_ROM)) == TLBF_MMIO)
 		bt_shutdown(cpu, "instruction fetch from a guest-physical page that is not RAM");
 	*gpa_page = e->gpa_page;
 	return (const uint8_t *)(uintptr_t)((lin & BT_PAGE_MASK) + e->addend);

@@ -21,8 +21,10 @@
 #define BT_VEC_SHUTDOWN	(-1)
 
 /* bt_deliver's soft argument: INT n / INT3 / INTO check the gate DPL; INT1 (ICEBP) returns
- * to the next instruction like them but skips the DPL check. */
-enum { BT_DELIVER_HW = 0, BT_DELIVER_SOFT = 1, BT_DELIVER_ICEBP = 2 };
+ * to the next instruction like them but skips the DPL check. BT_DELIVER_EXC is an exception an
+ * instruction raised (bt_raise): a fault-class one pushes RFLAGS with RF set. BT_DELIVER_HW is
+ * everything else the CPU delivers on its own (interrupts, NMIs, debug traps). */
+enum { BT_DELIVER_HW = 0, BT_DELIVER_SOFT = 1, BT_DELIVER_ICEBP = 2, BT_DELIVER_EXC = 3 };
 
 /* Exception classes of the SDM's double-fault rules (Vol. 3, Table 6-5). */
 enum { BT_EXC_BENIGN, BT_EXC_CONTRIBUTORY, BT_EXC_PF, BT_EXC_DF };
@@ -93,6 +95,9 @@ struct bt_vcpu {
 	atomic_bool irq_hint;		/* the irqchip kicked: an interrupt may be pending */
 	atomic_bool pv_unhalt;		/* KVM_HC_KICK_CPU came: the next (or current) HLT ends */
 	int64_t tsc_offset;		/* guest TSC = guest_tsc_from_ns(now) + tsc_offset */
+	/* Guest-physical page of this CPU's xAPIC when relocated from LAPIC_DEFAULT_BASE (it then
+	 * takes precedence over RAM there), else 0. */
+	uint64_t apic_page;
 };
 
 static inline struct bt_vcpu *bt_vcpu_of(struct bt_cpu *cpu)
@@ -121,6 +126,31 @@ bool bt_fault_landed(struct bt_cpu *cpu, volatile int *delivering);
 /* Stop the vCPU: vcpu_run returns VCPU_EXIT_SHUTDOWN after printing why (unsupported guest
  * state that real hardware would handle, e.g. a task gate). Never returns. */
 _Noreturn void bt_shutdown(struct bt_cpu *cpu, const char *why);
+
+/* ---- msr.c ---- */
+/* IA32_APIC_BASE changed (a write, a restore): follow a relocated xAPIC page. */
+void bt_apic_moved(struct bt_cpu *cpu);
+
+/* ---- task.c: hardware task switches (32-bit protected mode) ---- */
+enum bt_task_reason { BT_TASK_JMP, BT_TASK_CALL, BT_TASK_IRET, BT_TASK_INT };
+/* Switch to the task of TSS selector sel; ret_ip is the EIP saved in the old task, an error
+ * code (exceptions through a task gate) is pushed on the new task's stack. */
+void bt_task_switch(struct bt_cpu *cpu, uint16_t sel, enum bt_task_reason reason, uint64_t ret_ip,
+		    bool has_error, uint32_t error);
+/* JMP / CALL far to sel: if it names a TSS or a task gate (protected mode), do the task switch
+ * and return true; false for anything else (a code segment). */
+bool bt_task_target(struct bt_cpu *cpu, uint16_t sel, enum bt_task_reason reason, uint64_t ret_ip);
+
+/* ---- debug.c: debug registers ---- */
+/* DR7 or CR4.DE changed: recompute the armed breakpoints (flushes the TLB if data ones change). */
+void bt_dbg_update(struct bt_cpu *cpu);
+/* Data breakpoints (on writes; with write false, on reads) in the page at page. */
+bool bt_dbg_page_watched(const struct bt_cpu *cpu, uint64_t page, bool write);
+/* An access (slow path) or port I/O: a breakpoint it meets is recorded for the trap. */
+void bt_dbg_data_access(struct bt_cpu *cpu, uint64_t lin, unsigned size, bool write);
+void bt_dbg_io(struct bt_cpu *cpu, uint16_t port, unsigned size);
+/* MOV DR with DR7.GD: #DB. */
+void bt_dbg_check_gd(struct bt_cpu *cpu);
 
 /* ---- dirty.c: the dirty-page log ---- */
 /* A TLB entry for RAM that permits writing was just filled for access acc: marks its page

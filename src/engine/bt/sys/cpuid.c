@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/bt/sys/btsys.h"
+#include "hw/irqchip.h"
 #include "vm.h"
 
 #define CPUID_SIGNATURE	0x000306f2u	/* family 6, model 0x3f, stepping 2 */
@@ -21,11 +22,13 @@
 			 (1u << 13) | (1u << 14) | (1u << 15) | (1u << 16) | (1u << 19) | \
 			 (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26))
 #define LEAF1_EDX_HTT	(1u << 28)
+#define LEAF1_EDX_APIC	(1u << 9)
 /* Leaf 7 has subleaf 0 only (EAX = 0); other leaves have none, so ECX is ignored there. */
 /* Leaf 7.0 EDX: IA32_ARCH_CAPABILITIES exists (msr.c: the interpreter does not speculate). */
 #define LEAF7_EDX	(1u << 29)
-/* Leaf 1 ECX: CX16, TSC-deadline (LAPIC timer mode), hypervisor. */
-#define LEAF1_ECX	((1u << 13) | (1u << 24) | (1u << 31))
+/* Leaf 1 ECX: CX16, x2APIC (lapic.c's MSR interface), TSC-deadline (LAPIC timer mode),
+ * hypervisor. */
+#define LEAF1_ECX	((1u << 13) | (1u << 21) | (1u << 24) | (1u << 31))
 /* 0x80000001: EDX SYSCALL NX Page1GB RDTSCP LM; ECX LAHF/SAHF in 64-bit mode. */
 #define EXT1_EDX	((1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29))
 #define EXT1_ECX	(1u << 0)
@@ -57,6 +60,9 @@ void bt_cpuid(struct bt_cpu *cpu, uint32_t leaf, uint32_t r[4])
 		r[1] = apic_id << 24 | (uint32_t)(nr_cpus & 0xff) << 16 | 8u << 8;
 		r[2] = LEAF1_ECX;
 		r[3] = LEAF1_EDX | (nr_cpus > 1 ? LEAF1_EDX_HTT : 0);
+		/* IA32_APIC_BASE.EN clear: the APIC is gone, also from CPUID (SDM vol. 3, 10.4.3). */
+		if (bt_lapic(cpu) && !(lapic_get_base_msr(bt_lapic(cpu)) & (1u << 11)))
+			r[3] &= ~LEAF1_EDX_APIC;
 		break;
 	case 7:
 		if ((uint32_t)cpu->s.gpr[R_RCX] == 0)

@@ -248,7 +248,7 @@ void bt_op_mov_to_sreg(struct bt_cpu *cpu, const struct bt_insn *i)
 		bt_raise_noerr(cpu, EXC_UD);
 	bt_load_seg(cpu, sreg, (uint16_t)bt_rm_get(cpu, i, 2));
 	if (sreg == S_SS)
-		cpu->inhibit_irq = true;
+		cpu->inhibit_irq = cpu->inhibit_db = true;
 }
 
 void bt_op_mov_from_sreg(struct bt_cpu *cpu, const struct bt_insn *i)
@@ -288,7 +288,7 @@ void bt_op_pop_sreg(struct bt_cpu *cpu, const struct bt_insn *i)
 	bt_load_seg(cpu, sreg, sel);
 	cpu->s.gpr[R_RSP] = (rsp & ~m) | ((rsp + i->opsize) & m);
 	if (sreg == S_SS)
-		cpu->inhibit_irq = true;
+		cpu->inhibit_irq = cpu->inhibit_db = true;
 }
 
 void bt_op_load_far_ptr(struct bt_cpu *cpu, const struct bt_insn *i)

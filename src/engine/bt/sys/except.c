@@ -2,8 +2,8 @@
  * the IVT (real mode), the IDT with 8-byte gates (protected mode, with a TSS stack switch on a
  * privilege change) or 16-byte gates (IA-32e: IST, 16-byte aligned frame), and IRET.
  *
- * Not supported (the vCPU stops with a message): task gates, IRET with NT=1 (task return),
- * IRET to virtual-8086 mode. Delivery *from* v86 mode to a ring-0 handler works.
+ * Task gates and IRET with NT=1 switch tasks (task.c). Not supported (the vCPU stops with a
+ * message): IRET to virtual-8086 mode. Delivery *from* v86 mode to a ring-0 handler works.
  * #DF escalation lives in the run loop (engine.c), which sees a fault raised during delivery.
  */
 #include <stdio.h>
@@ -168,7 +168,7 @@ static uint64_t tss_read(struct bt_cpu *cpu, unsigned off, unsigned size)
 }
 
 static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error,
-			 int soft, uint64_t ret_ip)
+			 int soft, uint64_t ret_ip, uint64_t rf)
 {
 	struct cpu_state *s = &cpu->s;
 	uint32_t gate_err = (uint32_t)vector * 8 + 2;
@@ -178,14 +178,16 @@ static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 	uint64_t gate = bt_read_lin(cpu, (s->idt.base + (uint32_t)vector * 8) & 0xffffffffull, 8,
 				    BT_TLB_SUP);
 	unsigned type = (gate >> 40) & 0x1f;
-	if (type == 0x5)
-		bt_shutdown(cpu, "interrupt through a task gate (task switching is not supported)");
-	if (type != 0x6 && type != 0x7 && type != 0xe && type != 0xf)
+	if (type != 0x5 && type != 0x6 && type != 0x7 && type != 0xe && type != 0xf)
 		bt_raise(cpu, EXC_GP, gate_err);
 	if (soft == BT_DELIVER_SOFT && ((gate >> 45) & 3) < cpu->cpl)
 		bt_raise(cpu, EXC_GP, gate_err);
 	if (!(gate & (1ull << 47)))
 		bt_raise(cpu, EXC_NP, gate_err);
+	if (type == 0x5) {
+		bt_task_switch(cpu, (uint16_t)(gate >> 16), BT_TASK_INT, ret_ip, has_error, error);
+		return;
+	}
 
 	bool gate32 = type & 8;
 	uint16_t sel = (uint16_t)(gate >> 16);
@@ -234,7 +236,7 @@ static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 		frame_push(cpu, &f, s->seg[S_SS].sel);
 		frame_push(cpu, &f, s->gpr[R_RSP]);
 	}
-	frame_push(cpu, &f, flags);
+	frame_push(cpu, &f, flags | rf);
 	frame_push(cpu, &f, s->seg[S_CS].sel);
 	frame_push(cpu, &f, ret_ip);
 	if (has_error)
@@ -262,7 +264,7 @@ static void deliver_prot(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 }
 
 static void deliver_long(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error,
-			 int soft, uint64_t ret_ip)
+			 int soft, uint64_t ret_ip, uint64_t rf)
 {
 	struct cpu_state *s = &cpu->s;
 	uint32_t gate_err = (uint32_t)vector * 8 + 2;
@@ -302,7 +304,7 @@ static void deliver_long(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 			   .tlb = new_cpl == 3 ? BT_TLB_USER : BT_TLB_SUP };
 	frame_push(cpu, &f, s->seg[S_SS].sel);
 	frame_push(cpu, &f, s->gpr[R_RSP]);
-	frame_push(cpu, &f, flags);
+	frame_push(cpu, &f, flags | rf);
 	frame_push(cpu, &f, s->seg[S_CS].sel);
 	frame_push(cpu, &f, ret_ip);
 	if (has_error)
@@ -325,20 +327,36 @@ static void deliver_long(struct bt_cpu *cpu, int vector, bool has_error, uint32_
 	s->rip = target;
 }
 
+/* Faults (not traps, aborts, #DB or interrupts) push RFLAGS with RF set, so that the
+ * handler's IRET re-runs the instruction without its instruction breakpoint firing again
+ * (SDM vol. 3, 6.13 and 17.3.1.1). Real mode pushes only FLAGS. */
+static bool is_fault(int vector)
+{
+	switch (vector) {
+	case EXC_DE: case EXC_BR: case EXC_UD: case EXC_NM: case EXC_TS: case EXC_NP:
+	case EXC_SS: case EXC_GP: case EXC_PF: case EXC_MF: case EXC_AC: case EXC_XM:
+		return true;
+	default:
+		return false;
+	}
+}
+
 void bt_deliver(struct bt_cpu *cpu, int vector, bool has_error, uint32_t error, int soft)
 {
-	uint64_t ret_ip = soft ? cpu->next_rip : cpu->s.rip;
+	bool after = soft == BT_DELIVER_SOFT || soft == BT_DELIVER_ICEBP;
+	uint64_t ret_ip = after ? cpu->next_rip : cpu->s.rip;
+	uint64_t rf = soft == BT_DELIVER_EXC && is_fault(vector) ? RFLAGS_RF : 0;
 
 	cpu->s.halted = false;
 	if (cpu->mode == BT_MODE_REAL)
 		deliver_real(cpu, vector, ret_ip);
 	else if (cpu->s.efer & EFER_LMA)
-		deliver_long(cpu, vector, has_error, error, soft, ret_ip);
+		deliver_long(cpu, vector, has_error, error, soft, ret_ip, rf);
 	else
-		deliver_prot(cpu, vector, has_error, error, soft, ret_ip);
+		deliver_prot(cpu, vector, has_error, error, soft, ret_ip, rf);
 	/* From a handler (INT n) the interpreter commits next_rip after we return. */
 	cpu->next_rip = cpu->s.rip;
-	cpu->inhibit_irq = false;
+	cpu->inhibit_irq = cpu->inhibit_db = false;
 	cpu->end_block = true;
 }
 
@@ -377,7 +395,9 @@ static void iret_prot(struct bt_cpu *cpu, unsigned size)
 	if (cur & RFLAGS_NT) {
 		if (s->efer & EFER_LMA)
 			bt_raise(cpu, EXC_GP, 0);
-		bt_shutdown(cpu, "IRET with NT=1 (task return is not supported)");
+		/* Back to the task in the back link of the current TSS. */
+		bt_task_switch(cpu, (uint16_t)tss_read(cpu, 0, 2), BT_TASK_IRET, cpu->next_rip, false, 0);
+		return;
 	}
 	uint64_t ip = bt_stack_peek(cpu, rsp, 0, size);
 	uint16_t cs = (uint16_t)bt_stack_peek(cpu, rsp, size, size);
@@ -435,6 +455,13 @@ void bt_op_iret(struct bt_cpu *cpu, const struct bt_insn *i)
 {
 	unsigned size = i->opsize;
 
+	/* IRET ends NMI blocking, even when it then faults (SDM 6.7.1; VMX's "NMI unblocking
+	 * due to IRET" reports that case). An NMI latched meanwhile comes right after it: the
+	 * kick sends the run loop to look. */
+	if (cpu->nmi_blocked) {
+		cpu->nmi_blocked = false;
+		atomic_store(&cpu->kick, true);
+	}
 	if (cpu->mode == BT_MODE_REAL) {
 		iret_real(cpu, size);
 	} else if (cpu->mode == BT_MODE_V86) {

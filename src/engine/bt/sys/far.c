@@ -1,6 +1,7 @@
 /* bt engine far control transfers: JMP/CALL ptr16:xx and m16:xx, RETF.
- * Targets are code segments (conforming or not) at the current privilege; call gates and task
- * switches are not supported and fault with #GP(selector), which guests that need them report.
+ * Targets are code segments (conforming or not) at the current privilege, or a TSS or task gate
+ * (a task switch, task.c); call gates are not supported and fault with #GP(selector), which
+ * guests that need them report.
  */
 #include "engine/bt/sys/btsys.h"
 
@@ -63,6 +64,8 @@ void bt_op_jmp_far(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint64_t off, desc;
 
 	far_pointer(cpu, i, &sel, &off);
+	if (bt_task_target(cpu, sel, BT_TASK_JMP, cpu->next_rip))
+		return;
 	uint64_t rip = far_target(cpu, sel, off, i->opsize, &desc);
 	set_cs(cpu, sel, desc);
 	cpu->next_rip = rip;
@@ -76,6 +79,8 @@ void bt_op_call_far(struct bt_cpu *cpu, const struct bt_insn *i)
 	unsigned size = i->opsize;
 
 	far_pointer(cpu, i, &sel, &off);
+	if (bt_task_target(cpu, sel, BT_TASK_CALL, cpu->next_rip))
+		return;
 	uint64_t rip = far_target(cpu, sel, off, size, &desc);
 
 	/* Both pushes are written before RSP or CS change, so a fault restarts cleanly. */

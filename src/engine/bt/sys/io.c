@@ -29,6 +29,14 @@ static void check_io(struct bt_cpu *cpu, uint16_t port, unsigned size)
 		bt_raise(cpu, EXC_GP, 0);
 }
 
+/* Before an access to the ports: the permission check, and an I/O breakpoint (CR4.DE) met. */
+static void start_io(struct bt_cpu *cpu, uint16_t port, unsigned size)
+{
+	check_io(cpu, port, size);
+	if (cpu->dbg_io)
+		bt_dbg_io(cpu, port, size);
+}
+
 static unsigned io_size(const struct bt_insn *i)
 {
 	return i->opsize == 1 ? 1 : i->opsize == 2 ? 2 : 4;
@@ -54,7 +62,7 @@ void bt_op_in(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint16_t port = io_port(cpu, i);
 	uint64_t val = 0;
 
-	check_io(cpu, port, size);
+	start_io(cpu, port, size);
 	stat_add(&cpu->stats.trap_io, 1);
 	vm_pio(cpu->vcpu, port, size, false, &val);
 	set_ax(cpu, size, val);
@@ -66,7 +74,7 @@ void bt_op_out(struct bt_cpu *cpu, const struct bt_insn *i)
 	uint16_t port = io_port(cpu, i);
 	uint64_t val = cpu->s.gpr[R_RAX] & (size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1);
 
-	check_io(cpu, port, size);
+	start_io(cpu, port, size);
 	stat_add(&cpu->stats.trap_io, 1);
 	vm_pio(cpu->vcpu, port, size, true, &val);
 }
@@ -92,7 +100,7 @@ static void string_io(struct bt_cpu *cpu, const struct bt_insn *i, bool out)
 	int64_t step = (cpu->s.rflags & RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
 	int reg = out ? R_RSI : R_RDI;
 
-	check_io(cpu, port, size);
+	start_io(cpu, port, size);
 	stat_add(&cpu->stats.trap_io, 1);
 	for (unsigned n = 0; n < REP_IO_CHUNK; n++) {
 		if (rep && !(cpu->s.gpr[R_RCX] & m))

@@ -118,6 +118,20 @@ bool bt_msr_read(struct bt_cpu *cpu, uint32_t msr, uint64_t *val)
 	return true;
 }
 
+void bt_apic_moved(struct bt_cpu *cpu)
+{
+	struct lapic *l = bt_lapic(cpu);
+	uint64_t base = l ? lapic_get_base_msr(l) : 0;
+	uint64_t page = (base & (1u << 11)) && !(base & (1u << 10)) ? base & BT_PHYS_MASK & ~0xfffull : 0;
+	struct bt_vcpu *bv = bt_vcpu_of(cpu);
+
+	page = page == LAPIC_DEFAULT_BASE ? 0 : page;
+	if (page != bv->apic_page) {
+		bv->apic_page = page;
+		bt_tlb_flush(cpu, true);	/* RAM entries of the page must go through MMIO */
+	}
+}
+
 static bool write_efer(struct bt_cpu *cpu, uint64_t val)
 {
 	struct cpu_state *s = &cpu->s;
@@ -166,9 +180,15 @@ bool bt_msr_write(struct bt_cpu *cpu, uint32_t msr, uint64_t val)
 	case MSR_IA32_UCODE_REV:
 		return true;
 	case MSR_IA32_APIC_BASE:
+		/* x2APIC is offered (CPUID.1:ECX bit 21). */
+		if ((val >> BT_MAXPHYADDR) ||
+		    !lapic_base_msr_valid(bt_lapic(cpu) ? lapic_get_base_msr(bt_lapic(cpu)) : s->apic_base,
+					  val, true))
+			return false;
 		if (bt_lapic(cpu))
 			lapic_set_base_msr(bt_lapic(cpu), val);
 		s->apic_base = val;
+		bt_apic_moved(cpu);
 		return true;
 	case MSR_IA32_SYSENTER_CS:	s->sysenter_cs = val & 0xffff; return true;
 	case MSR_IA32_SYSENTER_ESP:

@@ -2,8 +2,7 @@
  * (CLI/STI/PUSHF/POPF), HLT, TSC, cache control and the instructions vmon turns into #UD
  * (VMCALL is in hypercall.c).
  *
- * Debug registers are stored but DR7 breakpoints are not enforced; only RFLAGS.TF single-step
- * traps (the run loop). PCID, SMEP, SMAP, UMIP, FSGSBASE, OSXSAVE are not advertised, so
+ * Debug registers: MOV to and from them here, the breakpoints they arm in debug.c. PCID, SMEP, SMAP, UMIP, FSGSBASE, OSXSAVE are not advertised, so
  * setting their CR4 bits faults.
  */
 #include "engine/bt/sys/btsys.h"
@@ -73,6 +72,8 @@ static void write_cr4(struct bt_cpu *cpu, uint64_t val)
 		bt_raise(cpu, EXC_GP, 0);
 	uint64_t changed = s->cr4 ^ val;
 	s->cr4 = val;
+	if (changed & CR4_DE)
+		bt_dbg_update(cpu);	/* I/O breakpoints exist only with DE */
 	if (changed & (CR4_PAE | CR4_PSE | CR4_PGE))
 		bt_tlb_flush(cpu, true);
 	cpu->end_block = true;
@@ -168,6 +169,7 @@ static unsigned check_mov_dr(struct bt_cpu *cpu, const struct bt_insn *i)
 	if (cpu->mode == BT_MODE_V86)
 		bt_raise(cpu, EXC_GP, 0);
 	bt_require_cpl0(cpu);
+	bt_dbg_check_gd(cpu);
 	if (dr == 4 || dr == 5) {
 		if (cpu->s.cr4 & CR4_DE)
 			bt_raise_noerr(cpu, EXC_UD);
@@ -189,6 +191,8 @@ void bt_op_mov_to_dr(struct bt_cpu *cpu, const struct bt_insn *i)
 	else if (dr == 7)
 		val = (val & 0xffff2fff) | 0x400;
 	cpu->s.dr[dr] = val;
+	if (dr != 6)
+		bt_dbg_update(cpu);
 }
 
 void bt_op_mov_from_dr(struct bt_cpu *cpu, const struct bt_insn *i)
