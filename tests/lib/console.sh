@@ -18,6 +18,7 @@ console_start() {
 	shift
 	rm -f "$console_prefix.in"
 	mkfifo "$console_prefix.in"
+	: >"$console_prefix.out"	# the waits may look before the VM writes
 	"$@" <"$console_prefix.in" >"$console_prefix.out" 2>"$console_prefix.err" &
 	console_pid=$!
 	exec {console_fd}>"$console_prefix.in"
