@@ -51,9 +51,9 @@ static const char usage_run[] =
 	"  --api-sock PATH   JSON control socket, one object per line: status, stats, pause,\n"
 	"                    resume, snapshot, quit, help (vmon api PATH help)\n"
 	"  --user-mode M     bt engine, guest user mode (CPL 3): direct (runs natively in a\n"
-	"                    traced host process; fails where the host cannot), bt (the\n"
-	"                    interpreter/translator), or auto (default): direct where the\n"
-	"                    host can, per address space only while it pays\n"
+	"                    traced host process; fails where the host cannot), bt (default:\n"
+	"                    the interpreter/translator), or auto: direct where the host\n"
+	"                    can, per address space only while it pays\n"
 	"  --sandbox on|off  seccomp allowlist once the VM is built (default on; off for\n"
 	"                    debugging: gdb, strace of what a new feature calls)\n"
 	"  --reboot R        when the guest resets the machine (Linux `reboot`): restart\n"
@@ -147,6 +147,8 @@ static enum cli_action parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	*cfg = (struct vm_config){
 		.engine = ENGINE_AUTO,
+		/* auto's policy does not yet keep fork-heavy work (a systemd boot) as fast as bt */
+		.user_mode = USER_MODE_BT,
 		.mem_size = 256ull << 20,
 		.cpus = 1,
 		.console = CONSOLE_STDIO,
