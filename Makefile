@@ -49,14 +49,18 @@ build/unit-tests: $(UNIT_OBJS) $(SLIB_OBJS)
 build/difftest: $(DIFF_OBJS) $(SLIB_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(OBJ)/%.o: %.c
+# The Debian packages everything here needs (scripts/install-deps.sh), once per build tree.
+build/.deps: scripts/install-deps.sh
+	scripts/install-deps.sh $@
+
+$(OBJ)/%.o: %.c | build/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # The bt interpreter's handlers and loop: -O3 runs guests measurably faster there (bench/interp.sh).
 $(OBJ)/src/engine/bt/%.o: CFLAGS += -O3
 
-$(SOBJ)/%.o: %.c
+$(SOBJ)/%.o: %.c | build/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -Itests/unit -c -o $@ $<
 
@@ -64,7 +68,8 @@ $(TOBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(TSAN) -c -o $@ $<
 
-build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc tests/guests/*/*.inc)
+build/guests/%.bin: tests/guests/%.asm $(wildcard tests/guests/*.inc tests/guests/*/*.inc) \
+		   | build/.deps
 	@mkdir -p $(dir $@)
 	$(NASM) -f bin -I tests/guests/ -o $@ $<
 
