@@ -12,9 +12,6 @@
 %include "idt.inc"
 %include "linuxuser.inc"
 
-TSS_ADDR	equ 0x1c0000
-RSP0_TOP	equ 0x1c8000
-USER_STACK_TOP	equ 0x1d8000
 SYS_EXIT	equ 1
 NR_CALLS	equ 100000
 

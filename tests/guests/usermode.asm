@@ -15,9 +15,6 @@
 %include "idt.inc"
 %include "linuxuser.inc"
 
-TSS_ADDR	equ 0x1c0000
-RSP0_TOP	equ 0x1c8000
-USER_STACK_TOP	equ 0x1d8000
 RO_PAGE		equ 0x1e0000		; user, read-only until the #PF handler allows writes
 NP_PAGE		equ 0x1f0000		; not present until the #PF handler maps it
 BIG_AREA	equ 0x400000		; 2 MiB pages of longmode.inc

@@ -16,9 +16,6 @@
 %include "idt.inc"
 %include "linuxuser.inc"
 
-TSS_ADDR	equ 0x1c0000
-RSP0_TOP	equ 0x1c8000
-USER_STACK_TOP	equ 0x1d8000
 STUB_AREA	equ 0x400000		; 1 MiB of 2 MiB pages the stubs go to
 SYS_REPORT	equ 0x10001		; above the numbers tried: print rsi (hex), rdx (hex)
 SYS_EXIT	equ 0x10002
